@@ -1,0 +1,68 @@
+# ksvla.lightagent — build, test and package the collection.
+SHELL := /bin/bash
+GO ?= go
+VERSION := $(shell awk '/^version:/ {print $$2}' galaxy.yml)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
+MODULES := agent_facts ksc_purge ksc_task svm_deploy svm_klconfig svm_remove
+COLLECTION_DIR := build/ansible_collections/ksvla/lightagent
+FUZZTIME ?= 5s
+
+.PHONY: all build lab docs deps test unit e2e fuzz vet fmt-check lint collection dist demo bench soak clean
+
+all: build docs
+
+## build: the multi-call module binary (bin/ksvla, linked from library/) and the lab
+build:
+	$(GOBUILD) -o bin/ksvla ./cmd/ksvla
+	$(GOBUILD) -o bin/ksvla-lab ./cmd/ksvla-lab
+	@for m in $(MODULES); do ln -sfn ../bin/ksvla library/$$m; done
+
+## docs: regenerate library/<module>.yml from the option specs
+docs: build
+	bin/ksvla docs library
+
+## deps: install what the tests need (ansible-core, openssh-client) when missing
+deps:
+	@bash tests/deps.sh
+
+## test: everything CI runs
+test: deps vet fmt-check unit e2e fuzz
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+unit:
+	$(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v /tests$$)
+
+## e2e: real ansible-playbook runs against the lab
+e2e: build
+	$(GO) test -count=1 -timeout 20m ./tests/...
+
+## fuzz: each fuzz target for a short bounded time
+fuzz:
+	@bash tests/fuzz.sh $(FUZZTIME)
+
+## collection: stage ansible_collections/ksvla/lightagent and build the tarball
+collection: build docs
+	rm -rf build && mkdir -p $(COLLECTION_DIR)/plugins/modules dist
+	cp galaxy.yml README.md $(COLLECTION_DIR)/
+	cp -r meta playbooks $(COLLECTION_DIR)/
+	cp bin/ksvla $(COLLECTION_DIR)/plugins/modules/agent_facts
+	@for m in $(MODULES); do \
+	  [ $$m = agent_facts ] || ln -s agent_facts $(COLLECTION_DIR)/plugins/modules/$$m; \
+	  cp library/$$m.yml $(COLLECTION_DIR)/plugins/modules/$$m.yml; done
+	cd $(COLLECTION_DIR) && ansible-galaxy collection build --force --output-path $(CURDIR)/dist
+
+## dist: static binaries for linux/amd64 and linux/arm64
+dist:
+	mkdir -p dist
+	GOOS=linux GOARCH=amd64 $(GOBUILD) -o dist/ksvla_linux_amd64 ./cmd/ksvla
+	GOOS=linux GOARCH=arm64 $(GOBUILD) -o dist/ksvla_linux_arm64 ./cmd/ksvla
+
+clean:
+	rm -rf bin dist build .lab

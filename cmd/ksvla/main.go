@@ -1,0 +1,65 @@
+// Command ksvla is the collection's one multi-call binary: every module in
+// library/ and plugins/modules/ is a link to it, and it picks the module
+// from _ansible_module_name or the name it was called by. One binary keeps
+// the collection under Galaxy's 20 MB limit.
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/ksvla/lightagent/internal/ansible"
+	"github.com/ksvla/lightagent/modules"
+)
+
+// version is set at build time from galaxy.yml (-ldflags -X main.version=).
+var version = "dev"
+
+func main() {
+	if filepath.Base(os.Args[0]) == "ksvla" && len(os.Args) > 1 {
+		if code, handled := cli(os.Args[1:]); handled {
+			os.Exit(code)
+		}
+	}
+	os.Exit(ansible.Main(modules.Registry(), os.Args, os.Stdout))
+}
+
+// cli handles the commands of the binary called by its own name; anything
+// else is an args file.
+func cli(args []string) (int, bool) {
+	switch args[0] {
+	case "--version", "version":
+		fmt.Println(version)
+		return 0, true
+	case "list":
+		for _, n := range modules.Registry().Names() {
+			fmt.Println(modules.Collection + "." + n)
+		}
+		return 0, true
+	case "docs":
+		if len(args) != 2 {
+			fmt.Fprintln(os.Stderr, "usage: ksvla docs <dir>")
+			return 2, true
+		}
+		if err := writeDocs(args[1]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1, true
+		}
+		return 0, true
+	}
+	return 0, false
+}
+
+func writeDocs(dir string) error {
+	for _, e := range modules.Registry() {
+		b, err := modules.Sidecar(e)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name+".yml"), b, 0o644); err != nil {
+			return fmt.Errorf("write docs of %s: %w", e.Name, err)
+		}
+	}
+	return nil
+}

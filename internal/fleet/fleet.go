@@ -1,0 +1,333 @@
+// Package fleet is the domain of the upgrade: which VMs are SVMs and of
+// which Protection Server version, which protected VMs run which Light
+// Agent, and, per hypervisor, whether the old SVMs may go. It joins what
+// vCenter and KSC report; it does no I/O itself, so every rule is a plain
+// function tested on its own.
+package fleet
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// VM is one virtual machine as vCenter reports it.
+type VM struct {
+	Name       string            `json:"name"`
+	Moid       string            `json:"moid"`
+	Host       string            `json:"host"` // ESXi host name
+	Cluster    string            `json:"cluster,omitempty"`
+	PowerState string            `json:"power_state"` // poweredOn, poweredOff, suspended
+	IP         string            `json:"ip,omitempty"`
+	HostName   string            `json:"guest_hostname,omitempty"`
+	Marks      map[string]string `json:"marks,omitempty"`
+}
+
+// PoweredOn reports whether the VM runs.
+func (v VM) PoweredOn() bool { return v.PowerState == "poweredOn" }
+
+// KSCHost is one KSC host record with the products the query asked about.
+type KSCHost struct {
+	ID          string    `json:"id"` // KLHST_WKS_HOSTNAME
+	DisplayName string    `json:"display_name"`
+	DNSName     string    `json:"dns_name,omitempty"`
+	FQDN        string    `json:"fqdn,omitempty"`
+	IP          string    `json:"ip,omitempty"`
+	Visible     bool      `json:"visible"`
+	Products    []Product `json:"products,omitempty"`
+}
+
+// Product is an application KSC reports on a host.
+type Product struct {
+	Key         string  `json:"key"`
+	Version     Version `json:"version"`
+	DisplayName string  `json:"display_name,omitempty"`
+}
+
+// Rules say how to recognise things; the zero value is not useful, start
+// from DefaultRules.
+type Rules struct {
+	// TargetVersion is the Protection Server version being rolled out.
+	TargetVersion Version
+	// ProtectionServer and LightAgent match KSC products by key or by
+	// display name (exact, case-insensitive). The real product keys are not
+	// documented by the vendor, so they are options.
+	ProtectionServer []string
+	LightAgent       []string
+	// SVMNamePattern selects unmarked VMs that may be SVMs deployed by the
+	// vendor's wizard; they are recognised only when KSC lists the
+	// Protection Server on them or a klconfig probe answered.
+	SVMNamePattern *regexp.Regexp
+	// Probes holds klconfig `version` answers by VM name, for VMs probed.
+	Probes map[string]Version
+	// MarkRole/MarkVersion name the custom attributes svm_deploy writes and
+	// RoleSVM is the role value that marks an SVM.
+	MarkRole, MarkVersion, RoleSVM string
+}
+
+// Recognition sources, strongest first.
+const (
+	ByMarks    = "marks"
+	ByKSC      = "ksc_product"
+	ByKlconfig = "klconfig_probe"
+)
+
+// SVM is a VM positively recognised as an SVM.
+type SVM struct {
+	Name         string  `json:"name"`
+	Moid         string  `json:"moid"`
+	Host         string  `json:"host"`
+	Version      Version `json:"version"`
+	PowerState   string  `json:"power_state"`
+	IP           string  `json:"ip,omitempty"`
+	RecognisedBy string  `json:"recognised_by"`
+	KSCID        string  `json:"ksc_id,omitempty"`
+	KSCName      string  `json:"ksc_name,omitempty"`
+	FQDN         string  `json:"fqdn,omitempty"`
+	KSCVisible   bool    `json:"ksc_visible"`
+	Target       bool    `json:"target"` // of the target version's line
+}
+
+// Agent is a protected VM with a Light Agent.
+type Agent struct {
+	Name      string   `json:"name"`
+	Host      string   `json:"host,omitempty"` // empty when no VM matched
+	Version   Version  `json:"version"`
+	KSCID     string   `json:"ksc_id"`
+	IP        string   `json:"ip,omitempty"`
+	Updated   bool     `json:"updated"`   // on the target line
+	Protected bool     `json:"protected"` // a compatible SVM runs on its host
+	ServedBy  []string `json:"served_by,omitempty"`
+}
+
+// Hypervisor is the upgrade state of one ESXi host.
+type Hypervisor struct {
+	Name             string              `json:"name"`
+	SVMs             map[string][]string `json:"svms"` // version -> SVM names
+	Agents           map[string]int      `json:"agents"`
+	AgentsPending    []string            `json:"agents_pending"`
+	Unprotected      []string            `json:"unprotected"`
+	TargetSVMRunning bool                `json:"target_svm_running"`
+	Ready            bool                `json:"ready"`
+	RemovableSVMs    []string            `json:"removable_svms"`
+	BlockedRemovals  map[string]string   `json:"blocked_removals,omitempty"` // SVM -> reason
+}
+
+// Summary counts the fleet.
+type Summary struct {
+	SVMsByVersion   map[string]int `json:"svms_by_version"`
+	AgentsByVersion map[string]int `json:"agents_by_version"`
+	AgentsPending   int            `json:"agents_pending"`
+	Unprotected     int            `json:"unprotected"`
+	HostsReady      int            `json:"hosts_ready"`
+	Hosts           int            `json:"hosts"`
+}
+
+// Fleet is the joined view.
+type Fleet struct {
+	TargetVersion Version         `json:"target_version"`
+	SVMs          []SVM           `json:"svms"`
+	Agents        []Agent         `json:"agents"`
+	Hypervisors   []Hypervisor    `json:"hypervisors"`
+	Summary       Summary         `json:"summary"`
+	ReadyToRemove map[string]bool `json:"ready_to_remove"` // old version -> every host ready
+	Candidates    []string        `json:"unrecognised_candidates"`
+	Ambiguous     []string        `json:"ambiguous_matches"`
+	Unmatched     []string        `json:"unmatched_ksc_hosts"`
+}
+
+// Build joins vCenter's VMs and KSC's hosts under the rules.
+func Build(vms []VM, hosts []KSCHost, r Rules) Fleet {
+	f := Fleet{TargetVersion: r.TargetVersion, ReadyToRemove: map[string]bool{}}
+	idx := newHostIndex(hosts)
+	matched := map[string]bool{}
+	vmByHostID := map[string]VM{}
+
+	for _, vm := range vms {
+		h, ambiguous := idx.match(vm)
+		if len(ambiguous) > 1 {
+			f.Ambiguous = append(f.Ambiguous, fmt.Sprintf("VM %s matches %d KSC hosts: %s", vm.Name, len(ambiguous), strings.Join(ambiguous, ", ")))
+		}
+		if h != nil {
+			matched[h.ID] = true
+			vmByHostID[h.ID] = vm
+		}
+		if svm, ok := recognise(vm, h, r); ok {
+			f.SVMs = append(f.SVMs, svm)
+			continue
+		}
+		if r.SVMNamePattern != nil && r.SVMNamePattern.MatchString(vm.Name) {
+			f.Candidates = append(f.Candidates, vm.Name)
+		}
+	}
+	for _, h := range hosts {
+		p, ok := findProduct(h, r.LightAgent)
+		if !ok {
+			if !matched[h.ID] && !hasProduct(h, r.ProtectionServer) {
+				continue
+			}
+			if !matched[h.ID] {
+				f.Unmatched = append(f.Unmatched, h.DisplayName)
+			}
+			continue
+		}
+		a := Agent{Name: h.DisplayName, Version: p.Version, KSCID: h.ID, IP: h.IP}
+		if vm, ok := vmByHostID[h.ID]; ok {
+			a.Name, a.Host = vm.Name, vm.Host
+		} else {
+			f.Unmatched = append(f.Unmatched, h.DisplayName)
+		}
+		a.Updated = a.Version.Line() == r.TargetVersion.Line()
+		f.Agents = append(f.Agents, a)
+	}
+	f.computeHypervisors(r)
+	sortFleet(&f)
+	return f
+}
+
+func recognise(vm VM, h *KSCHost, r Rules) (SVM, bool) {
+	s := SVM{Name: vm.Name, Moid: vm.Moid, Host: vm.Host, PowerState: vm.PowerState, IP: vm.IP}
+	if h != nil {
+		s.KSCID, s.KSCName, s.FQDN, s.KSCVisible = h.ID, h.DisplayName, h.FQDN, h.Visible
+	}
+	switch {
+	case r.MarkRole != "" && vm.Marks[r.MarkRole] == r.RoleSVM && r.RoleSVM != "":
+		s.RecognisedBy, s.Version = ByMarks, Version(vm.Marks[r.MarkVersion])
+	case h != nil && hasProduct(*h, r.ProtectionServer):
+		p, _ := findProduct(*h, r.ProtectionServer)
+		s.RecognisedBy, s.Version = ByKSC, p.Version
+	case r.Probes[vm.Name] != "" && (r.SVMNamePattern == nil || r.SVMNamePattern.MatchString(vm.Name)):
+		s.RecognisedBy, s.Version = ByKlconfig, r.Probes[vm.Name]
+	default:
+		return SVM{}, false
+	}
+	s.Target = s.Version.Line() == r.TargetVersion.Line()
+	return s, true
+}
+
+func (f *Fleet) computeHypervisors(r Rules) {
+	byName := map[string]*Hypervisor{}
+	get := func(name string) *Hypervisor {
+		if h, ok := byName[name]; ok {
+			return h
+		}
+		h := &Hypervisor{Name: name, SVMs: map[string][]string{}, Agents: map[string]int{},
+			AgentsPending: []string{}, Unprotected: []string{}, RemovableSVMs: []string{}}
+		byName[name] = h
+		return h
+	}
+	svmsOn := map[string][]SVM{}
+	for _, s := range f.SVMs {
+		h := get(s.Host)
+		h.SVMs[string(s.Version)] = append(h.SVMs[string(s.Version)], s.Name)
+		svmsOn[s.Host] = append(svmsOn[s.Host], s)
+		if s.Target && s.PowerState == "poweredOn" {
+			h.TargetSVMRunning = true
+		}
+	}
+	for i := range f.Agents {
+		a := &f.Agents[i]
+		if a.Host == "" {
+			continue
+		}
+		h := get(a.Host)
+		h.Agents[string(a.Version)]++
+		for _, s := range svmsOn[a.Host] {
+			if s.PowerState == "poweredOn" && Compatible(a.Version, s.Version) {
+				a.ServedBy = append(a.ServedBy, s.Name)
+			}
+		}
+		a.Protected = len(a.ServedBy) > 0
+		if !a.Updated {
+			h.AgentsPending = append(h.AgentsPending, a.Name)
+		}
+		if !a.Protected {
+			h.Unprotected = append(h.Unprotected, a.Name)
+		}
+	}
+	f.Summary = Summary{SVMsByVersion: map[string]int{}, AgentsByVersion: map[string]int{}}
+	oldVersions := map[string]bool{}
+	for _, h := range byName {
+		h.Ready = h.TargetSVMRunning && len(h.AgentsPending) == 0
+		h.BlockedRemovals = map[string]string{}
+		for _, s := range svmsOn[h.Name] {
+			if s.Target {
+				continue
+			}
+			oldVersions[string(s.Version)] = true
+			if g := Gates(*f, s); g.Passed() {
+				h.RemovableSVMs = append(h.RemovableSVMs, s.Name)
+			} else {
+				h.BlockedRemovals[s.Name] = g.Reason()
+			}
+		}
+		if len(h.BlockedRemovals) == 0 {
+			h.BlockedRemovals = nil
+		}
+		sort.Strings(h.RemovableSVMs)
+		sort.Strings(h.AgentsPending)
+		sort.Strings(h.Unprotected)
+		f.Hypervisors = append(f.Hypervisors, *h)
+		f.Summary.AgentsPending += len(h.AgentsPending)
+		f.Summary.Unprotected += len(h.Unprotected)
+		if h.Ready {
+			f.Summary.HostsReady++
+		}
+	}
+	f.Summary.Hosts = len(f.Hypervisors)
+	for _, s := range f.SVMs {
+		f.Summary.SVMsByVersion[string(s.Version)]++
+	}
+	for _, a := range f.Agents {
+		f.Summary.AgentsByVersion[string(a.Version)]++
+	}
+	for v := range oldVersions {
+		ready := true
+		for _, h := range byName {
+			if len(h.SVMs[v]) > 0 && !h.Ready {
+				ready = false
+			}
+		}
+		f.ReadyToRemove[v] = ready
+	}
+}
+
+func sortFleet(f *Fleet) {
+	sort.Slice(f.SVMs, func(i, j int) bool {
+		if f.SVMs[i].Host != f.SVMs[j].Host {
+			return f.SVMs[i].Host < f.SVMs[j].Host
+		}
+		return f.SVMs[i].Name < f.SVMs[j].Name
+	})
+	sort.Slice(f.Agents, func(i, j int) bool { return f.Agents[i].Name < f.Agents[j].Name })
+	sort.Slice(f.Hypervisors, func(i, j int) bool { return f.Hypervisors[i].Name < f.Hypervisors[j].Name })
+	sort.Strings(f.Candidates)
+	sort.Strings(f.Ambiguous)
+	sort.Strings(f.Unmatched)
+}
+
+func findProduct(h KSCHost, names []string) (Product, bool) {
+	for _, p := range h.Products {
+		for _, n := range names {
+			if strings.EqualFold(p.Key, n) || strings.EqualFold(p.DisplayName, n) {
+				return p, true
+			}
+		}
+	}
+	return Product{}, false
+}
+
+func hasProduct(h KSCHost, names []string) bool {
+	_, ok := findProduct(h, names)
+	return ok
+}
+
+// Default product names. The vendor documents neither the KSC product key
+// of the Protection Server nor that of a KSVLA 5.x/6.x Light Agent (NOT
+// FOUND in ksc-openapi.md section 5), so these are the lab's names plus the
+// display names KSC shows; users of a real KSC set the module options.
+var (
+	DefaultProtectionServer = []string{"KSVLA-PS", "Kaspersky Security for Virtualization Light Agent Protection Server"}
+	DefaultLightAgent       = []string{"KSVLA-LA", "Kaspersky Security for Virtualization Light Agent"}
+)

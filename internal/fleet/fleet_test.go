@@ -1,0 +1,196 @@
+package fleet
+
+import (
+	"regexp"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestVersionCompare(t *testing.T) {
+	tests := []struct {
+		a, b Version
+		want int
+	}{
+		{"6.2.0.200", "6.2.0.200", 0},
+		{"6.10", "6.9", 1},
+		{"6.2", "6.2.0.0", 0},
+		{"6.1.0.100", "6.2.0.1", -1},
+		{"6.2.0.beta", "6.2.0.1", 1},
+		{"", "0", 0},
+	}
+	for _, tc := range tests {
+		assert.Equal(t, tc.want, tc.a.Compare(tc.b), "%s vs %s", tc.a, tc.b)
+		assert.Equal(t, -tc.want, tc.b.Compare(tc.a), "%s vs %s", tc.b, tc.a)
+	}
+	assert.True(t, Compatible("6.2.0.400", "6.2.0.200"))
+	assert.False(t, Compatible("6.1.0.300", "6.2.0.200"))
+	assert.False(t, Compatible("", "6.2.0.200"))
+}
+
+func rules() Rules {
+	return Rules{
+		TargetVersion:    "6.2.0.200",
+		ProtectionServer: DefaultProtectionServer,
+		LightAgent:       DefaultLightAgent,
+		MarkRole:         "ksvla.role", MarkVersion: "ksvla.version", RoleSVM: "svm",
+	}
+}
+
+func svmVM(name, host, version, power string) VM {
+	return VM{Name: name, Moid: "vm-" + name, Host: host, PowerState: power, IP: "127.10.0." + name[len(name)-1:],
+		Marks: map[string]string{"ksvla.role": "svm", "ksvla.version": version}}
+}
+
+func agentHost(name, version string) KSCHost {
+	return KSCHost{ID: "id-" + name, DisplayName: name, Visible: true, Products: []Product{{Key: "KSVLA-LA", Version: Version(version)}}}
+}
+
+// A half-upgraded fleet: esx1 is done (new SVM, agents new), esx2 has a new
+// SVM but one agent lags, esx3 has only the old SVM.
+func TestBuildHalfUpgraded(t *testing.T) {
+	vms := []VM{
+		svmVM("old-1", "esx1", "6.1.0.100", "poweredOn"), svmVM("new-1", "esx1", "6.2.0.200", "poweredOn"),
+		svmVM("old-2", "esx2", "6.1.0.100", "poweredOn"), svmVM("new-2", "esx2", "6.2.0.200", "poweredOn"),
+		svmVM("old-3", "esx3", "6.1.0.100", "poweredOn"),
+		{Name: "a1", Host: "esx1", PowerState: "poweredOn"}, {Name: "a2", Host: "esx2", PowerState: "poweredOn"},
+		{Name: "a3", Host: "esx2", PowerState: "poweredOn"}, {Name: "a4", Host: "esx3", PowerState: "poweredOn"},
+	}
+	hosts := []KSCHost{agentHost("a1", "6.2.0.400"), agentHost("a2", "6.2.0.400"), agentHost("a3", "6.1.0.300"), agentHost("a4", "6.1.0.300")}
+	f := Build(vms, hosts, rules())
+
+	require.Len(t, f.Hypervisors, 3)
+	type want struct {
+		ready, target bool
+		pending       []string
+		removable     []string
+		blocked       []string
+	}
+	wants := map[string]want{
+		"esx1": {true, true, []string{}, []string{"old-1"}, nil},
+		"esx2": {false, true, []string{"a3"}, []string{}, []string{"old-2"}},
+		"esx3": {false, false, []string{"a4"}, []string{}, []string{"old-3"}},
+	}
+	for _, h := range f.Hypervisors {
+		w := wants[h.Name]
+		assert.Equal(t, w.ready, h.Ready, h.Name)
+		assert.Equal(t, w.target, h.TargetSVMRunning, h.Name)
+		assert.Equal(t, w.pending, h.AgentsPending, h.Name)
+		assert.Equal(t, w.removable, h.RemovableSVMs, h.Name)
+		var blocked []string
+		for s := range h.BlockedRemovals {
+			blocked = append(blocked, s)
+		}
+		assert.Equal(t, w.blocked, blocked, h.Name)
+		assert.Empty(t, h.Unprotected, h.Name)
+	}
+	assert.Equal(t, map[string]bool{"6.1.0.100": false}, f.ReadyToRemove)
+	assert.Equal(t, Summary{
+		SVMsByVersion:   map[string]int{"6.1.0.100": 3, "6.2.0.200": 2},
+		AgentsByVersion: map[string]int{"6.2.0.400": 2, "6.1.0.300": 2},
+		AgentsPending:   2, Unprotected: 0, HostsReady: 1, Hosts: 3,
+	}, f.Summary)
+}
+
+func TestBuildUnprotectedAndReadyToRemove(t *testing.T) {
+	vms := []VM{
+		svmVM("old-1", "esx1", "6.1.0.100", "poweredOff"), svmVM("new-1", "esx1", "6.2.0.200", "poweredOn"),
+		{Name: "a1", Host: "esx1"}, {Name: "a2", Host: "esx1"},
+	}
+	hosts := []KSCHost{agentHost("a1", "6.2.0.400"), agentHost("a2", "6.1.0.300")}
+	f := Build(vms, hosts, rules())
+	require.Len(t, f.Hypervisors, 1)
+	assert.Equal(t, []string{"a2"}, f.Hypervisors[0].Unprotected, "the old SVM is off, so the old agent is unprotected")
+	assert.Equal(t, 1, f.Summary.Unprotected)
+}
+
+func TestRecognition(t *testing.T) {
+	pattern := regexp.MustCompile(`^svm-`)
+	vms := []VM{
+		{Name: "svm-wizard-1", Host: "esx1", PowerState: "poweredOn", IP: "10.0.0.1"},
+		{Name: "svm-wizard-2", Host: "esx1", PowerState: "poweredOn", IP: "10.0.0.2"},
+		{Name: "svm-wizard-3", Host: "esx1", PowerState: "poweredOn", IP: "10.0.0.3"},
+		{Name: "svm-lookalike", Host: "esx1", PowerState: "poweredOn"},
+	}
+	hosts := []KSCHost{{ID: "h2", DisplayName: "svm-wizard-2", IP: "10.0.0.2", Products: []Product{{Key: "KSVLA-PS", Version: "6.1.0.100"}}}}
+	tests := map[string]struct {
+		probes map[string]Version
+		want   map[string]string // name -> recognised by
+	}{
+		"without probes only the KSC product counts": {nil, map[string]string{"svm-wizard-2": ByKSC}},
+		"a probe recognises a pattern match": {map[string]Version{"svm-wizard-1": "6.1.0.100"},
+			map[string]string{"svm-wizard-1": ByKlconfig, "svm-wizard-2": ByKSC}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			r := rules()
+			r.SVMNamePattern, r.Probes = pattern, tc.probes
+			f := Build(vms, hosts, r)
+			got := map[string]string{}
+			for _, s := range f.SVMs {
+				got[s.Name] = s.RecognisedBy
+				assert.Equal(t, Version("6.1.0.100"), s.Version)
+			}
+			assert.Equal(t, tc.want, got)
+			for n := range got {
+				assert.NotContains(t, f.Candidates, n)
+			}
+			assert.Contains(t, f.Candidates, "svm-lookalike", "a name match alone is never an SVM")
+		})
+	}
+}
+
+func TestAmbiguousMatchReported(t *testing.T) {
+	vms := []VM{{Name: "web01", Host: "esx1", IP: "10.1.1.1", PowerState: "poweredOn"}}
+	hosts := []KSCHost{agentHost("web01", "6.1.0.300"), {ID: "id-x", DisplayName: "web01-clone", IP: "10.1.1.1", Products: []Product{{Key: "KSVLA-LA", Version: "6.1.0.300"}}}}
+	f := Build(vms, hosts, rules())
+	require.Len(t, f.Ambiguous, 1)
+	assert.Contains(t, f.Ambiguous[0], "VM web01 matches 2 KSC hosts")
+	assert.ElementsMatch(t, []string{"web01", "web01-clone"}, f.Unmatched, "no agent is pinned to a hypervisor by a guess")
+}
+
+func TestGates(t *testing.T) {
+	base := []VM{svmVM("old-1", "esx1", "6.1.0.100", "poweredOn"), {Name: "a1", Host: "esx1"}}
+	tests := map[string]struct {
+		vms    []VM
+		agent  string
+		force  bool
+		passed map[string]bool
+	}{
+		"last SVM, no replacement, agent needs it": {base, "6.1.0.300", false,
+			map[string]bool{GateAgents: false, GateReplacement: false, GateNotLast: false}},
+		"replacement running, agent updated": {append(base, svmVM("new-1", "esx1", "6.2.0.200", "poweredOn")), "6.2.0.400", false,
+			map[string]bool{GateAgents: true, GateReplacement: true, GateNotLast: true}},
+		"replacement powered off": {append(base, svmVM("new-1", "esx1", "6.2.0.200", "poweredOff")), "6.2.0.400", false,
+			map[string]bool{GateAgents: true, GateReplacement: false, GateNotLast: true}},
+		"agent lags": {append(base, svmVM("new-1", "esx1", "6.2.0.200", "poweredOn")), "6.1.0.300", false,
+			map[string]bool{GateAgents: false, GateReplacement: true, GateNotLast: true}},
+		"force skips only the agent gate": {base, "6.1.0.300", true,
+			map[string]bool{GateAgents: false, GateReplacement: false, GateNotLast: false}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			f := Build(tc.vms, []KSCHost{agentHost("a1", tc.agent)}, rules())
+			var old SVM
+			for _, s := range f.SVMs {
+				if s.Name == "old-1" {
+					old = s
+				}
+			}
+			g := Gates(f, old)
+			if tc.force {
+				g = GatesForced(f, old)
+			}
+			got := map[string]bool{}
+			for _, x := range g {
+				got[x.Name] = x.Passed
+				assert.NotEmpty(t, x.Reason)
+				if tc.force && x.Name == GateAgents {
+					assert.True(t, x.Skipped)
+				}
+			}
+			assert.Equal(t, tc.passed, got)
+		})
+	}
+}

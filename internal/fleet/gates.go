@@ -1,0 +1,111 @@
+package fleet
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Gate names, as svm_remove reports them.
+const (
+	GateAgents      = "no_agent_needs_it"
+	GateReplacement = "replacement_running"
+	GateNotLast     = "not_last_svm"
+)
+
+// Gate is one safety check before an SVM is removed.
+type Gate struct {
+	Name    string `json:"name"`
+	Passed  bool   `json:"passed"`
+	Skipped bool   `json:"skipped,omitempty"` // by force
+	Reason  string `json:"reason"`
+}
+
+// GateResult is every gate for one SVM.
+type GateResult []Gate
+
+// Passed reports whether every gate passed or was skipped.
+func (g GateResult) Passed() bool {
+	for _, x := range g {
+		if !x.Passed && !x.Skipped {
+			return false
+		}
+	}
+	return true
+}
+
+// Reason joins the reasons of the gates that block.
+func (g GateResult) Reason() string {
+	var out []string
+	for _, x := range g {
+		if !x.Passed && !x.Skipped {
+			out = append(out, x.Name+": "+x.Reason)
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// Gates checks whether svm may be removed now. The agent gate looks for
+// Light Agents on the same hypervisor that are compatible with svm and
+// that no other running SVM could serve; the replacement gate wants a
+// powered-on SVM of the target line on the same hypervisor; the last-SVM
+// gate refuses to leave a hypervisor without any SVM.
+func Gates(f Fleet, svm SVM) GateResult {
+	return gates(f, svm, false)
+}
+
+// GatesForced is Gates with the agent gate skipped (force: true).
+func GatesForced(f Fleet, svm SVM) GateResult {
+	return gates(f, svm, true)
+}
+
+func gates(f Fleet, svm SVM, force bool) GateResult {
+	var others []SVM
+	for _, s := range f.SVMs {
+		if s.Host == svm.Host && s.Name != svm.Name {
+			others = append(others, s)
+		}
+	}
+	var needing []string
+	for _, a := range f.Agents {
+		if a.Host != svm.Host || !Compatible(a.Version, svm.Version) {
+			continue
+		}
+		servedElsewhere := false
+		for _, s := range others {
+			if s.PowerState == "poweredOn" && Compatible(a.Version, s.Version) {
+				servedElsewhere = true
+			}
+		}
+		if !servedElsewhere {
+			needing = append(needing, fmt.Sprintf("%s (%s)", a.Name, a.Version))
+		}
+	}
+	sort.Strings(needing)
+	agents := Gate{Name: GateAgents, Passed: len(needing) == 0,
+		Reason: fmt.Sprintf("no Light Agent on %s needs Protection Server %s", svm.Host, svm.Version.Line())}
+	if len(needing) > 0 {
+		agents.Reason = fmt.Sprintf("%d Light Agent(s) on %s still need it: %s", len(needing), svm.Host, strings.Join(needing, ", "))
+		agents.Skipped = force
+	}
+
+	replacement := Gate{Name: GateReplacement, Reason: fmt.Sprintf("no powered-on SVM of version %s on %s", f.TargetVersion, svm.Host)}
+	for _, s := range others {
+		if s.Target && s.PowerState == "poweredOn" {
+			replacement.Passed = true
+			replacement.Reason = fmt.Sprintf("%s (%s) runs on %s", s.Name, s.Version, svm.Host)
+			break
+		}
+	}
+	if svm.Target {
+		replacement.Reason = fmt.Sprintf("%s is itself of the target version %s", svm.Name, f.TargetVersion)
+		replacement.Passed = false
+	}
+
+	last := Gate{Name: GateNotLast, Passed: len(others) > 0,
+		Reason: fmt.Sprintf("%s is the last SVM on %s", svm.Name, svm.Host)}
+	if last.Passed {
+		last.Reason = fmt.Sprintf("%d other SVM(s) on %s", len(others), svm.Host)
+	}
+	return GateResult{agents, replacement, last}
+}

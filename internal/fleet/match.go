@@ -1,0 +1,81 @@
+package fleet
+
+import (
+	"sort"
+	"strings"
+)
+
+// hostIndex finds the KSC host of a VM by name, DNS name, FQDN and IP.
+// None of those is unique in KSC (the vendor says so), so a VM whose keys
+// lead to more than one host is reported as ambiguous, never guessed.
+type hostIndex struct {
+	hosts []KSCHost
+	byKey map[string][]int
+}
+
+func newHostIndex(hosts []KSCHost) *hostIndex {
+	idx := &hostIndex{hosts: hosts, byKey: map[string][]int{}}
+	for i, h := range hosts {
+		for _, k := range hostKeys(h) {
+			idx.byKey[k] = append(idx.byKey[k], i)
+		}
+	}
+	return idx
+}
+
+func hostKeys(h KSCHost) []string {
+	var keys []string
+	add := func(prefix, v string) {
+		if v = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(v)), "."); v != "" {
+			keys = append(keys, prefix+v)
+		}
+	}
+	add("n:", h.DisplayName)
+	add("n:", h.DNSName)
+	add("n:", h.FQDN)
+	add("n:", shortName(h.FQDN))
+	add("ip:", h.IP)
+	return keys
+}
+
+func vmKeys(v VM) []string {
+	var keys []string
+	add := func(prefix, s string) {
+		if s = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(s)), "."); s != "" {
+			keys = append(keys, prefix+s)
+		}
+	}
+	add("n:", v.Name)
+	add("n:", v.HostName)
+	add("ip:", v.IP)
+	return keys
+}
+
+func shortName(fqdn string) string {
+	if i := strings.IndexByte(fqdn, '.'); i > 0 {
+		return fqdn[:i]
+	}
+	return ""
+}
+
+// match returns the one KSC host of vm, or nil; when several hosts match
+// it returns nil and their display names.
+func (idx *hostIndex) match(vm VM) (*KSCHost, []string) {
+	found := map[int]bool{}
+	for _, k := range vmKeys(vm) {
+		for _, i := range idx.byKey[k] {
+			found[i] = true
+		}
+	}
+	if len(found) == 1 {
+		for i := range found {
+			return &idx.hosts[i], nil
+		}
+	}
+	var names []string
+	for i := range found {
+		names = append(names, idx.hosts[i].DisplayName+" ("+idx.hosts[i].ID+")")
+	}
+	sort.Strings(names)
+	return nil, names
+}

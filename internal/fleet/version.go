@@ -1,0 +1,64 @@
+package fleet
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Version is a dotted product version (6.2.0.200) compared numerically, so
+// 6.10 sorts after 6.9. Non-numeric parts compare as text, after numbers.
+type Version string
+
+// Compare returns -1, 0 or +1. Missing parts count as 0 (6.2 == 6.2.0.0).
+func (v Version) Compare(o Version) int {
+	a, b := strings.Split(string(v), "."), strings.Split(string(o), ".")
+	for i := 0; i < len(a) || i < len(b); i++ {
+		x, y := part(a, i), part(b, i)
+		xi, xerr := strconv.Atoi(x)
+		yi, yerr := strconv.Atoi(y)
+		switch {
+		case xerr == nil && yerr == nil:
+			if xi != yi {
+				if xi < yi {
+					return -1
+				}
+				return 1
+			}
+		case xerr == nil:
+			return -1
+		case yerr == nil:
+			return 1
+		default:
+			if c := strings.Compare(x, y); c != 0 {
+				return c
+			}
+		}
+	}
+	return 0
+}
+
+func part(p []string, i int) string {
+	if i < len(p) && p[i] != "" {
+		return p[i]
+	}
+	return "0"
+}
+
+// Line is the product line a version belongs to: its first two parts
+// (6.2.0.200 -> 6.2).
+func (v Version) Line() string {
+	p := strings.SplitN(string(v), ".", 3)
+	if len(p) < 2 {
+		return string(v)
+	}
+	return p[0] + "." + p[1]
+}
+
+// Compatible reports whether a Light Agent of version agent can connect to
+// an SVM whose Protection Server has version svm. The vendor says a Light
+// Agent connects only to a Protection Server of the same KSVLA version
+// (KSVLA 5.1 topic 145527) without giving a table; we read "same KSVLA
+// version" as the same major.minor line.
+func Compatible(agent, svm Version) bool {
+	return agent != "" && svm != "" && agent.Line() == svm.Line()
+}

@@ -1,0 +1,100 @@
+package modules
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+
+	"github.com/ksvla/lightagent/internal/ansible"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
+)
+
+func root(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs("..")
+	require.NoError(t, err)
+	return dir
+}
+
+// The committed sidecar docs must be exactly what the specs generate, so
+// ansible-doc never disagrees with the code. Run `make docs` after
+// changing a spec.
+func TestSidecarDocsMatchSpecs(t *testing.T) {
+	for _, e := range Registry() {
+		t.Run(e.Name, func(t *testing.T) {
+			want, err := Sidecar(e)
+			require.NoError(t, err)
+			got, err := os.ReadFile(filepath.Join(root(t), "library", e.Name+".yml"))
+			require.NoError(t, err, "run `make docs`")
+			assert.Equal(t, string(want), string(got), "library/%s.yml is stale: run `make docs`", e.Name)
+
+			var doc struct {
+				Documentation struct {
+					Module           string         `yaml:"module"`
+					ShortDescription string         `yaml:"short_description"`
+					Author           []string       `yaml:"author"`
+					Options          map[string]any `yaml:"options"`
+				} `yaml:"DOCUMENTATION"`
+			}
+			require.NoError(t, yaml.Unmarshal(got, &doc))
+			assert.Equal(t, e.Name, doc.Documentation.Module)
+			assert.NotEmpty(t, doc.Documentation.ShortDescription)
+			assert.NotEmpty(t, doc.Documentation.Author)
+			assert.Len(t, doc.Documentation.Options, len(e.New().Spec().Options))
+		})
+	}
+}
+
+// AnsibleModule warns about options that look like secrets but lack
+// no_log; our specs must never need that warning.
+var secretName = regexp.MustCompile(`(?i)(pass(word|wd|phrase)?|secret|private_key|token)$`)
+
+func TestSecretOptionsAreNoLog(t *testing.T) {
+	var walk func(t *testing.T, spec ansible.Spec, path string)
+	walk = func(t *testing.T, spec ansible.Spec, path string) {
+		for _, o := range spec.Options {
+			if secretName.MatchString(o.Name) && o.Type != ansible.TypeBool && o.Type != ansible.TypePath {
+				assert.True(t, o.NoLog, "option %s%s looks secret but is not no_log", path, o.Name)
+			}
+			assert.NotEmpty(t, o.Description, "option %s%s has no description", path, o.Name)
+			if o.Options != nil {
+				walk(t, *o.Options, path+o.Name+".")
+			}
+		}
+	}
+	for _, e := range Registry() {
+		t.Run(e.Name, func(t *testing.T) { walk(t, e.New().Spec(), "") })
+	}
+}
+
+func TestCollectionMetadata(t *testing.T) {
+	var galaxy map[string]any
+	b, err := os.ReadFile(filepath.Join(root(t), "galaxy.yml"))
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(b, &galaxy))
+	for _, k := range []string{"namespace", "name", "version", "readme", "authors"} {
+		assert.NotEmpty(t, galaxy[k], "galaxy.yml misses mandatory key %s", k)
+	}
+	assert.Equal(t, "ksvla", galaxy["namespace"])
+	assert.Equal(t, "lightagent", galaxy["name"])
+
+	var runtime struct {
+		RequiresAnsible string              `yaml:"requires_ansible"`
+		ActionGroups    map[string][]string `yaml:"action_groups"`
+	}
+	b, err = os.ReadFile(filepath.Join(root(t), "meta", "runtime.yml"))
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(b, &runtime))
+	assert.Equal(t, ">=2.14.0", runtime.RequiresAnsible)
+	require.Contains(t, runtime.ActionGroups, "vmware")
+	require.Contains(t, runtime.ActionGroups, "ksc")
+	for group, mods := range runtime.ActionGroups {
+		for _, m := range mods {
+			_, ok := Registry().Lookup(m)
+			assert.True(t, ok, "action group %s lists unknown module %s", group, m)
+		}
+	}
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what `make test` needs on a fresh Debian machine: ansible-core
+# (Debian's 2.14) and the OpenSSH client. Does nothing when they are there.
+set -euo pipefail
+need=()
+command -v ansible-playbook >/dev/null || need+=(ansible-core)
+command -v ssh >/dev/null || need+=(openssh-client)
+command -v curl >/dev/null || need+=(curl)
+[ ${#need[@]} -eq 0 ] && exit 0
+echo "installing: ${need[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
