@@ -8,18 +8,22 @@ MODULES := agent_facts ksc_purge ksc_task svm_deploy svm_klconfig svm_remove
 COLLECTION_DIR := build/ansible_collections/ksvla/lightagent
 FUZZTIME ?= 5s
 
-.PHONY: all build lab docs deps test unit e2e fuzz vet fmt-check lint collection dist demo bench soak clean
+.PHONY: all build bin-modules bin-lab docs deps test unit e2e fuzz vet fmt-check lint collection dist demo bench soak clean
 
 all: build docs
 
 ## build: the multi-call module binary (bin/ksvla, linked from library/) and the lab
-build:
+build: bin-modules bin-lab
+
+bin-modules:
 	$(GOBUILD) -o bin/ksvla ./cmd/ksvla
-	$(GOBUILD) -o bin/ksvla-lab ./cmd/ksvla-lab
 	@for m in $(MODULES); do ln -sfn ../bin/ksvla library/$$m; done
 
+bin-lab:
+	$(GOBUILD) -o bin/ksvla-lab ./cmd/ksvla-lab
+
 ## docs: regenerate library/<module>.yml from the option specs
-docs: build
+docs: bin-modules
 	bin/ksvla docs library
 
 ## deps: install what the tests need (ansible-core, openssh-client) when missing
@@ -48,7 +52,7 @@ fuzz:
 	@bash tests/fuzz.sh $(FUZZTIME)
 
 ## collection: stage ansible_collections/ksvla/lightagent and build the tarball
-collection: build docs
+collection: docs
 	rm -rf build && mkdir -p $(COLLECTION_DIR)/plugins/modules dist
 	cp galaxy.yml README.md $(COLLECTION_DIR)/
 	cp -r meta playbooks $(COLLECTION_DIR)/
