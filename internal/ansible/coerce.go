@@ -677,9 +677,14 @@ func pyLiteral(s string) (any, error) {
 var errBadLiteral = errors.New("malformed literal")
 
 type litParser struct {
-	src []rune
-	pos int
+	src   []rune
+	pos   int
+	depth int
 }
+
+// maxLiteralDepth is the nesting Python's tokenizer allows (MAXLEVEL); it
+// also bounds the recursion here.
+const maxLiteralDepth = 200
 
 func (p *litParser) space() {
 	for p.pos < len(p.src) && strings.ContainsRune(" \t\n\r\f\v", p.src[p.pos]) {
@@ -696,6 +701,11 @@ func (p *litParser) peek() rune {
 }
 
 func (p *litParser) value() (any, error) {
+	p.depth++
+	defer func() { p.depth-- }()
+	if p.depth > maxLiteralDepth {
+		return nil, errBadLiteral
+	}
 	switch c := p.peek(); {
 	case c == '{':
 		return p.dict()
