@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/ksvla/lightagent/internal/ansible"
+	"github.com/ksvla/lightagent/internal/ksc"
 	"github.com/ksvla/lightagent/internal/vsphere"
 )
 
@@ -107,5 +108,38 @@ func (o VCenterOptions) Conn() (vsphere.Conn, error) {
 	return vsphere.Conn{
 		Hostname: o.Hostname, Port: o.Port, Username: o.Username, Password: o.Password,
 		ValidateCerts: o.ValidateCerts, CAFile: o.CAFile, Thumbprint: o.Thumbprint,
+	}, nil
+}
+
+// KSCOptions are the decoded KSC connection options.
+type KSCOptions struct {
+	URL           string `json:"ksc_url"`
+	Username      string `json:"ksc_username"`
+	Password      string `json:"ksc_password"`
+	InternalUser  bool   `json:"ksc_internal_user"`
+	VServer       string `json:"ksc_vserver"`
+	CAFile        string `json:"ksc_ca_file"`
+	Fingerprint   string `json:"ksc_fingerprint"`
+	ValidateCerts bool   `json:"ksc_validate_certs"`
+}
+
+// Given reports whether any KSC connection option was set, for modules
+// where KSC is optional.
+func (o KSCOptions) Given() bool { return o.URL != "" }
+
+// Config checks that the connection can be made and builds the client's
+// config.
+func (o KSCOptions) Config() (ksc.Config, error) {
+	switch {
+	case o.URL == "":
+		return ksc.Config{}, missing("ksc_url", EnvKSCURL)
+	case o.Username == "":
+		return ksc.Config{}, missing("ksc_username", EnvKSCUsername)
+	case o.Password == "":
+		return ksc.Config{}, missing("ksc_password", EnvKSCPassword)
+	}
+	return ksc.Config{
+		URL: o.URL, Username: o.Username, Password: o.Password, Internal: o.InternalUser,
+		VServer: o.VServer, CAFile: o.CAFile, Fingerprint: o.Fingerprint, ValidateCerts: o.ValidateCerts,
 	}, nil
 }

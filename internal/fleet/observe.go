@@ -1,0 +1,161 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/ksvla/lightagent/internal/ksc"
+	"github.com/ksvla/lightagent/internal/ksc/filter"
+	"github.com/ksvla/lightagent/internal/vsphere"
+)
+
+// InventoryReader lists the VMs in a scope in one pass (vsphere.Session).
+type InventoryReader interface {
+	Inventory(ctx context.Context, sc vsphere.Scope) ([]vsphere.VM, error)
+}
+
+// HostLister finds KSC hosts by filter with paging, and reads one host's
+// products (ksc.Client).
+type HostLister interface {
+	FindHosts(ctx context.Context, filter string, fields []string) ([]ksc.Params, error)
+	GetHostProducts(ctx context.Context, hostID string) ([]ksc.Product, error)
+}
+
+// VersionProber asks an SVM for its Protection Server version through
+// klconfig (`version`); it returns an error when the VM does not answer as
+// an SVM.
+type VersionProber interface {
+	ProbeVersion(ctx context.Context, ip string) (string, error)
+}
+
+// Sources are the clients Observe reads from. KSC and Prober are optional:
+// without KSC, only marked SVMs are recognised and no agents are known.
+type Sources struct {
+	Inventory InventoryReader
+	KSC       HostLister
+	Prober    VersionProber
+}
+
+// hostFields are the attributes read per KSC host. KLHST_WKS_RTP_AV_VERSION
+// ("security application version", documented among the host attributes)
+// carries the version of the product the filter selected, so versions come
+// with the paged rows instead of one GetHostProducts call per host; a row
+// without it falls back to GetHostProducts.
+var hostFields = []string{
+	"KLHST_WKS_HOSTNAME", "KLHST_WKS_DN", "KLHST_WKS_DNSNAME", "KLHST_WKS_FQDN",
+	"KLHST_WKS_IP_LONG", "KLHST_WKS_STATUS", "KLHST_WKS_RTP_AV_VERSION",
+}
+
+// Observe reads vCenter and KSC and builds the fleet. Round trips grow with
+// pages of VMs and hosts, not with their number (see hostFields).
+func Observe(ctx context.Context, src Sources, sc vsphere.Scope, r Rules) (Fleet, error) {
+	inv, err := src.Inventory.Inventory(ctx, sc)
+	if err != nil {
+		return Fleet{}, err
+	}
+	vms := make([]VM, 0, len(inv))
+	for _, v := range inv {
+		vms = append(vms, VM{Name: v.Name, Moid: v.Moid, Host: v.Host, Cluster: v.Cluster, PowerState: v.PowerState,
+			IP: v.IP, HostName: v.HostName, Marks: v.Marks})
+	}
+	var hosts []KSCHost
+	if src.KSC != nil {
+		for _, set := range []struct {
+			keys []string
+		}{{r.ProtectionServer}, {r.LightAgent}} {
+			hs, err := kscHosts(ctx, src.KSC, set.keys)
+			if err != nil {
+				return Fleet{}, err
+			}
+			hosts = mergeHosts(hosts, hs)
+		}
+	}
+	if src.Prober != nil && r.SVMNamePattern != nil {
+		r.Probes = probe(ctx, src.Prober, vms, r)
+	}
+	return Build(vms, hosts, r), nil
+}
+
+// kscHosts lists the hosts carrying any of the products; keys that look
+// like display names (with spaces) cannot be filtered on and are skipped
+// here, they only match in Build.
+func kscHosts(ctx context.Context, c HostLister, keys []string) ([]KSCHost, error) {
+	var terms []filter.Expr
+	for _, k := range keys {
+		if !strings.Contains(k, " ") {
+			terms = append(terms, filter.Eq("KLHST_WKS_PRODUCT_NAME", k))
+		}
+	}
+	if len(terms) == 0 {
+		return nil, nil
+	}
+	rows, err := c.FindHosts(ctx, filter.Or(terms...).String(), hostFields)
+	if err != nil {
+		return nil, fmt.Errorf("find KSC hosts with %s: %w", strings.Join(keys, ", "), err)
+	}
+	out := make([]KSCHost, 0, len(rows))
+	for _, row := range rows {
+		h := KSCHost{
+			ID:          row.Str("KLHST_WKS_HOSTNAME"),
+			DisplayName: row.Str("KLHST_WKS_DN"),
+			DNSName:     row.Str("KLHST_WKS_DNSNAME"),
+			FQDN:        row.Str("KLHST_WKS_FQDN"),
+		}
+		if ip, ok := row.Int("KLHST_WKS_IP_LONG"); ok && ip > 0 {
+			h.IP = net.IPv4(byte(ip>>24), byte(ip>>16), byte(ip>>8), byte(ip)).String()
+		}
+		if st, ok := row.Int("KLHST_WKS_STATUS"); ok {
+			h.Visible = st&1 != 0
+		}
+		if v := row.Str("KLHST_WKS_RTP_AV_VERSION"); v != "" {
+			h.Products = []Product{{Key: keys[0], Version: Version(v)}}
+		} else {
+			ps, err := c.GetHostProducts(ctx, h.ID)
+			if err != nil {
+				return nil, err
+			}
+			for _, p := range ps {
+				v := p.ProdVersion
+				if v == "" {
+					v = p.Version
+				}
+				h.Products = append(h.Products, Product{Key: p.Key, Version: Version(v), DisplayName: p.DisplayName})
+			}
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}
+
+func mergeHosts(a, b []KSCHost) []KSCHost {
+	seen := map[string]int{}
+	for i, h := range a {
+		seen[h.ID] = i
+	}
+	for _, h := range b {
+		if i, ok := seen[h.ID]; ok {
+			a[i].Products = append(a[i].Products, h.Products...)
+			continue
+		}
+		seen[h.ID] = len(a)
+		a = append(a, h)
+	}
+	return a
+}
+
+// probe asks unmarked, powered-on VMs matching the SVM name pattern for
+// their version; a VM that does not answer as an SVM is left unrecognised.
+func probe(ctx context.Context, p VersionProber, vms []VM, r Rules) map[string]Version {
+	out := map[string]Version{}
+	for _, v := range vms {
+		if !v.PoweredOn() || v.IP == "" || !r.SVMNamePattern.MatchString(v.Name) || v.Marks[r.MarkRole] == r.RoleSVM {
+			continue
+		}
+		if ver, err := p.ProbeVersion(ctx, v.IP); err == nil && ver != "" {
+			out[v.Name] = Version(ver)
+		}
+	}
+	return out
+}
