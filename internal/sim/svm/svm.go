@@ -323,8 +323,9 @@ func (s *SVM) syncListenerLocked() error {
 		return nil
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(s.ip, strconv.Itoa(s.port)))
-	if err != nil && s.port != 0 && errors.Is(err, syscall.EACCES) {
-		// Unprivileged lab: port 22 is out of reach, so serve an ephemeral port on the same IP.
+	if err != nil && s.port != 0 && (errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EADDRINUSE)) {
+		// Unprivileged lab, or the machine's own sshd holds *:22: serve an ephemeral port on the
+		// same IP and publish it (known_hosts and vars carry the port).
 		ln, err = net.Listen("tcp", net.JoinHostPort(s.ip, "0"))
 	}
 	if err != nil {

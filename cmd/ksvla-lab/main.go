@@ -1,0 +1,250 @@
+// Command ksvla-lab runs the lab (vCenter, SVMs, KSC in one process) for
+// demos, playbooks and benchmarks.
+//
+//	ksvla-lab up [-dir .lab] [-hosts 4] [-vms 3] [-old 6.1.0.100] [-new 6.2.0.200] [-ksc 15.1] [-unmarked] ...
+//	ksvla-lab status [-dir .lab] [-json]
+//	ksvla-lab down [-dir .lab]
+//
+// `up` writes the lab files into -dir, plus lab.pid and lab.addr, and runs
+// until SIGINT/SIGTERM or `down`. The running lab serves its fleet table
+// at http://<lab.addr>/status (JSON) on a loopback port rather than a unix
+// socket: socket paths are limited to about 100 bytes and -dir may be
+// deep. The table holds no secrets.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ksvla/lightagent/internal/sim"
+)
+
+const usage = `usage: ksvla-lab up|status|down [flags]; ksvla-lab <command> -h lists the flags`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "ksvla-lab:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	switch args[0] {
+	case "up":
+		return up(ctx, args[1:], out)
+	case "status":
+		return status(ctx, args[1:], out)
+	case "down":
+		return down(ctx, args[1:], out)
+	default:
+		return fmt.Errorf("unknown command %q; %s", args[0], usage)
+	}
+}
+
+func up(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("up", flag.ContinueOnError)
+	var cfg sim.Config
+	var imageSize string
+	fs.StringVar(&cfg.Dir, "dir", ".lab", "directory for vars.yml, certificates, known_hosts, images")
+	fs.IntVar(&cfg.Hosts, "hosts", 4, "ESXi hosts")
+	fs.IntVar(&cfg.VMsPerHost, "vms", 3, "protected VMs per host")
+	fs.StringVar(&cfg.OldVersion, "old", "6.1.0.100", "Protection Server version of the seeded SVMs")
+	fs.StringVar(&cfg.NewVersion, "new", "6.2.0.200", "Protection Server version of the new image")
+	fs.StringVar(&cfg.OldAgentVersion, "old-agent", "6.1.0.300", "Light Agent version on protected VMs")
+	fs.StringVar(&cfg.NewAgentVersion, "new-agent", "6.2.0.400", "Light Agent version after the update task")
+	fs.StringVar(&cfg.KSC, "ksc", sim.KSC151, "KSC behaviour: 15 or 15.1")
+	fs.BoolVar(&cfg.Unmarked, "unmarked", false, "seed old SVMs without marks, as the vendor's wizard deploys them")
+	fs.StringVar(&cfg.VCenterListen, "vcenter", "127.0.0.1:0", "vCenter listen address (community.vmware uploads need :443)")
+	fs.StringVar(&imageSize, "image-size", "1MiB", "disk payload of each generated OVA (B, KiB, MiB, GiB)")
+	fs.DurationVar(&cfg.AgentUpdateDuration, "agent-update", 2*time.Second, "duration of the Light Agent update task")
+	fs.DurationVar(&cfg.NetworkRestartDelay, "network-restart", 2*time.Second, "SVM network restart delay")
+	fs.IntVar(&cfg.SSHPort, "ssh-port", 0, "SVM klconfig SSH port (0 = 22, -1 = ephemeral)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if cfg.KSC != sim.KSC15 && cfg.KSC != sim.KSC151 {
+		return fmt.Errorf("-ksc %q: want %s or %s", cfg.KSC, sim.KSC15, sim.KSC151)
+	}
+	size, err := parseSize(imageSize)
+	if err != nil {
+		return fmt.Errorf("-image-size: %w", err)
+	}
+	cfg.ImageBytes = size
+	if pid, err := readPID(cfg.Dir); err == nil && alive(pid) {
+		return fmt.Errorf("a lab is already running in %s (pid %d): ksvla-lab down -dir %s", cfg.Dir, pid, cfg.Dir)
+	}
+
+	start := time.Now()
+	lab, err := sim.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer lab.Close()
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("serve lab status: %w", err)
+	}
+	srv := &http.Server{Handler: statusHandler(lab), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }() // returns ErrServerClosed at shutdown
+	defer srv.Close()
+
+	dir := lab.Dir()
+	// lab.addr last: its presence tells `status` that the lab is up.
+	for _, f := range [][2]string{{"lab.pid", strconv.Itoa(os.Getpid())}, {"lab.addr", ln.Addr().String()}} {
+		name, content := f[0], f[1]
+		// Atomic: `status` and `down` poll for these files.
+		if err := sim.WriteAtomic(filepath.Join(dir, name), []byte(content+"\n"), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+		defer os.Remove(filepath.Join(dir, name))
+	}
+
+	v := lab.Vars(dir)
+	old, newImage := lab.Images()
+	fmt.Fprintf(out, "lab up in %s (%s)\n", time.Since(start).Round(time.Millisecond), dir)
+	fmt.Fprintf(out, "  vCenter   %s  thumbprint %s  user %s\n", lab.VCenter().URL(), v.VCenterThumbprint, v.VCenterUsername)
+	fmt.Fprintf(out, "  KSC       %s  fingerprint %s  user %s\n", v.KSCURL, v.KSCFingerprint, v.KSCUsername)
+	fmt.Fprintf(out, "  images    %s\n            %s\n", old.Path, newImage.Path)
+	fmt.Fprintf(out, "  files     %s (passwords inside), known_hosts, vcenter.pem, ksc.pem\n", filepath.Join(dir, "vars.yml"))
+	fmt.Fprintf(out, "  status    ksvla-lab status -dir %s   (http://%s/status)\n\n", cfg.Dir, ln.Addr())
+	if err := lab.Status().Render(out); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	fmt.Fprintln(out, "lab shutting down")
+	return nil
+}
+
+func statusHandler(lab *sim.Lab) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(lab.Status()) // a client gone away is not the lab's problem
+	})
+	return mux
+}
+
+func status(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	dir := fs.String("dir", ".lab", "lab directory")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	addr, err := os.ReadFile(filepath.Join(*dir, "lab.addr"))
+	if err != nil {
+		return fmt.Errorf("no running lab in %s: %w", *dir, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+strings.TrimSpace(string(addr))+"/status", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		return fmt.Errorf("read lab status: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("read lab status: %s", resp.Status)
+	}
+	var st sim.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return fmt.Errorf("read lab status: %w", err)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	return st.Render(out)
+}
+
+func down(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("down", flag.ContinueOnError)
+	dir := fs.String("dir", ".lab", "lab directory")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	pid, err := readPID(*dir)
+	if err != nil {
+		return fmt.Errorf("no running lab in %s: %w", *dir, err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		return fmt.Errorf("stop lab (pid %d): %w", pid, err)
+	}
+	for alive(pid) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("stop lab (pid %d): %w", pid, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	fmt.Fprintf(out, "lab in %s stopped (pid %d)\n", *dir, pid)
+	return nil
+}
+
+func readPID(dir string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "lab.pid"))
+	if err != nil {
+		return 0, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("bad pid file %s", filepath.Join(dir, "lab.pid"))
+	}
+	return pid, nil
+}
+
+// alive reports whether pid exists and is not a zombie waiting for its
+// parent (a zombie has exited: it only lacks a wait).
+func alive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true // no procfs: trust kill(0)
+	}
+	_, rest, _ := strings.Cut(string(stat), ") ")
+	return !strings.HasPrefix(rest, "Z")
+}
+
+// parseSize reads sizes like 4096, 64KiB, 1MiB, 2GiB.
+func parseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+	mult := int64(1)
+	num := strings.TrimSpace(s)
+	for _, u := range units {
+		if strings.HasSuffix(num, u.suffix) {
+			num, mult = strings.TrimSpace(strings.TrimSuffix(num, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a size like 4096, 64KiB, 1MiB or 2GiB", s)
+	}
+	return n * mult, nil
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ksvla/lightagent/internal/sim"
+)
+
+// syncBuffer is an io.Writer safe to read while up writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	sb strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.sb.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.sb.String()
+}
+
+func TestUpStatusAndShutdown(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"up", "-dir", dir, "-hosts", "2", "-vms", "1", "-ssh-port", "-1", "-image-size", "4KiB"}, &out)
+	}()
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(filepath.Join(dir, "lab.addr"))
+		return err == nil
+	}, 10*time.Second, 20*time.Millisecond)
+
+	pid, err := readPID(dir)
+	require.NoError(t, err)
+	assert.Equal(t, os.Getpid(), pid)
+	for _, f := range []string{"vars.yml", "known_hosts", "vcenter.pem", "ksc.pem", "ksvla-svm-6.2.0.200.ova"} {
+		assert.FileExists(t, filepath.Join(dir, f))
+	}
+
+	var table strings.Builder
+	require.NoError(t, run(context.Background(), []string{"status", "-dir", dir}, &table))
+	assert.Contains(t, table.String(), "svm-esxi-02-6.1")
+	assert.Contains(t, table.String(), "protection gaps recorded: 0")
+
+	var js strings.Builder
+	require.NoError(t, run(context.Background(), []string{"status", "-dir", dir, "-json"}, &js))
+	var st sim.Status
+	require.NoError(t, json.Unmarshal([]byte(js.String()), &st))
+	require.Len(t, st.Hosts, 2)
+	assert.Equal(t, "on", st.Hosts[1].SVMs[0].Power)
+
+	err = run(context.Background(), []string{"up", "-dir", dir}, &strings.Builder{})
+	assert.ErrorContains(t, err, "a lab is already running in "+dir)
+
+	cancel() // what SIGINT/SIGTERM do
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("up did not stop")
+	}
+	assert.Contains(t, out.String(), "vCenter   https://127.0.0.1:")
+	assert.NoFileExists(t, filepath.Join(dir, "lab.pid"))
+	assert.NoFileExists(t, filepath.Join(dir, "lab.addr"))
+	assert.ErrorContains(t, run(context.Background(), []string{"status", "-dir", dir}, &strings.Builder{}), "no running lab in "+dir)
+}
+
+func TestDownSignalsThePIDFile(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command("sleep", "30")
+	require.NoError(t, cmd.Start())
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }() // the exit status is SIGTERM's, checked below
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "lab.pid"), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var out strings.Builder
+	require.NoError(t, run(ctx, []string{"down", "-dir", dir}, &out))
+	select {
+	case <-exited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("process still running after down")
+	}
+	assert.Equal(t, "signal: terminated", cmd.ProcessState.String())
+	assert.Contains(t, out.String(), "stopped")
+}
+
+func TestParseSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		err  bool
+	}{
+		{"4096", 4096, false}, {"64KiB", 64 << 10, false}, {"1MiB", 1 << 20, false},
+		{"2GiB", 2 << 30, false}, {"10B", 10, false}, {"1MB", 0, true}, {"-1", 0, true},
+	} {
+		got, err := parseSize(tc.in)
+		if tc.err {
+			assert.Error(t, err, tc.in)
+			continue
+		}
+		require.NoError(t, err, tc.in)
+		assert.Equal(t, tc.want, got, tc.in)
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	assert.ErrorContains(t, run(context.Background(), []string{"sideways"}, &strings.Builder{}), `unknown command "sideways"`)
+	assert.ErrorContains(t, run(context.Background(), nil, &strings.Builder{}), "usage: ksvla-lab")
+}

@@ -1,0 +1,130 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ksvla/lightagent/internal/sim/kscsim"
+	"github.com/ksvla/lightagent/internal/sim/vcenter"
+)
+
+// Compatible is the lab's compatibility rule (NOT FOUND in the vendor
+// docs beyond "same KSVLA version"): a Light Agent works with a Protection
+// Server of the same major.minor.
+func Compatible(agentVersion, psVersion string) bool {
+	return vcenter.MajorMinor(agentVersion) == vcenter.MajorMinor(psVersion)
+}
+
+func (l *Lab) servesLocked(s *svmRec, host, agentVersion string) bool {
+	return s.on && s.registered && s.host == host && Compatible(agentVersion, s.version)
+}
+
+func (l *Lab) compatibleSVMLocked(host, agentVersion string) string {
+	var names []string
+	for _, s := range l.svms {
+		if l.servesLocked(s, host, agentVersion) {
+			names = append(names, s.name)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	sort.Strings(names)
+	return names[0]
+}
+
+// evaluateLocked reconnects every powered-on agent to a compatible SVM on
+// its host (keeping its current one while it still serves) and records a
+// gap for each agent that just lost protection. Before Start finishes,
+// events arrive in no useful order, so nothing is evaluated.
+func (l *Lab) evaluateLocked(reason string) {
+	if !l.ready {
+		return
+	}
+	now := time.Now()
+	for _, name := range l.agentNamesLocked() {
+		a := l.agents[name]
+		if !a.on {
+			a.svm = ""
+			continue
+		}
+		if cur, ok := l.svms[a.svm]; ok && l.servesLocked(cur, a.host, a.version) {
+			continue
+		}
+		was := a.svm
+		a.svm = l.compatibleSVMLocked(a.host, a.version)
+		if a.svm == "" && (was != "" || !a.evaluated) {
+			l.gaps = append(l.gaps, Gap{Time: now, VM: a.name, Host: a.host, AgentVersion: a.version,
+				Reason: fmt.Sprintf("%s: no powered-on, KSC-connected SVM with Protection Server %s.x on %s",
+					reason, vcenter.MajorMinor(a.version), a.host)})
+		}
+		a.evaluated = true
+	}
+}
+
+func (l *Lab) agentNamesLocked() []string {
+	names := make([]string, 0, len(l.agents))
+	for n := range l.agents {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Gaps returns every protection gap recorded since Start.
+func (l *Lab) Gaps() []Gap {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]Gap(nil), l.gaps...)
+}
+
+// runAgentUpdate is the KSC task UpdateAgentsTask: it moves agents to the
+// new version one by one, spread over AgentUpdateDuration. An agent is
+// updated only when a compatible new SVM serves its host (otherwise the
+// update would leave it unprotected); the others stay on their version
+// and make the task fail, naming them.
+func (l *Lab) runAgentUpdate(ctx context.Context, progress func(percent int)) error {
+	l.mu.Lock()
+	var todo []string
+	for _, n := range l.agentNamesLocked() {
+		if l.agents[n].version != l.cfg.NewAgentVersion {
+			todo = append(todo, n)
+		}
+	}
+	l.mu.Unlock()
+	if len(todo) == 0 {
+		progress(100)
+		return nil
+	}
+	step := l.cfg.AgentUpdateDuration / time.Duration(len(todo))
+	var failed []string
+	for i, name := range todo {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(step):
+		}
+		l.mu.Lock()
+		switch a := l.agents[name]; {
+		case a == nil: // destroyed meanwhile: nothing to update
+		case !a.on:
+			failed = append(failed, name+" (not visible)")
+		case l.compatibleSVMLocked(a.host, l.cfg.NewAgentVersion) == "":
+			failed = append(failed, name+" (no compatible SVM on "+a.host+")")
+		default:
+			a.version = l.cfg.NewAgentVersion
+			l.ksc.SetProducts(a.kscID, []kscsim.Product{{Key: l.cfg.LAKey, Version: a.version,
+				DisplayName: l.cfg.LADisplayName, ProdVersion: a.version}})
+			l.evaluateLocked("light agent on " + name + " updated to " + a.version)
+		}
+		l.mu.Unlock()
+		progress((i + 1) * 100 / len(todo))
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d light agents not updated: %s", len(failed), len(todo), strings.Join(failed, ", "))
+	}
+	return nil
+}

@@ -1,0 +1,437 @@
+// Package sim composes the whole lab in one process: the vCenter (govmomi
+// simulator), one klconfig SSH server per powered-on SVM, and the KSC
+// OpenAPI server, wired like the real thing (DESIGN.md "The lab").
+//
+// Lab assumptions, where the vendor documentation is silent (NOT FOUND):
+//   - Product keys of the Protection Server and the Light Agent in KSC are
+//     configuration, defaulting to "KSVLA-PS" and "KSVLA-LA".
+//   - A Light Agent is compatible with an SVM whose Protection Server
+//     version has the same major.minor as the agent's version.
+//   - Every SVM, seeded or deployed, accepts the lab's one klconfig
+//     password (Config.SVMPassword).
+//   - Network Agent on an SVM reaches KSC only when `nagent` names the KSC
+//     address (its IP or KSCHostName) and SSL port 13000.
+package sim
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ksvla/lightagent/internal/sim/images"
+	"github.com/ksvla/lightagent/internal/sim/kscsim"
+	"github.com/ksvla/lightagent/internal/sim/svm"
+	"github.com/ksvla/lightagent/internal/sim/vcenter"
+)
+
+// KSC behaviours the lab can play.
+const (
+	KSC15  = "15"   // HostGroup.RemoveHosts honours bForceDestroy
+	KSC151 = "15.1" // 15.1+/16: bForceDestroy ignored
+)
+
+// Documented defaults (product keys are NOT FOUND in the vendor docs).
+const (
+	DefaultPSKey         = "KSVLA-PS"
+	DefaultPSDisplayName = images.DefaultProduct
+	DefaultLAKey         = "KSVLA-LA"
+	DefaultLADisplayName = "Kaspersky Security for Virtualization Light Agent"
+	// UpdateAgentsTask is the KSC task that updates Light Agents.
+	UpdateAgentsTask = "Update Light Agent"
+	// KSCHostName is the DNS name every SVM resolves to the KSC address.
+	KSCHostName = "ksc.lab.local"
+	// NagentSSLPort and NagentPort are where KSC listens for Network Agents.
+	NagentSSLPort = 13000
+	NagentPort    = 14000
+	// KSCUsername is the lab KSC's administrator account.
+	KSCUsername = "ksc-admin"
+)
+
+// Config configures a lab. Zero values take the documented defaults.
+type Config struct {
+	Hosts           int    // ESXi hosts; default 4
+	VMsPerHost      int    // protected VMs per host; default 3, negative for none
+	OldVersion      string // Protection Server of the seeded SVMs; default "6.1.0.100"
+	NewVersion      string // Protection Server of the new image; default "6.2.0.200"
+	OldAgentVersion string // Light Agent on protected VMs; default "6.1.0.300"
+	NewAgentVersion string // Light Agent after the update task; default "6.2.0.400"
+	Unmarked        bool   // seed old SVMs without marks, as the vendor's wizard does
+	KSC             string // KSC15 or KSC151 (default)
+	VCenterListen   string // default "127.0.0.1:0"
+	// Dir receives vars.yml, known_hosts, ksc.pem, vcenter.pem and the two
+	// OVAs; default: a temporary directory removed by Close.
+	Dir                 string
+	ImageBytes          int64         // disk payload of each OVA; default 1 MiB
+	AgentUpdateDuration time.Duration // whole agent-update task; default 2s
+	NetworkRestartDelay time.Duration // SVM `manageservices restart network`; default 2s
+	RebootDelay         time.Duration // SVM `reboot`; default 5s
+	// HeartbeatInterval is how often powered-on hosts are stamped visible
+	// in KSC; default 1s.
+	HeartbeatInterval    time.Duration
+	PSKey, PSDisplayName string // Protection Server product in KSC (and the OVA's product)
+	LAKey, LADisplayName string // Light Agent product in KSC
+	// SVMPassword is the klconfig password of every SVM; default random.
+	SVMPassword string
+	// VCenterPassword, KSCPassword: default random.
+	VCenterPassword, KSCPassword string
+	// SSHPort is the SVMs' klconfig SSH port: 0 = 22 (falling back to an
+	// ephemeral port when 22 cannot be bound), svm.EphemeralPort for tests.
+	SSHPort int
+	Clock   kscsim.Clock // KSC's clock; nil = real time
+	Logf    func(format string, args ...any)
+}
+
+func randomSecret(prefix string) string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	return prefix + hex.EncodeToString(b)
+}
+
+func (c *Config) defaults() {
+	setInt := func(p *int, v int) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	setStr := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	setDur := func(p *time.Duration, v time.Duration) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	setInt(&c.Hosts, 4)
+	setInt(&c.VMsPerHost, 3)
+	setStr(&c.OldVersion, "6.1.0.100")
+	setStr(&c.NewVersion, "6.2.0.200")
+	setStr(&c.OldAgentVersion, "6.1.0.300")
+	setStr(&c.NewAgentVersion, "6.2.0.400")
+	setStr(&c.KSC, KSC151)
+	setStr(&c.VCenterListen, "127.0.0.1:0")
+	setStr(&c.PSKey, DefaultPSKey)
+	setStr(&c.PSDisplayName, DefaultPSDisplayName)
+	setStr(&c.LAKey, DefaultLAKey)
+	setStr(&c.LADisplayName, DefaultLADisplayName)
+	setStr(&c.SVMPassword, randomSecret("Svm-"))
+	setStr(&c.VCenterPassword, randomSecret("Vc-"))
+	setStr(&c.KSCPassword, randomSecret("Ksc-"))
+	setDur(&c.AgentUpdateDuration, 2*time.Second)
+	setDur(&c.NetworkRestartDelay, 2*time.Second)
+	setDur(&c.RebootDelay, 5*time.Second)
+	setDur(&c.HeartbeatInterval, time.Second)
+	if c.ImageBytes == 0 {
+		c.ImageBytes = 1 << 20
+	}
+	if c.Logf == nil {
+		c.Logf = func(string, ...any) {}
+	}
+}
+
+// Lab is a running lab.
+type Lab struct {
+	cfg        Config
+	dir        string
+	tempDir    bool
+	vc         *vcenter.VCenter
+	ksc        *kscsim.Server
+	kscIP      string
+	updateTask string // KSC task id of UpdateAgentsTask
+	oldImage   images.Info
+	newImage   images.Info
+	queue      *queue
+	stop       chan struct{}
+	wg         sync.WaitGroup
+	closed     sync.Once
+
+	mu      sync.Mutex           // guards everything below; lab logic runs under it
+	svms    map[string]*svmRec   // by VM name
+	agents  map[string]*agentRec // by VM name
+	seeded  map[string]bool      // old SVMs the lab seeded (known even unmarked)
+	nextIP  int
+	ips     map[string]string // VM name -> loopback IP, stable across power cycles
+	gaps    []Gap
+	ready   bool     // Start is done: connections are evaluated
+	khDirs  []string // directories whose known_hosts is rewritten on change
+	svmGrp  int
+	vmGrp   int
+	started time.Time
+}
+
+// Start starts a lab: images, KSC, vCenter with its seeded VMs (their SVMs
+// serving klconfig and registered in KSC), and writes the lab files.
+func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
+	cfg.defaults()
+	l := &Lab{cfg: cfg, dir: cfg.Dir, queue: newQueue(), stop: make(chan struct{}),
+		svms: map[string]*svmRec{}, agents: map[string]*agentRec{}, seeded: map[string]bool{},
+		ips: map[string]string{}, started: time.Now()}
+	defer func() {
+		if err != nil {
+			l.Close()
+		}
+	}()
+	if l.dir == "" {
+		if l.dir, err = os.MkdirTemp("", "ksvla-lab-"); err != nil {
+			return nil, fmt.Errorf("start lab: %w", err)
+		}
+		l.tempDir = true
+	} else if err := os.MkdirAll(l.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("start lab: %w", err)
+	}
+	if l.dir, err = filepath.Abs(l.dir); err != nil {
+		return nil, fmt.Errorf("start lab: %w", err)
+	}
+	if err := l.writeImages(); err != nil {
+		return nil, err
+	}
+	if l.ksc, err = kscsim.Start(kscsim.Config{
+		Username: KSCUsername, Password: cfg.KSCPassword, RemoveHostsForceIgnored: cfg.KSC != KSC15,
+		CertDir: l.dir, Clock: cfg.Clock,
+	}); err != nil {
+		return nil, fmt.Errorf("start lab ksc: %w", err)
+	}
+	u, err := url.Parse(l.ksc.URL())
+	if err != nil {
+		return nil, fmt.Errorf("start lab ksc: %w", err)
+	}
+	l.kscIP = u.Hostname()
+	l.svmGrp = l.ksc.AddGroup("SVMs", 0)
+	l.vmGrp = l.ksc.AddGroup("Virtual machines", 0)
+	l.updateTask = l.ksc.AddTask(UpdateAgentsTask, l.runAgentUpdate)
+
+	// Hooks only queue events: the seeded VMs' power-ons arrive while
+	// vcenter.Start is still running, before l.vc is set.
+	l.vc, err = vcenter.Start(ctx, vcenter.Config{
+		Listen: cfg.VCenterListen, Password: cfg.VCenterPassword,
+		Hosts: cfg.Hosts, VMsPerHost: cfg.VMsPerHost, OldVersion: cfg.OldVersion,
+		OldImageSHA256: l.oldImage.SHA256, Unmarked: cfg.Unmarked, Product: cfg.PSDisplayName,
+		Logf: cfg.Logf,
+		Hooks: vcenter.Hooks{
+			OnPowerOn:  func(vm vcenter.VM) { l.queue.put(func() { l.vmPoweredOn(vm) }) },
+			OnPowerOff: func(vm vcenter.VM) { l.queue.put(func() { l.vmPoweredOff(vm) }) },
+			OnDestroy:  func(vm vcenter.VM) { l.queue.put(func() { l.vmDestroyed(vm) }) },
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start lab vcenter: %w", err)
+	}
+	l.seedKSC()
+
+	l.wg.Add(2)
+	go l.process()
+	go l.heartbeat()
+	// Twice: handling the seeded power-ons queues their Network Agent
+	// registrations behind the first barrier.
+	for range 2 {
+		if err := l.Sync(ctx); err != nil {
+			return nil, fmt.Errorf("start lab: %w", err)
+		}
+	}
+	l.mu.Lock()
+	l.ready = true
+	l.evaluateLocked("lab started")
+	l.mu.Unlock()
+	if err := l.WriteFiles(l.dir); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *Lab) writeImages() error {
+	var err error
+	for _, im := range []struct {
+		info    *images.Info
+		version string
+	}{{&l.oldImage, l.cfg.OldVersion}, {&l.newImage, l.cfg.NewVersion}} {
+		spec := images.Spec{Version: im.version, Product: l.cfg.PSDisplayName, DiskBytes: l.cfg.ImageBytes}
+		path := filepath.Join(l.dir, "ksvla-svm-"+im.version+".ova")
+		if *im.info, err = images.WriteOVA(path, spec); err != nil {
+			return fmt.Errorf("start lab: %w", err)
+		}
+	}
+	return nil
+}
+
+// seedKSC registers the protected VMs' Light Agents and remembers which
+// SVMs the lab seeded (they register themselves when they start).
+func (l *Lab) seedKSC() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, h := range l.vc.Inventory().Hosts {
+		l.seeded[h.OldSVM] = true
+		for i, name := range h.ProtectedVMs {
+			a := &agentRec{name: name, host: h.Name, ip: h.ProtectedIPs[i], version: l.cfg.OldAgentVersion}
+			a.kscID = l.ksc.UpsertHost(l.kscHost(name, a.ip, l.vmGrp, kscsim.Product{
+				Key: l.cfg.LAKey, Version: a.version, DisplayName: l.cfg.LADisplayName, ProdVersion: a.version}))
+			l.agents[name] = a
+		}
+	}
+}
+
+// Sync waits until every event queued so far has been handled.
+func (l *Lab) Sync(ctx context.Context) error {
+	done := make(chan struct{})
+	l.queue.put(func() { close(done) })
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("sync lab: %w", ctx.Err())
+	}
+}
+
+// process runs queued events one at a time, under l.mu.
+func (l *Lab) process() {
+	defer l.wg.Done()
+	for {
+		f, ok := l.queue.get(l.stop)
+		if !ok {
+			return
+		}
+		l.mu.Lock()
+		f()
+		l.mu.Unlock()
+	}
+}
+
+// heartbeat keeps powered-on, connected hosts visible in KSC, so that
+// LastVisible moves only for them (powered-off SVMs go stale).
+func (l *Lab) heartbeat() {
+	defer l.wg.Done()
+	t := time.NewTicker(l.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+			l.mu.Lock()
+			l.stampVisibleLocked()
+			l.mu.Unlock()
+		}
+	}
+}
+
+func (l *Lab) stampVisibleLocked() {
+	for _, s := range l.svms {
+		if s.on && s.kscID != "" {
+			l.ksc.SetVisible(s.kscID, true)
+		}
+	}
+	for _, a := range l.agents {
+		if a.on {
+			l.ksc.SetVisible(a.kscID, true)
+		}
+	}
+}
+
+// VCenter, KSC: the lab's parts, for tests and tools.
+func (l *Lab) VCenter() *vcenter.VCenter { return l.vc }
+func (l *Lab) KSC() *kscsim.Server       { return l.ksc }
+
+// UpdateAgentsTaskID is the KSC task id of UpdateAgentsTask.
+func (l *Lab) UpdateAgentsTaskID() string { return l.updateTask }
+
+// SVM returns the simulated SVM behind a VM name, nil if the lab has not
+// started one.
+func (l *Lab) SVM(name string) *svm.SVM {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if rec := l.svms[name]; rec != nil {
+		return rec.sim
+	}
+	return nil
+}
+
+// Dir is where the lab files are.
+func (l *Lab) Dir() string { return l.dir }
+
+// Images returns the old and new OVAs the lab wrote.
+func (l *Lab) Images() (old, new images.Info) { return l.oldImage, l.newImage }
+
+// Config returns the lab's configuration with defaults filled in.
+func (l *Lab) Config() Config { return l.cfg }
+
+// Close stops everything and removes what the lab wrote in a temporary
+// directory (files in a given Dir stay).
+func (l *Lab) Close() {
+	l.closed.Do(func() {
+		close(l.stop)
+		l.wg.Wait()
+		if l.vc != nil {
+			l.vc.Close() // first: no more VM events
+		}
+		l.mu.Lock()
+		for _, s := range l.svms {
+			if s.sim != nil {
+				_ = s.sim.Stop() // Stop never fails; it only waits for sessions to end
+			}
+		}
+		l.mu.Unlock()
+		if l.ksc != nil {
+			_ = l.ksc.Close() // nothing to report at shutdown
+		}
+		if l.tempDir {
+			_ = os.RemoveAll(l.dir)
+		}
+	})
+}
+
+// loopbackIP gives each SVM its own 127.10.x.y address (127.10.0.2 first),
+// allocated at its first power-on and kept across power cycles.
+func (l *Lab) loopbackIP(name string) string {
+	if ip, ok := l.ips[name]; ok {
+		return ip
+	}
+	l.nextIP++
+	n := l.nextIP
+	ip := net.IPv4(127, 10, byte(n/254), byte(n%254+1)).String()
+	l.ips[name] = ip
+	return ip
+}
+
+// queue is an unbounded FIFO of events, so that hooks never block.
+type queue struct {
+	mu    sync.Mutex
+	items []func()
+	ready chan struct{}
+}
+
+func newQueue() *queue { return &queue{ready: make(chan struct{}, 1)} }
+
+func (q *queue) put(f func()) {
+	q.mu.Lock()
+	q.items = append(q.items, f)
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (q *queue) get(stop <-chan struct{}) (func(), bool) {
+	for {
+		q.mu.Lock()
+		if len(q.items) > 0 {
+			f := q.items[0]
+			q.items = q.items[1:]
+			q.mu.Unlock()
+			return f, true
+		}
+		q.mu.Unlock()
+		select {
+		case <-q.ready:
+		case <-stop:
+			return nil, false
+		}
+	}
+}

@@ -1,0 +1,331 @@
+package sim
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/ovf/importer"
+	"github.com/vmware/govmomi/vim25/types"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+	"gopkg.in/yaml.v3"
+
+	"github.com/ksvla/lightagent/internal/sim/kscsim"
+	"github.com/ksvla/lightagent/internal/sim/svm"
+)
+
+func startLab(t *testing.T, cfg Config) *Lab {
+	t.Helper()
+	cfg.SSHPort = svm.EphemeralPort
+	if cfg.Dir == "" {
+		cfg.Dir = t.TempDir()
+	}
+	cfg.ImageBytes = 4096
+	cfg.HeartbeatInterval = 20 * time.Millisecond
+	cfg.NetworkRestartDelay = 20 * time.Millisecond
+	cfg.Logf = t.Logf
+	l, err := Start(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(l.Close)
+	return l
+}
+
+func labClient(t *testing.T, l *Lab) (*govmomi.Client, *find.Finder) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := l.VCenter().Client(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Logout(context.Background()) })
+	f := find.NewFinder(c.Client)
+	dc, err := f.Datacenter(ctx, "DC1")
+	require.NoError(t, err)
+	f.SetDatacenter(dc)
+	return c, f
+}
+
+// deploySVM imports the lab's new OVA onto host with govmomi's OVF
+// importer, sets first-boot commands and powers it on, as svm_deploy does.
+func deploySVM(t *testing.T, l *Lab, c *govmomi.Client, f *find.Finder, host, name string, firstBoot ...string) *object.VirtualMachine {
+	t.Helper()
+	ctx := context.Background()
+	h, err := f.HostSystem(ctx, host)
+	require.NoError(t, err)
+	pool, err := f.ResourcePool(ctx, "Cluster1/Resources")
+	require.NoError(t, err)
+	ds, err := f.Datastore(ctx, strings.Split(host, ".")[0]+"-local")
+	require.NoError(t, err)
+	folder, err := f.Folder(ctx, "vm")
+	require.NoError(t, err)
+	_, newImage := l.Images()
+	imp := importer.Importer{
+		Log:    func(string) (int, error) { return 0, nil },
+		Client: c.Client, Finder: f, Datastore: ds, ResourcePool: pool, Host: h, Folder: folder,
+		Archive: &importer.TapeArchive{Path: newImage.Path},
+	}
+	ref, err := imp.Import(ctx, "ksvla-svm-"+newImage.Version+".ovf", importer.Options{Name: &name})
+	require.NoError(t, err)
+	vm := object.NewVirtualMachine(c.Client, *ref)
+	var extra []types.BaseOptionValue
+	for i, cmd := range firstBoot {
+		extra = append(extra, &types.OptionValue{Key: fmt.Sprintf("guestinfo.klfirstboot.cmd%d", i+1), Value: cmd})
+	}
+	task, err := vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{ExtraConfig: extra})
+	require.NoError(t, err)
+	require.NoError(t, task.Wait(ctx))
+	task, err = vm.PowerOn(ctx)
+	require.NoError(t, err)
+	require.NoError(t, task.Wait(ctx))
+	return vm
+}
+
+// klconfig runs one klconfig command over SSH, verifying the host key
+// against the lab's known_hosts.
+func klconfig(t *testing.T, l *Lab, addr, cmd string) string {
+	t.Helper()
+	check, err := knownhosts.New(filepath.Join(l.Dir(), "known_hosts"))
+	require.NoError(t, err)
+	client, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{
+		User: "klconfig", Auth: []ssh.AuthMethod{ssh.Password(l.Config().SVMPassword)},
+		HostKeyCallback: check, Timeout: 5 * time.Second,
+	})
+	require.NoError(t, err)
+	defer client.Close()
+	sess, err := client.NewSession()
+	require.NoError(t, err)
+	defer sess.Close()
+	out, _ := sess.CombinedOutput(cmd) // a failing command exits non-zero; the output says why
+	return string(out)
+}
+
+// kscAPI calls the KSC OpenAPI over HTTPS (connection-bound session).
+type kscAPI struct {
+	t    *testing.T
+	base string
+	http *http.Client
+}
+
+func newKSCAPI(t *testing.T, l *Lab) *kscAPI {
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM(l.KSC().CertPEM()))
+	a := &kscAPI{t: t, base: l.KSC().URL() + "/api/v1.0/", http: &http.Client{Timeout: 5 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, MaxConnsPerHost: 1}}}
+	req, err := http.NewRequest(http.MethodPost, a.base+"login", strings.NewReader("{}"))
+	require.NoError(t, err)
+	b64 := base64.StdEncoding.EncodeToString
+	req.Header.Set("Authorization", fmt.Sprintf(`KSCBasic user="%s", pass="%s", internal="1"`, b64([]byte("ksc-admin")), b64([]byte(l.Config().KSCPassword))))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := a.http.Do(req)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body) // drained, the connection (and so the session) is reused
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	return a
+}
+
+func (a *kscAPI) call(method string, args map[string]any) map[string]any {
+	body, err := json.Marshal(args)
+	require.NoError(a.t, err)
+	resp, err := a.http.Post(a.base+method, "application/json", bytes.NewReader(body))
+	require.NoError(a.t, err)
+	defer resp.Body.Close()
+	require.Equal(a.t, http.StatusOK, resp.StatusCode, method)
+	var out map[string]any
+	require.NoError(a.t, json.NewDecoder(resp.Body).Decode(&out))
+	return out
+}
+
+func kscHostByName(t *testing.T, l *Lab, name string) (kscsim.Host, bool) {
+	t.Helper()
+	hosts := l.KSC().FindByName(name)
+	if len(hosts) != 1 {
+		return kscsim.Host{}, false
+	}
+	return hosts[0], true
+}
+
+func TestLabStartsWired(t *testing.T) {
+	l := startLab(t, Config{Hosts: 2, VMsPerHost: 2})
+	st := l.Status()
+	require.Len(t, st.Hosts, 2)
+	for i, h := range st.Hosts {
+		assert.Equal(t, fmt.Sprintf("esxi-%02d.lab.local", i+1), h.Name)
+		require.Len(t, h.SVMs, 1)
+		s := h.SVMs[0]
+		assert.Equal(t, []any{fmt.Sprintf("svm-esxi-%02d-6.1", i+1), "6.1.0.100", "on", true, 2},
+			[]any{s.Name, s.Version, s.Power, s.InKSC, s.Agents})
+		assert.Regexp(t, `^127\.10\.0\.\d+:\d+$`, s.SSH)
+		assert.Equal(t, map[string]int{"6.1.0.300": 2}, h.Agents)
+		assert.Zero(t, h.Unprotected)
+
+		k, ok := kscHostByName(t, l, s.Name)
+		require.True(t, ok, s.Name)
+		assert.Equal(t, []kscsim.Product{{Key: "KSVLA-PS", Version: "6.1.0.100", DisplayName: DefaultPSDisplayName, ProdVersion: "6.1.0.100"}}, k.Products)
+		assert.Equal(t, s.IP, k.IP)
+	}
+	assert.Empty(t, l.Gaps())
+
+	var sb strings.Builder
+	require.NoError(t, st.Render(&sb))
+	assert.Contains(t, sb.String(), "svm-esxi-02-6.1")
+	assert.Contains(t, sb.String(), "light agents: 6.1.0.300 x2; unprotected: 0")
+
+	raw, err := os.ReadFile(filepath.Join(l.Dir(), "vars.yml"))
+	require.NoError(t, err)
+	var vars Vars
+	require.NoError(t, yaml.Unmarshal(raw, &vars))
+	assert.Equal(t, l.VCenter().Thumbprint(), vars.VCenterThumbprint)
+	assert.Equal(t, []string{"esxi-01.lab.local", "esxi-02.lab.local"}, vars.ESXiHosts)
+	assert.Equal(t, "svm-esxi-01-6.2", vars.SVMs["esxi-01.lab.local"])
+	assert.FileExists(t, vars.NewImage.Path)
+	assert.FileExists(t, vars.VCenterCAFile)
+	assert.FileExists(t, vars.KSCCAFile)
+}
+
+// TestUpgradeWiring is the issue's wiring test: deploy a new SVM from the
+// OVA with first-boot commands, configure nagent over SSH, see it in KSC,
+// update agents through the KSC task, then remove the old SVM: no gap.
+func TestUpgradeWiring(t *testing.T) {
+	ctx := context.Background()
+	l := startLab(t, Config{Hosts: 2, VMsPerHost: 2, AgentUpdateDuration: 100 * time.Millisecond})
+	c, f := labClient(t, l)
+
+	vm := deploySVM(t, l, c, f, "esxi-01.lab.local", "svm-esxi-01-6.2", "timezone Europe/Berlin", "connectorlang de")
+
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ip, err := vm.WaitForIP(wctx)
+	require.NoError(t, err)
+	assert.Regexp(t, `^127\.10\.`, ip)
+
+	sim := l.SVM("svm-esxi-01-6.2")
+	require.NotNil(t, sim)
+	state := sim.State()
+	assert.Equal(t, "Europe/Berlin", state.Timezone, "first-boot commands ran")
+	assert.Equal(t, "de", state.ConnectorLang)
+	assert.Equal(t, ip, state.IP)
+
+	out := klconfig(t, l, sim.Addr(), fmt.Sprintf("nagent %s %d %d", l.Vars(l.Dir()).KSCNagentAddress, NagentSSLPort, NagentPort))
+	assert.Contains(t, out, "KLCONFIG OK")
+
+	var k kscsim.Host
+	require.Eventually(t, func() bool {
+		var ok bool
+		k, ok = kscHostByName(t, l, "svm-esxi-01-6.2")
+		return ok && k.Status&kscsim.StatusVisible != 0
+	}, 5*time.Second, 10*time.Millisecond)
+	assert.Equal(t, []kscsim.Product{{Key: "KSVLA-PS", Version: "6.2.0.200", DisplayName: DefaultPSDisplayName, ProdVersion: "6.2.0.200"}}, k.Products)
+	assert.Equal(t, ip, k.IP)
+
+	// The update task runs over the KSC API; only esxi-01 has a new SVM,
+	// so the agents on esxi-02 stay old and the task fails naming them.
+	api := newKSCAPI(t, l)
+	api.call("Tasks.RunTask", map[string]any{"strTask": l.UpdateAgentsTaskID()})
+	var stats map[string]any
+	require.Eventually(t, func() bool {
+		stats = api.call("Tasks.GetTaskStatistics", map[string]any{"strTask": l.UpdateAgentsTaskID()})["PxgRetVal"].(map[string]any)
+		return stats["16"] == float64(1) || stats["4"] == float64(1)
+	}, 5*time.Second, 20*time.Millisecond)
+	assert.Equal(t, float64(1), stats["16"], "task failed")
+	assert.Contains(t, stats["KLLAB_TASK_ERROR"], "2 of 4 light agents not updated: vm-esxi-02-001 (no compatible SVM on esxi-02.lab.local)")
+
+	st := l.Status()
+	assert.Equal(t, map[string]int{"6.2.0.400": 2}, st.Hosts[0].Agents)
+	assert.Equal(t, map[string]int{"6.1.0.300": 2}, st.Hosts[1].Agents)
+	assert.Equal(t, []SVMStatus{
+		{Name: "svm-esxi-01-6.1", Version: "6.1.0.100", Power: "on", IP: st.Hosts[0].SVMs[0].IP, SSH: st.Hosts[0].SVMs[0].SSH, InKSC: true, Agents: 0},
+		{Name: "svm-esxi-01-6.2", Version: "6.2.0.200", Power: "on", IP: ip, SSH: sim.Addr(), InKSC: true, Agents: 2},
+	}, st.Hosts[0].SVMs)
+	agent, ok := kscHostByName(t, l, "vm-esxi-01-001")
+	require.True(t, ok)
+	assert.Equal(t, "6.2.0.400", agent.Products[0].Version)
+	assert.Empty(t, l.Gaps())
+
+	// The old SVM on esxi-01 serves nobody now: powering it off is safe.
+	old, err := f.VirtualMachine(ctx, "svm-esxi-01-6.1")
+	require.NoError(t, err)
+	task, err := old.PowerOff(ctx)
+	require.NoError(t, err)
+	require.NoError(t, task.Wait(ctx))
+	require.Eventually(t, func() bool { return l.Status().Hosts[0].SVMs[0].Power == "off" }, 5*time.Second, 10*time.Millisecond)
+	require.NoError(t, l.Sync(ctx))
+	assert.Empty(t, l.Gaps())
+	oldRec, ok := kscHostByName(t, l, "svm-esxi-01-6.1")
+	require.True(t, ok)
+	assert.Zero(t, oldRec.Status&kscsim.StatusVisible, "a powered-off SVM is not visible in KSC")
+
+	// The recorder does see a real gap: esxi-02's agents still need the old SVM.
+	old2, err := f.VirtualMachine(ctx, "svm-esxi-02-6.1")
+	require.NoError(t, err)
+	task, err = old2.PowerOff(ctx)
+	require.NoError(t, err)
+	require.NoError(t, task.Wait(ctx))
+	require.Eventually(t, func() bool { return len(l.Gaps()) == 2 }, 5*time.Second, 10*time.Millisecond)
+	gaps := l.Gaps()
+	assert.Equal(t, []string{"vm-esxi-02-001", "vm-esxi-02-002"}, []string{gaps[0].VM, gaps[1].VM})
+	assert.Equal(t, "svm-esxi-02-6.1 powered off: no powered-on, KSC-connected SVM with Protection Server 6.1.x on esxi-02.lab.local", gaps[0].Reason)
+	assert.Equal(t, 2, l.Status().Hosts[1].Unprotected)
+}
+
+func TestUnmarkedLabKnowsItsSVMs(t *testing.T) {
+	l := startLab(t, Config{Hosts: 1, VMsPerHost: 1, Unmarked: true, KSC: KSC15})
+	st := l.Status()
+	require.Len(t, st.Hosts[0].SVMs, 1)
+	assert.Equal(t, "on", st.Hosts[0].SVMs[0].Power)
+	assert.Equal(t, 1, st.Hosts[0].SVMs[0].Agents)
+	out := klconfig(t, l, st.Hosts[0].SVMs[0].SSH, "version")
+	assert.Contains(t, out, "6.1.0.100")
+	assert.Empty(t, l.Gaps())
+}
+
+func TestFirstBootCommandsOrder(t *testing.T) {
+	got := firstBootCommands(map[string]string{
+		"guestinfo.klfirstboot.cmd10": "c", "guestinfo.klfirstboot.cmd2": "b",
+		"guestinfo.klfirstboot.cmd1": "a", "guestinfo.other": "x", "guestinfo.klfirstboot.cmdx": "y",
+	})
+	assert.Equal(t, []string{"a", "b", "c"}, got)
+}
+
+func TestCompatible(t *testing.T) {
+	for _, tc := range []struct {
+		agent, ps string
+		want      bool
+	}{
+		{"6.1.0.300", "6.1.0.100", true},
+		{"6.2.0.400", "6.1.0.100", false},
+		{"6.2.0.400", "6.2.0.200", true},
+		{"6.10.0.1", "6.1.0.1", false},
+	} {
+		assert.Equal(t, tc.want, Compatible(tc.agent, tc.ps), "%s vs %s", tc.agent, tc.ps)
+	}
+}
+
+// BenchmarkStart16Hosts measures a 16-host lab's start; the issue wants
+// it well under 10 s.
+func BenchmarkStart16Hosts(b *testing.B) {
+	for b.Loop() {
+		start := time.Now()
+		l, err := Start(context.Background(), Config{Hosts: 16, SSHPort: svm.EphemeralPort, ImageBytes: 4096})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(time.Since(start).Seconds(), "s/start")
+		l.Close()
+	}
+}

@@ -1,0 +1,157 @@
+// Package labtest starts labs for module and end-to-end tests and moves
+// them through the upgrade by hand (as an admin would, without the modules
+// under test), so a test can start from any point of the procedure.
+package labtest
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ksvla/lightagent/internal/klconfig"
+	"github.com/ksvla/lightagent/internal/ksc"
+	"github.com/ksvla/lightagent/internal/sim"
+	"github.com/ksvla/lightagent/internal/sim/svm"
+	"github.com/ksvla/lightagent/internal/vsphere"
+	"github.com/stretchr/testify/require"
+)
+
+// Start starts a small, fast lab that is closed when the test ends.
+func Start(t testing.TB, cfg sim.Config) *sim.Lab {
+	t.Helper()
+	if cfg.Hosts == 0 {
+		cfg.Hosts = 2
+	}
+	if cfg.VMsPerHost == 0 {
+		cfg.VMsPerHost = 2
+	}
+	if cfg.Dir == "" {
+		cfg.Dir = t.TempDir()
+	}
+	if cfg.SSHPort == 0 {
+		cfg.SSHPort = svm.EphemeralPort
+	}
+	if cfg.ImageBytes == 0 {
+		cfg.ImageBytes = 64 << 10
+	}
+	if cfg.HeartbeatInterval == 0 {
+		cfg.HeartbeatInterval = 20 * time.Millisecond
+	}
+	if cfg.NetworkRestartDelay == 0 {
+		cfg.NetworkRestartDelay = 50 * time.Millisecond
+	}
+	if cfg.AgentUpdateDuration == 0 {
+		cfg.AgentUpdateDuration = 200 * time.Millisecond
+	}
+	l, err := sim.Start(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(l.Close)
+	require.NoError(t, l.WriteFiles(l.Dir()))
+	return l
+}
+
+// VSphere logs in to the lab's vCenter with our client, verifying its
+// certificate against the lab's CA file.
+func VSphere(t testing.TB, l *sim.Lab) *vsphere.Session {
+	t.Helper()
+	v := l.Vars(l.Dir())
+	s, err := vsphere.Connect(context.Background(), vsphere.Conn{
+		Hostname: v.VCenterHostname, Port: v.VCenterPort, Username: v.VCenterUsername, Password: v.VCenterPassword,
+		ValidateCerts: true, CAFile: v.VCenterCAFile,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Logout(context.Background()) })
+	return s
+}
+
+// KSC returns a client of the lab's KSC, pinned to its certificate.
+func KSC(t testing.TB, l *sim.Lab) *ksc.Client {
+	t.Helper()
+	v := l.Vars(l.Dir())
+	c, err := ksc.New(ksc.Config{URL: v.KSCURL, Username: v.KSCUsername, Password: v.KSCPassword, Internal: true,
+		CAFile: v.KSCCAFile, ValidateCerts: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	return c
+}
+
+// NewSVMName is the name tests give the new SVM of an ESXi host.
+func NewSVMName(l *sim.Lab, host string) string {
+	if n := l.Vars(l.Dir()).SVMs[host]; n != "" {
+		return n
+	}
+	return "svm-" + strings.Split(host, ".")[0] + "-new"
+}
+
+// DeployNewSVM imports the lab's new image onto host, powers it on, waits
+// for its IP and connects it to KSC with nagent over SSH: step 1 and 2 of
+// the procedure done by hand.
+func DeployNewSVM(t testing.TB, l *sim.Lab, s *vsphere.Session, host string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	v := l.Vars(l.Dir())
+	name := NewSVMName(l, host)
+	res, err := s.Import(ctx, vsphere.ImportSpec{
+		Source: v.NewImage.Path, Name: name, Datacenter: v.Datacenter, Host: host,
+		Datastore: v.LocalDatastores[host],
+	})
+	require.NoError(t, err)
+	require.NoError(t, s.SetMarks(ctx, res.VM, map[string]string{
+		vsphere.MarkRole: vsphere.RoleSVM, vsphere.MarkVersion: v.NewVersion,
+		vsphere.MarkImageSHA256: v.NewImage.SHA256, vsphere.MarkDeployedBy: vsphere.DeployedBy,
+	}))
+	require.NoError(t, s.PowerOn(ctx, res.VM))
+	ip, err := s.WaitForIP(ctx, res.VM, 30*time.Second)
+	require.NoError(t, err)
+	require.NoError(t, l.WriteFiles(l.Dir()))
+	addr := ip
+	if sv := l.SVM(name); sv != nil {
+		addr = sv.Addr()
+	}
+	nagent, err := klconfig.Nagent(v.KSCNagentAddress, v.KSCNagentSSLPort, v.KSCNagentPort)
+	require.NoError(t, err)
+	Klconfig(t, l, addr, nagent)
+	require.NoError(t, l.Sync(ctx))
+	return name
+}
+
+// Klconfig runs one command on an SVM over SSH with the lab's password and
+// known_hosts.
+func Klconfig(t testing.TB, l *sim.Lab, addr string, cmd klconfig.Command) klconfig.Result {
+	t.Helper()
+	v := l.Vars(l.Dir())
+	r, err := klconfig.NewSSHRunner(klconfig.SSHConfig{Addr: addr, Password: v.SVMKlconfigPassword,
+		HostKey: klconfig.HostKeyStrict, KnownHostsFile: v.SVMKnownHosts})
+	require.NoError(t, err)
+	res, err := klconfig.New(klconfig.Retry{Runner: r, MaxWait: 10 * time.Second}).Do(context.Background(), cmd)
+	require.NoError(t, err, fmt.Sprintf("klconfig %s on %s", cmd, addr))
+	return res
+}
+
+// UpdateAgents runs the lab's KSC task that updates the Light Agents and
+// waits until it finishes.
+func UpdateAgents(t testing.TB, l *sim.Lab) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := KSC(t, l)
+	id, err := c.FindTask(ctx, l.Vars(l.Dir()).UpdateAgentsTask)
+	require.NoError(t, err)
+	require.NoError(t, c.RunTask(ctx, id))
+	for {
+		st, err := c.TaskState(ctx, id)
+		require.NoError(t, err)
+		if st.Done() {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("agent update task did not finish: %v", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	require.NoError(t, l.Sync(ctx))
+}

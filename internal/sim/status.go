@@ -1,0 +1,119 @@
+package sim
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+)
+
+// Status is the fleet table: per ESXi host, its SVMs and its agents.
+type Status struct {
+	Hosts []HostStatus `json:"hosts"`
+	Gaps  int          `json:"gaps"`
+}
+
+// HostStatus is one ESXi host's part of the fleet.
+type HostStatus struct {
+	Name        string         `json:"name"`
+	SVMs        []SVMStatus    `json:"svms"`
+	Agents      map[string]int `json:"agents"` // Light Agent version -> count (powered-on and off)
+	Unprotected int            `json:"unprotected"`
+}
+
+// SVMStatus is one SVM as the lab sees it.
+type SVMStatus struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Power   string `json:"power"` // "on" or "off"
+	IP      string `json:"ip"`
+	SSH     string `json:"ssh"` // ip:port served now, "" when not answering
+	InKSC   bool   `json:"in_ksc"`
+	Agents  int    `json:"agents"` // Light Agents connected to it
+}
+
+// Status returns the fleet table, hosts in inventory order, SVMs by name.
+func (l *Lab) Status() Status {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := Status{Gaps: len(l.gaps)}
+	index := map[string]int{}
+	for _, h := range l.vc.Inventory().Hosts {
+		index[h.Name] = len(st.Hosts)
+		st.Hosts = append(st.Hosts, HostStatus{Name: h.Name, Agents: map[string]int{}})
+	}
+	host := func(name string) *HostStatus {
+		i, ok := index[name]
+		if !ok {
+			i = len(st.Hosts)
+			index[name] = i
+			st.Hosts = append(st.Hosts, HostStatus{Name: name, Agents: map[string]int{}})
+		}
+		return &st.Hosts[i]
+	}
+	connected := map[string]int{}
+	for _, a := range l.agents {
+		h := host(a.host)
+		h.Agents[a.version]++
+		if a.on && a.svm == "" {
+			h.Unprotected++
+		}
+		if a.svm != "" {
+			connected[a.svm]++
+		}
+	}
+	for _, s := range l.svms {
+		ss := SVMStatus{Name: s.name, Version: s.version, Power: "off", InKSC: s.registered, Agents: connected[s.name]}
+		if s.on {
+			ss.Power = "on"
+		}
+		if s.sim != nil {
+			ss.IP, ss.SSH = s.sim.IP(), s.sim.Addr()
+		}
+		h := host(s.host)
+		h.SVMs = append(h.SVMs, ss)
+	}
+	for i := range st.Hosts {
+		sort.Slice(st.Hosts[i].SVMs, func(a, b int) bool { return st.Hosts[i].SVMs[a].Name < st.Hosts[i].SVMs[b].Name })
+	}
+	return st
+}
+
+// Render writes the fleet table as text.
+func (st Status) Render(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "HOST\tSVM\tVERSION\tPOWER\tSSH\tKSC\tAGENTS")
+	for _, h := range st.Hosts {
+		first := h.Name
+		for _, s := range h.SVMs {
+			ksc := "no"
+			if s.InKSC {
+				ksc = "yes"
+			}
+			ssh := s.SSH
+			if ssh == "" {
+				ssh = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", first, s.Name, s.Version, s.Power, ssh, ksc, s.Agents)
+			first = ""
+		}
+		versions := make([]string, 0, len(h.Agents))
+		for v := range h.Agents {
+			versions = append(versions, v)
+		}
+		sort.Strings(versions)
+		parts := make([]string, len(versions))
+		for i, v := range versions {
+			parts[i] = fmt.Sprintf("%s x%d", v, h.Agents[v])
+		}
+		agents := strings.Join(parts, ", ")
+		if agents == "" {
+			agents = "none"
+		}
+		// Text after the last tab takes no part in the column widths.
+		fmt.Fprintf(tw, "%s\tlight agents: %s; unprotected: %d\n", first, agents, h.Unprotected)
+	}
+	fmt.Fprintf(tw, "protection gaps recorded: %d\n", st.Gaps)
+	return tw.Flush()
+}

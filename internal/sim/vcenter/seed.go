@@ -1,0 +1,371 @@
+package vcenter
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/ksvla/lightagent/internal/sim/images"
+	"github.com/ksvla/lightagent/internal/vsphere"
+)
+
+// Inventory is what Start seeded, in host order.
+type Inventory struct {
+	Datacenter      string
+	Cluster         string
+	SharedDatastore string
+	Networks        []string // standard network first, then the distributed port group
+	Hosts           []Host
+}
+
+// Host is one seeded ESXi host.
+type Host struct {
+	Name           string   // esxi-01.lab.local
+	LocalDatastore string   // esxi-01-local
+	OldSVM         string   // svm-esxi-01-6.1
+	ProtectedVMs   []string // vm-esxi-01-001, ...
+	ProtectedIPs   []string // their guest IPs, in the same order
+}
+
+// HostName is the name of the i-th ESXi host, counting from 0.
+func HostName(i int) string { return fmt.Sprintf("esxi-%02d.lab.local", i+1) }
+
+// ShortName is a host name without its domain: esxi-01.
+func ShortName(host string) string { s, _, _ := strings.Cut(host, "."); return s }
+
+// LocalDatastoreName is the name of a host's local datastore.
+func LocalDatastoreName(host string) string { return ShortName(host) + "-local" }
+
+// SVMName names the SVM of version on host the way the lab seeds them:
+// svm-esxi-01-6.1 (major.minor only).
+func SVMName(host, version string) string {
+	return "svm-" + ShortName(host) + "-" + MajorMinor(version)
+}
+
+// ProtectedVMName names the n-th protected VM of host, counting from 0.
+func ProtectedVMName(host string, n int) string {
+	return fmt.Sprintf("vm-%s-%03d", ShortName(host), n+1)
+}
+
+// MajorMinor returns the first two dot-separated parts of version.
+func MajorMinor(version string) string {
+	parts := strings.SplitN(version, ".", 3)
+	if len(parts) < 2 {
+		return version
+	}
+	return parts[0] + "." + parts[1]
+}
+
+// seeder builds the inventory through the vSphere API, as an
+// administrator would.
+type seeder struct {
+	c       *vim25.Client
+	cfg     Config
+	dir     string
+	folders *object.DatacenterFolders
+	finder  *find.Finder
+	hosts   []*object.HostSystem
+	pool    *object.ResourcePool
+	vmNet   types.BaseVirtualDeviceBackingInfo
+	dvpgNet types.BaseVirtualDeviceBackingInfo
+}
+
+func seed(ctx context.Context, c *vim25.Client, cfg Config, dir string) (Inventory, error) {
+	s := &seeder{c: c, cfg: cfg, dir: dir, finder: find.NewFinder(c)}
+	inv := Inventory{Datacenter: Datacenter, Cluster: Cluster, SharedDatastore: SharedDatastore, Networks: []string{VMNetwork, DVPortgroup}}
+	for _, step := range []struct {
+		what string
+		run  func(context.Context) error
+	}{
+		{"datacenter", s.datacenter},
+		{"cluster", s.cluster},
+		{"networks", s.networks},
+		{"datastores", s.datastores},
+		{"custom attributes", s.fields},
+	} {
+		if err := step.run(ctx); err != nil {
+			return inv, fmt.Errorf("seed vcenter %s: %w", step.what, err)
+		}
+	}
+	for i, h := range s.hosts {
+		host, err := s.seedHost(ctx, i, h)
+		if err != nil {
+			return inv, fmt.Errorf("seed vcenter host %s: %w", HostName(i), err)
+		}
+		inv.Hosts = append(inv.Hosts, host)
+	}
+	return inv, nil
+}
+
+func (s *seeder) datacenter(ctx context.Context) error {
+	dc, err := object.NewRootFolder(s.c).CreateDatacenter(ctx, Datacenter)
+	if err != nil {
+		return err
+	}
+	s.finder.SetDatacenter(dc)
+	s.folders, err = dc.Folders(ctx)
+	return err
+}
+
+func (s *seeder) cluster(ctx context.Context) error {
+	cluster, err := s.folders.HostFolder.CreateCluster(ctx, Cluster, types.ClusterConfigSpecEx{})
+	if err != nil {
+		return err
+	}
+	for i := range s.cfg.Hosts {
+		task, err := cluster.AddHost(ctx, types.HostConnectSpec{HostName: HostName(i)}, true, nil, nil)
+		if err != nil {
+			return err
+		}
+		info, err := task.WaitForResult(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("add host %s: %w", HostName(i), err)
+		}
+		s.hosts = append(s.hosts, object.NewHostSystem(s.c, info.Result.(types.ManagedObjectReference)))
+	}
+	s.pool, err = cluster.ResourcePool(ctx)
+	return err
+}
+
+func (s *seeder) networks(ctx context.Context) error {
+	spec := types.DVSCreateSpec{ConfigSpec: &types.VMwareDVSConfigSpec{}}
+	spec.ConfigSpec.GetDVSConfigSpec().Name = DVSwitch
+	task, err := s.folders.NetworkFolder.CreateDVS(ctx, spec)
+	if err != nil {
+		return err
+	}
+	info, err := task.WaitForResult(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", DVSwitch, err)
+	}
+	dvs := object.NewDistributedVirtualSwitch(s.c, info.Result.(types.ManagedObjectReference))
+	// The simulator ignores hosts in the create spec: join them afterwards.
+	members := &types.DVSConfigSpec{}
+	for _, h := range s.hosts {
+		members.Host = append(members.Host, types.DistributedVirtualSwitchHostMemberConfigSpec{
+			Operation: string(types.ConfigSpecOperationAdd), Host: h.Reference()})
+	}
+	if task, err = dvs.Reconfigure(ctx, members); err != nil {
+		return err
+	}
+	if err := task.Wait(ctx); err != nil {
+		return fmt.Errorf("add hosts to %s: %w", DVSwitch, err)
+	}
+	task, err = dvs.AddPortgroup(ctx, []types.DVPortgroupConfigSpec{{
+		Name: DVPortgroup, Type: string(types.DistributedVirtualPortgroupPortgroupTypeEarlyBinding), NumPorts: 256,
+	}})
+	if err != nil {
+		return err
+	}
+	if err := task.Wait(ctx); err != nil {
+		return fmt.Errorf("add port group %s: %w", DVPortgroup, err)
+	}
+	for name, backing := range map[string]*types.BaseVirtualDeviceBackingInfo{VMNetwork: &s.vmNet, DVPortgroup: &s.dvpgNet} {
+		net, err := s.finder.Network(ctx, name)
+		if err != nil {
+			return err
+		}
+		if *backing, err = net.EthernetCardBackingInfo(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// datastores creates a local datastore per host and one shared by all;
+// the simulator shares a datastore that several hosts create under one
+// name and path.
+func (s *seeder) datastores(ctx context.Context) error {
+	shared := filepath.Join(s.dir, SharedDatastore)
+	if err := os.Mkdir(shared, 0o755); err != nil {
+		return err
+	}
+	for i, h := range s.hosts {
+		local := filepath.Join(s.dir, LocalDatastoreName(HostName(i)))
+		if err := os.Mkdir(local, 0o755); err != nil {
+			return err
+		}
+		dss, err := h.ConfigManager().DatastoreSystem(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := dss.CreateLocalDatastore(ctx, LocalDatastoreName(HostName(i)), local); err != nil {
+			return err
+		}
+		if _, err := dss.CreateLocalDatastore(ctx, SharedDatastore, shared); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *seeder) fields(ctx context.Context) error {
+	if s.cfg.Unmarked {
+		return nil // wizard-deployed SVMs: the attribute definitions do not exist either
+	}
+	m, err := object.GetCustomFieldsManager(s.c)
+	if err != nil {
+		return err
+	}
+	for _, name := range vsphere.Marks {
+		if _, err := m.Add(ctx, name, "VirtualMachine", nil, nil); err != nil {
+			return fmt.Errorf("add %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (s *seeder) seedHost(ctx context.Context, i int, h *object.HostSystem) (Host, error) {
+	name := HostName(i)
+	host := Host{Name: name, LocalDatastore: LocalDatastoreName(name), OldSVM: SVMName(name, s.cfg.OldVersion)}
+
+	svm, err := s.createVM(ctx, h, vmSpec{
+		name: host.OldSVM, guest: "debian10_64Guest", cpus: 2, memoryMB: 4096,
+		datastore: host.LocalDatastore, network: s.vmNet, product: !s.cfg.Unmarked,
+	})
+	if err != nil {
+		return host, err
+	}
+	if !s.cfg.Unmarked {
+		if err := s.mark(ctx, svm); err != nil {
+			return host, fmt.Errorf("mark %s: %w", host.OldSVM, err)
+		}
+	}
+	for n := range s.cfg.VMsPerHost {
+		vmName := ProtectedVMName(name, n)
+		vm, err := s.createVM(ctx, h, vmSpec{
+			name: vmName, guest: "windows2019srv_64Guest", cpus: 2, memoryMB: 8192,
+			datastore: SharedDatastore, network: s.dvpgNet,
+		})
+		if err != nil {
+			return host, err
+		}
+		ip := fmt.Sprintf("10.20.%d.%d", i+1, n+11)
+		if err := setGuestIP(ctx, s.c, vm.Reference(), ip); err != nil {
+			return host, fmt.Errorf("set guest ip of %s: %w", vmName, err)
+		}
+		host.ProtectedVMs = append(host.ProtectedVMs, vmName)
+		host.ProtectedIPs = append(host.ProtectedIPs, ip)
+	}
+	return host, nil
+}
+
+type vmSpec struct {
+	name      string
+	guest     string
+	cpus      int32
+	memoryMB  int64
+	datastore string
+	network   types.BaseVirtualDeviceBackingInfo
+	product   bool // carry the Protection Server vApp product, as an imported SVM does
+}
+
+// createVM creates a VM on host and powers it on.
+func (s *seeder) createVM(ctx context.Context, host *object.HostSystem, v vmSpec) (*object.VirtualMachine, error) {
+	ds := "[" + v.datastore + "]"
+	spec := types.VirtualMachineConfigSpec{
+		Name: v.name, GuestId: v.guest, NumCPUs: v.cpus, MemoryMB: v.memoryMB,
+		Files: &types.VirtualMachineFileInfo{VmPathName: ds},
+	}
+	var devices object.VirtualDeviceList
+	scsi, err := devices.CreateSCSIController("pvscsi")
+	if err != nil {
+		return nil, err
+	}
+	disk := devices.CreateDisk(scsi.(types.BaseVirtualController), types.ManagedObjectReference{}, ds+" "+v.name+"/"+v.name+".vmdk")
+	disk.CapacityInKB = 20 << 20 // 20 GiB
+	nic, err := devices.CreateEthernetCard("vmxnet3", v.network)
+	if err != nil {
+		return nil, err
+	}
+	devices = append(devices, scsi, disk, nic)
+	if spec.DeviceChange, err = devices.ConfigSpec(types.VirtualDeviceConfigSpecOperationAdd); err != nil {
+		return nil, err
+	}
+	if v.product {
+		product := images.DefaultProduct
+		if s.cfg.Product != "" {
+			product = s.cfg.Product
+		}
+		spec.VAppConfig = &types.VmConfigSpec{Product: []types.VAppProductSpec{{
+			ArrayUpdateSpec: types.ArrayUpdateSpec{Operation: types.ArrayUpdateOperationAdd},
+			Info: &types.VAppProductInfo{Key: 0, Name: product, Vendor: images.DefaultVendor,
+				Version: s.cfg.OldVersion, FullVersion: s.cfg.OldVersion},
+		}}}
+	}
+	task, err := s.folders.VmFolder.CreateVM(ctx, spec, s.pool, host)
+	if err != nil {
+		return nil, err
+	}
+	info, err := task.WaitForResult(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("create vm %s: %w", v.name, err)
+	}
+	vm := object.NewVirtualMachine(s.c, info.Result.(types.ManagedObjectReference))
+	task, err = vm.PowerOn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := task.Wait(ctx); err != nil {
+		return nil, fmt.Errorf("power on vm %s: %w", v.name, err)
+	}
+	return vm, nil
+}
+
+func (s *seeder) mark(ctx context.Context, vm *object.VirtualMachine) error {
+	sha := s.cfg.OldImageSHA256
+	if sha == "" {
+		desc, err := images.Descriptor(images.Spec{Version: s.cfg.OldVersion, Product: s.cfg.Product})
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(desc)
+		sha = hex.EncodeToString(sum[:])
+	}
+	m, err := object.GetCustomFieldsManager(s.c)
+	if err != nil {
+		return err
+	}
+	values := map[string]string{
+		vsphere.MarkRole:        vsphere.RoleSVM,
+		vsphere.MarkVersion:     s.cfg.OldVersion,
+		vsphere.MarkImageSHA256: sha,
+		vsphere.MarkDeployedBy:  vsphere.DeployedBy,
+	}
+	for _, name := range vsphere.Marks {
+		key, err := m.FindKey(ctx, name)
+		if err != nil {
+			return err
+		}
+		if err := m.Set(ctx, vm.Reference(), key, values[name]); err != nil {
+			return fmt.Errorf("set %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func setGuestIP(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReference, ip string) error {
+	tools := string(types.VirtualMachineToolsRunningStatusGuestToolsRunning)
+	if ip == "" {
+		tools = string(types.VirtualMachineToolsRunningStatusGuestToolsNotRunning)
+	}
+	task, err := object.NewVirtualMachine(c, ref).Reconfigure(ctx, types.VirtualMachineConfigSpec{
+		ExtraConfig: []types.BaseOptionValue{
+			&types.OptionValue{Key: "SET.guest.ipAddress", Value: ip},
+			&types.OptionValue{Key: "SET.guest.toolsRunningStatus", Value: tools},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	return task.Wait(ctx)
+}
