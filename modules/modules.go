@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/ksvla/lightagent/internal/ansible"
+	agentfacts "github.com/ksvla/lightagent/modules/agent_facts"
 )
 
 // Collection is the collection's fully qualified name.
@@ -15,7 +16,7 @@ const Collection = "ksvla.lightagent"
 // Registry lists every module, in the order the docs list them.
 func Registry() ansible.Registry {
 	return ansible.Registry{
-		{Name: "agent_facts", New: pendingModule("agent_facts", "Facts about KSVLA SVMs and Light Agents per hypervisor")},
+		{Name: "agent_facts", New: agentfacts.New},
 		{Name: "ksc_purge", New: pendingModule("ksc_purge", "Delete removed SVMs' records from Kaspersky Security Center")},
 		{Name: "ksc_task", New: pendingModule("ksc_task", "Start an existing Kaspersky Security Center task and wait for its result")},
 		{Name: "svm_deploy", New: pendingModule("svm_deploy", "Deploy a KSVLA SVM from an OVA/OVF onto one ESXi host")},

@@ -135,6 +135,7 @@ type Fleet struct {
 	Candidates    []string        `json:"unrecognised_candidates"`
 	Ambiguous     []string        `json:"ambiguous_matches"`
 	Unmatched     []string        `json:"unmatched_ksc_hosts"`
+	ProbeErrors   []string        `json:"probe_errors,omitempty"` // VMs that did not answer as SVMs
 }
 
 // Build joins vCenter's VMs and KSC's hosts under the rules.

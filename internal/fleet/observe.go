@@ -72,10 +72,13 @@ func Observe(ctx context.Context, src Sources, sc vsphere.Scope, r Rules) (Fleet
 			hosts = mergeHosts(hosts, hs)
 		}
 	}
+	var probeErrs []string
 	if src.Prober != nil && r.SVMNamePattern != nil {
-		r.Probes = probe(ctx, src.Prober, vms, r)
+		r.Probes, probeErrs = probe(ctx, src.Prober, vms, r)
 	}
-	return Build(vms, hosts, r), nil
+	f := Build(vms, hosts, r)
+	f.ProbeErrors = probeErrs
+	return f, nil
 }
 
 // kscHosts lists the hosts carrying any of the products; keys that look
@@ -147,15 +150,19 @@ func mergeHosts(a, b []KSCHost) []KSCHost {
 
 // probe asks unmarked, powered-on VMs matching the SVM name pattern for
 // their version; a VM that does not answer as an SVM is left unrecognised.
-func probe(ctx context.Context, p VersionProber, vms []VM, r Rules) map[string]Version {
+func probe(ctx context.Context, p VersionProber, vms []VM, r Rules) (map[string]Version, []string) {
 	out := map[string]Version{}
+	var errs []string
 	for _, v := range vms {
 		if !v.PoweredOn() || v.IP == "" || !r.SVMNamePattern.MatchString(v.Name) || v.Marks[r.MarkRole] == r.RoleSVM {
 			continue
 		}
-		if ver, err := p.ProbeVersion(ctx, v.IP); err == nil && ver != "" {
-			out[v.Name] = Version(ver)
+		ver, err := p.ProbeVersion(ctx, v.IP)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s (%s): %v", v.Name, v.IP, err))
+			continue
 		}
+		out[v.Name] = Version(ver)
 	}
-	return out
+	return out, errs
 }

@@ -84,7 +84,11 @@ type Config struct {
 	// SSHPort is the SVMs' klconfig SSH port: 0 = 22 (falling back to an
 	// ephemeral port when 22 cannot be bound), svm.EphemeralPort for tests.
 	SSHPort int
-	Clock   kscsim.Clock // KSC's clock; nil = real time
+	// LoopbackNet is the second octet of the SVMs' 127.N.x.y addresses;
+	// default 10. Labs running side by side (parallel test packages) use
+	// different ones so their SVMs can all listen on port 22.
+	LoopbackNet int
+	Clock       kscsim.Clock // KSC's clock; nil = real time
 	Logf    func(format string, args ...any)
 }
 
@@ -111,6 +115,7 @@ func (c *Config) defaults() {
 		}
 	}
 	setInt(&c.Hosts, 4)
+	setInt(&c.LoopbackNet, 10)
 	setInt(&c.VMsPerHost, 3)
 	setStr(&c.OldVersion, "6.1.0.100")
 	setStr(&c.NewVersion, "6.2.0.200")
@@ -386,7 +391,7 @@ func (l *Lab) Close() {
 	})
 }
 
-// loopbackIP gives each SVM its own 127.10.x.y address (127.10.0.2 first),
+// loopbackIP gives each SVM its own 127.N.x.y address (127.N.0.2 first),
 // allocated at its first power-on and kept across power cycles.
 func (l *Lab) loopbackIP(name string) string {
 	if ip, ok := l.ips[name]; ok {
@@ -394,7 +399,7 @@ func (l *Lab) loopbackIP(name string) string {
 	}
 	l.nextIP++
 	n := l.nextIP
-	ip := net.IPv4(127, 10, byte(n/254), byte(n%254+1)).String()
+	ip := net.IPv4(127, byte(l.cfg.LoopbackNet), byte(n/254), byte(n%254+1)).String()
 	l.ips[name] = ip
 	return ip
 }

@@ -50,6 +50,9 @@ func Run(t testing.TB, ctx context.Context, name string, m ansible.Module, args 
 // Get walks a result by keys (maps) and indexes (lists) and returns the
 // value, or nil when the path does not exist.
 func Get(v any, path ...any) any {
+	if r, ok := v.(ansible.Result); ok {
+		v = map[string]any(r)
+	}
 	for _, p := range path {
 		switch k := p.(type) {
 		case string:

@@ -6,6 +6,7 @@ package labtest
 import (
 	"context"
 	"fmt"
+	mrand "math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +14,6 @@ import (
 	"github.com/ksvla/lightagent/internal/klconfig"
 	"github.com/ksvla/lightagent/internal/ksc"
 	"github.com/ksvla/lightagent/internal/sim"
-	"github.com/ksvla/lightagent/internal/sim/svm"
 	"github.com/ksvla/lightagent/internal/vsphere"
 	"github.com/stretchr/testify/require"
 )
@@ -30,8 +30,10 @@ func Start(t testing.TB, cfg sim.Config) *sim.Lab {
 	if cfg.Dir == "" {
 		cfg.Dir = t.TempDir()
 	}
-	if cfg.SSHPort == 0 {
-		cfg.SSHPort = svm.EphemeralPort
+	if cfg.LoopbackNet == 0 {
+		// Its own 127.N.0.0/16, so SVMs of labs in parallel test processes
+		// can all serve klconfig on port 22 as real SVMs do.
+		cfg.LoopbackNet = 11 + mrand.IntN(240)
 	}
 	if cfg.ImageBytes == 0 {
 		cfg.ImageBytes = 64 << 10

@@ -1,0 +1,114 @@
+package vsphere
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+func TestFinders(t *testing.T) {
+	l := newLab(t, nil)
+	s := l.session(t)
+	ctx := context.Background()
+
+	dc, err := s.Datacenter(ctx, "")
+	require.NoError(t, err)
+	assert.Equal(t, "/DC0", dc.InventoryPath)
+
+	// Two folders named "svms" make the bare name ambiguous.
+	root, err := s.Folder(ctx, dc, "")
+	require.NoError(t, err)
+	for _, p := range []string{"a", "b"} {
+		f, err := root.CreateFolder(ctx, p)
+		require.NoError(t, err)
+		_, err = f.CreateFolder(ctx, "svms")
+		require.NoError(t, err)
+	}
+	h0, err := s.Host(ctx, dc, "DC0_C0_H0")
+	require.NoError(t, err)
+	moref := h0.Reference().String()
+
+	tests := []struct {
+		name     string
+		find     func() (object.Reference, error)
+		wantPath string
+		err      string
+		notFound bool
+	}{
+		{name: "host by name", find: func() (object.Reference, error) { return s.Host(ctx, dc, "DC0_C0_H1") }, wantPath: "/DC0/host/DC0_C0/DC0_C0_H1"},
+		{name: "host by path", find: func() (object.Reference, error) { return s.Host(ctx, dc, "/DC0/host/DC0_H0/DC0_H0") }, wantPath: "/DC0/host/DC0_H0/DC0_H0"},
+		{name: "host by moref", find: func() (object.Reference, error) { return s.Host(ctx, dc, moref) }, wantPath: "/DC0/host/DC0_C0/DC0_C0_H0"},
+		{name: "host moref of another type", find: func() (object.Reference, error) { return s.Host(ctx, dc, "Datastore:"+moref[len("HostSystem:"):]) }, notFound: true, err: `host "Datastore:`},
+		{name: "host not found", find: func() (object.Reference, error) { return s.Host(ctx, dc, "esx-missing") }, notFound: true, err: `host "esx-missing" not found in datacenter /DC0`},
+		{name: "host ambiguous", find: func() (object.Reference, error) { return s.Host(ctx, dc, "DC0_C0_H*") },
+			err: `3 hosts match "DC0_C0_H*": /DC0/host/DC0_C0/DC0_C0_H0, /DC0/host/DC0_C0/DC0_C0_H1, /DC0/host/DC0_C0/DC0_C0_H2 (unique inventory path required)`},
+		{name: "datastore", find: func() (object.Reference, error) { return s.Datastore(ctx, dc, "LocalDS_0") }, wantPath: "/DC0/datastore/LocalDS_0"},
+		{name: "datastore not found", find: func() (object.Reference, error) { return s.Datastore(ctx, dc, "nope") }, notFound: true, err: `datastore "nope" not found`},
+		{name: "network", find: func() (object.Reference, error) { return s.Network(ctx, dc, "VM Network") }, wantPath: "/DC0/network/VM Network"},
+		{name: "folder ambiguous", find: func() (object.Reference, error) { return s.Folder(ctx, dc, "svms") },
+			err: `2 folders match "svms": /DC0/vm/a/svms, /DC0/vm/b/svms (unique inventory path required)`},
+		{name: "folder by path", find: func() (object.Reference, error) { return s.Folder(ctx, dc, "/DC0/vm/b/svms") }, wantPath: "/DC0/vm/b/svms"},
+		{name: "pool by path", find: func() (object.Reference, error) { return s.ResourcePool(ctx, dc, nil, "/DC0/host/DC0_C0/Resources") }, wantPath: "/DC0/host/DC0_C0/Resources"},
+		{name: "vm by name", find: func() (object.Reference, error) { return s.VM(ctx, dc, "DC0_H0_VM0") }, wantPath: "/DC0/vm/DC0_H0_VM0"},
+		{name: "datacenter not found", find: func() (object.Reference, error) { return s.Datacenter(ctx, "DC9") }, notFound: true, err: `datacenter "DC9" not found`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.find()
+			if tt.err != "" {
+				require.ErrorContains(t, err, tt.err)
+				assert.Equal(t, tt.notFound, errors.Is(err, ErrNotFound))
+				return
+			}
+			require.NoError(t, err)
+			p, ok := got.(interface{ GetInventoryPath() string })
+			if ok {
+				assert.Equal(t, tt.wantPath, p.GetInventoryPath())
+			}
+		})
+	}
+
+	pool, err := s.ResourcePool(ctx, dc, h0, "")
+	require.NoError(t, err)
+	poolDefault, err := s.ResourcePool(ctx, dc, nil, "/DC0/host/DC0_C0/Resources")
+	require.NoError(t, err)
+	assert.Equal(t, poolDefault.Reference(), pool.Reference(), "a cluster host's default pool is the cluster's root pool")
+}
+
+func TestVMByName(t *testing.T) {
+	l := newLab(t, nil)
+	s := l.session(t)
+	ctx := context.Background()
+	dc, err := s.Datacenter(ctx, "DC0")
+	require.NoError(t, err)
+
+	got, err := s.VMByName(ctx, dc, "DC0_H0_VM*")
+	require.NoError(t, err)
+	assert.Empty(t, got, "names are compared literally, not as patterns")
+
+	got, err = s.VMByName(ctx, dc, "DC0_H0_VM0")
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	assert.Equal(t, "/DC0/vm/DC0_H0_VM0", got[0].InventoryPath)
+
+	// A second VM with the same name in another folder: both are returned.
+	root, err := s.Folder(ctx, dc, "")
+	require.NoError(t, err)
+	f, err := root.CreateFolder(ctx, "other")
+	require.NoError(t, err)
+	require.NoError(t, runTask(ctx, "clone", "DC0_H0_VM0", func(ctx context.Context) (*object.Task, error) {
+		return got[0].Clone(ctx, f, "DC0_H0_VM0", types.VirtualMachineCloneSpec{})
+	}))
+	got, err = s.VMByName(ctx, dc, "DC0_H0_VM0")
+	require.NoError(t, err)
+	paths := []string{got[0].InventoryPath, got[1].InventoryPath}
+	assert.ElementsMatch(t, []string{"/DC0/vm/DC0_H0_VM0", "/DC0/vm/other/DC0_H0_VM0"}, paths)
+
+	_, err = s.VM(ctx, dc, "DC0_H0_VM0")
+	assert.ErrorContains(t, err, `2 vms match "DC0_H0_VM0"`)
+}

@@ -1,0 +1,443 @@
+package vsphere
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vmware/govmomi/nfc"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/ovf"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// ImportMarkerKey is an extraConfig key every import sets to
+// ImportMarkerIncomplete in the VM's creation spec and removes once the
+// upload is complete. A VM carrying it was left half-done by an
+// interrupted run: FindLeftover reports it.
+const (
+	ImportMarkerKey        = "ksvla.import"
+	ImportMarkerIncomplete = "incomplete"
+)
+
+// DefaultLeaseUpdate is how often an import reports progress to keep its
+// HttpNfcLease alive (vCenter drops an idle lease after about 5 minutes).
+const DefaultLeaseUpdate = 5 * time.Second
+
+// cleanupTimeout bounds aborting and deleting after a failed import; it
+// runs on a context detached from the (possibly cancelled) caller's.
+const cleanupTimeout = 2 * time.Minute
+
+// ImportSpec says what to import and where.
+type ImportSpec struct {
+	Source       string // local .ova/.ovf path or http(s) URL (needs Range support)
+	Name         string // VM name
+	Datacenter   string // empty: the only datacenter
+	Host         string // ESXi host the VM is pinned to; required
+	Datastore    string // required
+	Folder       string // empty: the datacenter's vm folder
+	ResourcePool string // empty: the host's cluster (or standalone host) pool
+	// Networks maps OVF network names (Descriptor.Networks) to vSphere
+	// networks; OVF networks left out get vSphere's default.
+	Networks         map[string]string
+	DiskProvisioning string // thin (default), thick, eagerZeroedThick, ...
+	CPUs             int    // 0: as the image says
+	MemoryMB         int    // 0: as the image says
+	// ExtraConfig is written into the creation spec, so keys such as
+	// guestinfo.klfirstboot.cmdN are in place before the first power-on.
+	ExtraConfig map[string]string
+	// Progress, when set, is called as disk bytes are sent, from the upload
+	// goroutine; keep it cheap.
+	Progress    func(done, total int64)
+	LeaseUpdate time.Duration // 0: DefaultLeaseUpdate
+	HTTPClient  *http.Client  // for URL sources; nil: http.DefaultClient
+}
+
+// ImportResult describes a finished import.
+type ImportResult struct {
+	VM         *object.VirtualMachine
+	Descriptor *Descriptor
+	Warnings   []string      // CreateImportSpec warnings
+	Bytes      int64         // disk bytes uploaded
+	Upload     time.Duration // time spent uploading
+	Duration   time.Duration // whole import, descriptor to completion
+	Throughput float64       // Bytes per second of Upload
+}
+
+// ImportError is a failed import after vCenter was asked to create the VM.
+// Cleanup tells whether it left anything behind.
+type ImportError struct {
+	Name    string
+	Lease   types.ManagedObjectReference // the HttpNfcLease, aborted
+	VM      types.ManagedObjectReference // zero when no VM was created
+	Cleanup error                        // nil when lease and VM were removed
+	Err     error
+}
+
+func (e *ImportError) Error() string {
+	msg := fmt.Sprintf("import vm %s: %v", e.Name, e.Err)
+	switch {
+	case e.Cleanup != nil:
+		msg += fmt.Sprintf(" (cleanup failed, a half-imported vm may remain: %v)", e.Cleanup)
+	case e.VM.Value != "":
+		msg += " (lease aborted, half-imported vm deleted)"
+	default:
+		msg += " (lease aborted)"
+	}
+	return msg
+}
+
+func (e *ImportError) Unwrap() error { return e.Err }
+
+// Import deploys an OVA/OVF as a VM pinned to spec.Host, streaming the
+// disks from the source to vCenter without temporary files, verifying every
+// file against the image's manifest while it streams. On any failure or
+// ctx cancellation the lease is aborted and a VM it created is deleted.
+// The VM is left powered off.
+func (s *Session) Import(ctx context.Context, spec ImportSpec) (*ImportResult, error) {
+	start := time.Now()
+	if spec.Name == "" || spec.Host == "" || spec.Datastore == "" || spec.Source == "" {
+		return nil, errors.New("import vm: source, name, host and datastore are required")
+	}
+	hc := spec.HTTPClient
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	im, err := openImage(ctx, spec.Source, hc)
+	if err != nil {
+		return nil, fmt.Errorf("import vm %s: %w", spec.Name, err)
+	}
+	defer im.Close()
+
+	isp, pool, folder, host, warnings, err := s.importSpec(ctx, spec, im)
+	if err != nil {
+		return nil, fmt.Errorf("import vm %s: %w", spec.Name, err)
+	}
+	lease, err := pool.ImportVApp(ctx, isp.ImportSpec, folder, host)
+	if err != nil {
+		return nil, fmt.Errorf("import vm %s: %w", spec.Name, err)
+	}
+	// From here on vCenter may hold a lease and a VM: every failure cleans up.
+	var vmRef types.ManagedObjectReference
+	fail := func(err error) (*ImportResult, error) {
+		return nil, s.abortImport(ctx, spec.Name, lease, vmRef, err)
+	}
+	info, err := lease.Wait(ctx, isp.FileItem)
+	if err != nil {
+		return fail(fmt.Errorf("wait for import lease: %w", err))
+	}
+	vmRef = info.Entity
+
+	upStart := time.Now()
+	sent, err := s.upload(ctx, spec, im, lease, info)
+	if err != nil {
+		return fail(err)
+	}
+	upTime := time.Since(upStart)
+	if err := lease.Complete(ctx); err != nil {
+		return fail(fmt.Errorf("complete import lease: %w", err))
+	}
+	vm := object.NewVirtualMachine(s.c, vmRef)
+	vm.InventoryPath = strings.TrimSuffix(folder.InventoryPath, "/") + "/" + spec.Name
+	unmark := extraConfigSpec(map[string]string{ImportMarkerKey: ""})
+	if err := runTask(ctx, "finish import of", spec.Name, func(ctx context.Context) (*object.Task, error) {
+		return vm.Reconfigure(ctx, unmark)
+	}); err != nil {
+		return fail(err)
+	}
+	d := im.desc
+	res := &ImportResult{
+		VM: vm, Descriptor: &d, Warnings: warnings, Bytes: sent,
+		Upload: upTime, Duration: time.Since(start),
+	}
+	if secs := upTime.Seconds(); secs > 0 {
+		res.Throughput = float64(sent) / secs
+	}
+	return res, nil
+}
+
+// importSpec resolves the placement and asks vCenter for the import spec.
+func (s *Session) importSpec(ctx context.Context, spec ImportSpec, im *image) (
+	*types.OvfCreateImportSpecResult, *object.ResourcePool, *object.Folder, *object.HostSystem, []string, error) {
+	fail := func(err error) (*types.OvfCreateImportSpecResult, *object.ResourcePool, *object.Folder, *object.HostSystem, []string, error) {
+		return nil, nil, nil, nil, nil, err
+	}
+	dc, err := s.Datacenter(ctx, spec.Datacenter)
+	if err != nil {
+		return fail(err)
+	}
+	host, err := s.Host(ctx, dc, spec.Host)
+	if err != nil {
+		return fail(err)
+	}
+	ds, err := s.Datastore(ctx, dc, spec.Datastore)
+	if err != nil {
+		return fail(err)
+	}
+	folder, err := s.Folder(ctx, dc, spec.Folder)
+	if err != nil {
+		return fail(err)
+	}
+	pool, err := s.ResourcePool(ctx, dc, host, spec.ResourcePool)
+	if err != nil {
+		return fail(err)
+	}
+	nmap, err := s.networkMap(ctx, dc, spec.Networks, im.desc.Networks)
+	if err != nil {
+		return fail(err)
+	}
+	prov := spec.DiskProvisioning
+	if prov == "" {
+		prov = "thin"
+	}
+	hostRef := host.Reference()
+	params := types.OvfCreateImportSpecParams{
+		EntityName:             spec.Name,
+		HostSystem:             &hostRef,
+		DiskProvisioning:       prov,
+		NetworkMapping:         nmap,
+		OvfManagerCommonParams: types.OvfManagerCommonParams{Locale: "US"},
+	}
+	res, err := ovf.NewManager(s.c).CreateImportSpec(ctx, string(im.raw), pool, ds, &params)
+	if err != nil {
+		return fail(fmt.Errorf("create import spec: %w", err))
+	}
+	if len(res.Error) > 0 {
+		msgs := make([]string, len(res.Error))
+		for i, e := range res.Error {
+			msgs[i] = faultText(e)
+		}
+		return fail(fmt.Errorf("create import spec: %s", strings.Join(msgs, "; ")))
+	}
+	var warnings []string
+	for _, w := range res.Warning {
+		warnings = append(warnings, faultText(w))
+	}
+	vmSpec, ok := res.ImportSpec.(*types.VirtualMachineImportSpec)
+	if !ok {
+		return fail(fmt.Errorf("create import spec: got %T, want a single virtual machine", res.ImportSpec))
+	}
+	cs := &vmSpec.ConfigSpec
+	if spec.CPUs > 0 {
+		cs.NumCPUs = int32(spec.CPUs)
+	}
+	if spec.MemoryMB > 0 {
+		cs.MemoryMB = int64(spec.MemoryMB)
+	}
+	ec := map[string]string{ImportMarkerKey: ImportMarkerIncomplete}
+	for k, v := range spec.ExtraConfig {
+		if k == ImportMarkerKey {
+			return fail(fmt.Errorf("extra config key %s is reserved", k))
+		}
+		ec[k] = v
+	}
+	cs.ExtraConfig = append(cs.ExtraConfig, extraConfigSpec(ec).ExtraConfig...)
+	return res, pool, folder, host, warnings, nil
+}
+
+func faultText(f types.LocalizedMethodFault) string {
+	if f.LocalizedMessage != "" {
+		return f.LocalizedMessage
+	}
+	if f.Fault != nil {
+		return fmt.Sprintf("%T", f.Fault)
+	}
+	return "unknown fault"
+}
+
+// networkMap resolves OVF network name -> vSphere network, rejecting names
+// the image does not have (a typo would otherwise silently land the NIC on
+// the default network).
+func (s *Session) networkMap(ctx context.Context, dc *object.Datacenter, m map[string]string, ovfNets []string) ([]types.OvfNetworkMapping, error) {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []types.OvfNetworkMapping
+	for _, n := range names {
+		found := false
+		for _, o := range ovfNets {
+			found = found || o == n
+		}
+		if !found {
+			return nil, fmt.Errorf("network mapping: the image has no network %q (it has: %s)", n, strings.Join(ovfNets, ", "))
+		}
+		net, err := s.Network(ctx, dc, m[n])
+		if err != nil {
+			return nil, fmt.Errorf("network mapping %q: %w", n, err)
+		}
+		out = append(out, types.OvfNetworkMapping{Name: n, Network: net.Reference()})
+	}
+	return out, nil
+}
+
+// upload streams every file the lease asks for, keeping the lease alive.
+func (s *Session) upload(ctx context.Context, spec ImportSpec, im *image, lease *nfc.Lease, info *nfc.LeaseInfo) (int64, error) {
+	var total int64
+	for _, it := range info.Items {
+		m, err := im.item(it.Path)
+		if err != nil {
+			return 0, err
+		}
+		total += m.size
+	}
+	var done atomic.Int64
+	uctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	interval := spec.LeaseUpdate
+	if interval <= 0 {
+		interval = DefaultLeaseUpdate
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-uctx.Done():
+				return
+			case <-t.C:
+				pct := int32(100)
+				if total > 0 {
+					pct = int32(done.Load() * 100 / total)
+				}
+				if err := lease.Progress(uctx, pct); err != nil && uctx.Err() == nil {
+					cancel(fmt.Errorf("keep import lease alive: %w", err))
+					return
+				}
+			}
+		}
+	}()
+	defer wg.Wait()
+	defer cancel(nil) // runs before wg.Wait: stops the keep-alive loop
+
+	for _, it := range info.Items {
+		m, _ := im.item(it.Path)
+		if err := s.uploadItem(uctx, im, m, it, &done, total, spec.Progress); err != nil {
+			if cause := context.Cause(uctx); cause != nil && !errors.Is(cause, context.Canceled) {
+				return 0, cause
+			}
+			return 0, err
+		}
+	}
+	return done.Load(), nil
+}
+
+func (im *image) item(p string) (member, error) {
+	name, err := cleanMemberName(p)
+	if err != nil {
+		return member{}, fmt.Errorf("lease file: %w", err)
+	}
+	m, ok := im.files[name]
+	if !ok {
+		return member{}, fmt.Errorf("lease asks for %s, which the image does not hold", name)
+	}
+	return m, nil
+}
+
+func (s *Session) uploadItem(ctx context.Context, im *image, m member, it nfc.FileItem, done *atomic.Int64, total int64, progress func(int64, int64)) error {
+	rc, err := m.open(ctx)
+	if err != nil {
+		return fmt.Errorf("upload %s: %w", m.name, err)
+	}
+	defer rc.Close()
+	r := &uploadReader{ctx: ctx, r: io.LimitReader(rc, m.size), done: done, total: total, progress: progress}
+	var dg digest
+	if im.manifest != nil {
+		dg = im.manifest[m.name]
+		r.h, _ = newHash(dg.alg)
+	}
+	// As nfc.Lease.Upload does, minus its progress channel: disks are
+	// POSTed as stream-optimized VMDK, other files PUT with Overwrite.
+	opts := soap.Upload{ContentLength: m.size, Method: "POST", Type: "application/x-vnd.vmware-streamVmdk"}
+	if it.Create {
+		opts.Method, opts.Type, opts.Headers = "PUT", "application/octet-stream", map[string]string{"Overwrite": "t"}
+	}
+	if err := s.c.Client.Upload(ctx, r, it.URL, &opts); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("upload %s: %w", m.name, context.Cause(ctx))
+		}
+		return fmt.Errorf("upload %s: %w", m.name, err)
+	}
+	if r.n != m.size {
+		return fmt.Errorf("upload %s: sent %d of %d bytes", m.name, r.n, m.size)
+	}
+	if r.h != nil {
+		if err := dg.verify(m.name, r.h); err != nil {
+			return fmt.Errorf("upload %s: %w", m.name, err)
+		}
+	}
+	return nil
+}
+
+// uploadReader hashes and counts what is sent and stops at once when ctx
+// ends (the transport may otherwise drain a buffered body).
+type uploadReader struct {
+	ctx      context.Context
+	r        io.Reader
+	h        hash.Hash
+	n        int64
+	done     *atomic.Int64
+	total    int64
+	progress func(int64, int64)
+}
+
+func (u *uploadReader) Read(p []byte) (int, error) {
+	if err := u.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := u.r.Read(p)
+	if n > 0 {
+		if u.h != nil {
+			u.h.Write(p[:n])
+		}
+		u.n += int64(n)
+		d := u.done.Add(int64(n))
+		if u.progress != nil {
+			u.progress(d, u.total)
+		}
+	}
+	return n, err
+}
+
+// abortImport aborts the lease and deletes the VM it created, on a context
+// that survives the caller's cancellation (govmomi#3554: a lease left
+// open after a failure).
+func (s *Session) abortImport(ctx context.Context, name string, lease *nfc.Lease, vmRef types.ManagedObjectReference, cause error) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	ie := &ImportError{Name: name, Lease: lease.Reference(), VM: vmRef, Err: cause}
+	if vmRef.Value == "" {
+		// The lease may have become ready after we stopped waiting.
+		if l, err := lease.Properties(cctx, "info"); err == nil && l.Info != nil {
+			ie.VM = l.Info.Entity
+		}
+	}
+	var errs []error
+	msg := cause.Error()
+	if err := lease.Abort(cctx, &types.LocalizedMethodFault{Fault: &types.SystemError{Reason: msg}, LocalizedMessage: msg}); err != nil && !isGone(err) {
+		errs = append(errs, fmt.Errorf("abort lease: %w", err))
+	}
+	if ie.VM.Value != "" {
+		// vCenter deletes the VM of an aborted import itself; the simulator
+		// and older hosts do not, so delete it unless it is already gone.
+		if err := s.Destroy(cctx, object.NewVirtualMachine(s.c, ie.VM)); err != nil && !errors.Is(err, ErrNotFound) {
+			errs = append(errs, err)
+		}
+	}
+	ie.Cleanup = errors.Join(errs...)
+	return ie
+}

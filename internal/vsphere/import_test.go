@@ -1,0 +1,427 @@
+package vsphere
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ksvla/lightagent/internal/sim/images"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/vmware/govmomi/nfc"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
+)
+
+const testVersion = "6.2.0.200"
+
+func writeTestOVA(t testing.TB, diskBytes int64) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "svm.ova")
+	_, err := images.WriteOVA(p, images.Spec{Version: testVersion, DiskBytes: diskBytes})
+	require.NoError(t, err)
+	return p
+}
+
+type tarEntry struct {
+	name string
+	data []byte
+}
+
+// buildOVA writes a hand-made OVA so tests can break it in ways the lab's
+// image writer never would.
+func buildOVA(t testing.TB, entries []tarEntry) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "hand.ova")
+	f, err := os.Create(p)
+	require.NoError(t, err)
+	tw := tar.NewWriter(f)
+	for _, e := range entries {
+		require.NoError(t, tw.WriteHeader(&tar.Header{Name: e.name, Size: int64(len(e.data)), Mode: 0o644, Typeflag: tar.TypeReg}))
+		_, err := tw.Write(e.data)
+		require.NoError(t, err)
+	}
+	require.NoError(t, tw.Close())
+	require.NoError(t, f.Close())
+	return p
+}
+
+// handEntries returns a valid OVA's entries (descriptor, disk, manifest)
+// whose disk is named disk; mfDisk is the manifest's digest for the disk
+// ("" means the right one).
+func handEntries(t testing.TB, disk string, mfDisk string) []tarEntry {
+	t.Helper()
+	spec := images.Spec{Version: testVersion, Name: "hand"}
+	desc, err := images.Descriptor(spec)
+	require.NoError(t, err)
+	// Size-free reference so the disk bytes below can be anything.
+	desc = []byte(strings.Replace(string(desc), `ovf:href="hand-disk1.vmdk"`, fmt.Sprintf("ovf:href=%q", disk), 1))
+	desc = []byte(strings.Replace(string(desc), `ovf:size="`, `ovf:x-size="`, 1))
+	payload := []byte(strings.Repeat("disk-bytes ", 1000))
+	if mfDisk == "" {
+		mfDisk = fmt.Sprintf("%x", sha256.Sum256(payload))
+	}
+	mf := fmt.Sprintf("SHA256(hand.ovf)= %x\nSHA256(%s)= %s\n", sha256.Sum256(desc), disk, mfDisk)
+	return []tarEntry{{"hand.ovf", desc}, {disk, payload}, {"hand.mf", []byte(mf)}}
+}
+
+func TestReadDescriptor(t *testing.T) {
+	ctx := context.Background()
+	ova := writeTestOVA(t, 64<<10)
+	ovfDir := t.TempDir()
+	info, err := images.WriteOVF(ovfDir, images.Spec{Version: "6.1.0.50"})
+	require.NoError(t, err)
+
+	d, err := ReadDescriptor(ctx, ova)
+	require.NoError(t, err)
+	assert.Equal(t, testVersion, d.Version)
+	assert.Equal(t, images.DefaultProduct, d.Product)
+	assert.Equal(t, images.DefaultVendor, d.Vendor)
+	assert.Equal(t, []string{images.DefaultNetwork}, d.Networks)
+	assert.True(t, d.Manifest)
+	require.Len(t, d.Files, 1)
+	assert.Greater(t, d.DiskBytes, int64(64<<10))
+	assert.Len(t, d.ImageSHA256, 64)
+
+	d2, err := ReadDescriptor(ctx, info.Path)
+	require.NoError(t, err)
+	assert.Equal(t, "6.1.0.50", d2.Version)
+	assert.True(t, d2.Manifest)
+	assert.NotEqual(t, d.ImageSHA256, d2.ImageSHA256)
+}
+
+func TestReadDescriptorRejects(t *testing.T) {
+	ctx := context.Background()
+	good := handEntries(t, "hand-disk1.vmdk", "")
+	badDescDigest := handEntries(t, "hand-disk1.vmdk", "")
+	badDescDigest[0].data = append([]byte(nil), badDescDigest[0].data...)
+	badDescDigest[0].data = []byte(strings.Replace(string(badDescDigest[0].data), "Kaspersky", "Kasperskx", 1))
+	tests := []struct {
+		name    string
+		entries []tarEntry
+		err     string
+	}{
+		{name: "tar entry traversal", entries: append([]tarEntry{{"../../etc/evil", []byte("x")}}, good...), err: `file name "../../etc/evil" rejected: path traversal`},
+		{name: "absolute tar entry", entries: append([]tarEntry{{"/etc/passwd", []byte("x")}}, good...), err: "absolute path"},
+		{name: "href traversal", entries: handEntries(t, "../hand-disk1.vmdk", ""), err: "path traversal"},
+		{name: "no descriptor", entries: good[1:], err: "no .ovf descriptor"},
+		{name: "malformed xml", entries: []tarEntry{{"x.ovf", []byte("<Envelope><VirtualSystem>")}}, err: "malformed xml"},
+		{name: "not ovf", entries: []tarEntry{{"x.ovf", []byte("<html/>")}}, err: "not an ovf descriptor"},
+		{name: "too deep", entries: []tarEntry{{"x.ovf", []byte("<Envelope>" + strings.Repeat("<a>", 100) + strings.Repeat("</a>", 100) + "</Envelope>")}}, err: "nested more than"},
+		{name: "descriptor tampered", entries: badDescDigest, err: "does not match the manifest"},
+		{name: "missing disk", entries: []tarEntry{good[0], good[2]}, err: "hand-disk1.vmdk referenced by the descriptor is missing"},
+		{name: "duplicate entry", entries: append(good, good[1]), err: "appears twice"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ReadDescriptor(ctx, buildOVA(t, tt.entries))
+			require.ErrorContains(t, err, tt.err)
+		})
+	}
+	_, err := ReadDescriptor(ctx, buildOVA(t, good))
+	require.NoError(t, err, "the untouched hand-made image is valid")
+}
+
+// rangeServer serves files with http.ServeContent (Range support) and
+// counts requests and body bytes.
+type rangeServer struct {
+	*httptest.Server
+	requests, bytes atomic.Int64
+}
+
+func newRangeServer(t testing.TB, dir string, ranges bool) *rangeServer {
+	rs := &rangeServer{}
+	rs.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rs.requests.Add(1)
+		if !ranges {
+			r.Header.Del("Range")
+		}
+		f, err := os.Open(filepath.Join(dir, filepath.Base(r.URL.Path)))
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		defer f.Close()
+		st, _ := f.Stat()
+		http.ServeContent(countingWriter{w, &rs.bytes}, r, st.Name(), st.ModTime(), f)
+	}))
+	t.Cleanup(rs.Close)
+	return rs
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	n *atomic.Int64
+}
+
+func (c countingWriter) Write(p []byte) (int, error) {
+	c.n.Add(int64(len(p)))
+	return c.ResponseWriter.Write(p)
+}
+
+func TestReadDescriptorURLUsesRanges(t *testing.T) {
+	ctx := context.Background()
+	ova := writeTestOVA(t, 8<<20)
+	rs := newRangeServer(t, filepath.Dir(ova), true)
+
+	d, err := ReadDescriptor(ctx, rs.URL+"/svm.ova")
+	require.NoError(t, err)
+	assert.Equal(t, testVersion, d.Version)
+	assert.Less(t, rs.bytes.Load(), int64(512<<10), "only headers, descriptor and manifest are fetched, not the 8 MiB disk")
+
+	plain := newRangeServer(t, filepath.Dir(ova), false)
+	_, err = ReadDescriptor(ctx, plain.URL+"/svm.ova")
+	assert.ErrorContains(t, err, "ignores HTTP Range requests")
+	_, err = ReadDescriptor(ctx, "http://user:pw@"+strings.TrimPrefix(rs.URL, "http://")+"/missing.ova")
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "pw@")
+}
+
+func importSpec(src string) ImportSpec {
+	return ImportSpec{
+		Source: src, Name: "svm-esx01", Host: "DC0_C0_H1", Datastore: "LocalDS_0",
+		Networks:    map[string]string{"VM Network": "DC0_DVPG0"},
+		CPUs:        1,
+		MemoryMB:    2048,
+		ExtraConfig: map[string]string{"guestinfo.klfirstboot.cmd0": "klconfig apiversion"},
+		LeaseUpdate: 20 * time.Millisecond,
+	}
+}
+
+func TestImportDeployLifecycle(t *testing.T) {
+	l := newLab(t, nil)
+	s := l.session(t)
+	ctx := context.Background()
+	ova := writeTestOVA(t, 256<<10)
+	rs := newRangeServer(t, filepath.Dir(ova), true)
+
+	var calls, last atomic.Int64
+	spec := importSpec(rs.URL + "/svm.ova")
+	spec.Progress = func(done, total int64) { calls.Add(1); last.Store(done) }
+	res, err := s.Import(ctx, spec)
+	require.NoError(t, err)
+
+	assert.Equal(t, testVersion, res.Descriptor.Version)
+	assert.Equal(t, res.Descriptor.DiskBytes, res.Bytes)
+	assert.Equal(t, res.Bytes, last.Load())
+	assert.Positive(t, calls.Load())
+	assert.Positive(t, res.Throughput)
+	assert.Equal(t, "/DC0/vm/svm-esx01", res.VM.InventoryPath)
+
+	var m mo.VirtualMachine
+	require.NoError(t, res.VM.Properties(ctx, res.VM.Reference(), []string{"runtime.host", "config.extraConfig", "config.hardware", "runtime.powerState"}, &m))
+	host, err := s.name(ctx, *m.Runtime.Host)
+	require.NoError(t, err)
+	assert.Equal(t, "DC0_C0_H1", host)
+	assert.Equal(t, int32(1), m.Config.Hardware.NumCPU)
+	assert.Equal(t, int32(2048), m.Config.Hardware.MemoryMB)
+	ec := map[string]string{}
+	for _, o := range m.Config.ExtraConfig {
+		ec[o.GetOptionValue().Key] = fmt.Sprint(o.GetOptionValue().Value)
+	}
+	assert.Equal(t, "klconfig apiversion", ec["guestinfo.klfirstboot.cmd0"])
+	assert.NotContains(t, ec, ImportMarkerKey)
+	assert.EqualValues(t, "poweredOff", m.Runtime.PowerState)
+
+	// Marks round-trip.
+	require.NoError(t, s.EnsureCustomFields(ctx))
+	require.NoError(t, s.EnsureCustomFields(ctx), "idempotent")
+	marks := map[string]string{MarkRole: RoleSVM, MarkVersion: res.Descriptor.Version, MarkImageSHA256: res.Descriptor.ImageSHA256, MarkDeployedBy: DeployedBy}
+	require.NoError(t, s.SetMarks(ctx, res.VM, marks))
+	got, err := s.ReadMarks(ctx, res.VM)
+	require.NoError(t, err)
+	assert.Equal(t, marks, got)
+
+	// Power on, IP (the simulator publishes a SET.guest.ipAddress), destroy.
+	leftover, err := s.FindLeftover(ctx, nil, "svm-esx01")
+	require.NoError(t, err)
+	assert.Nil(t, leftover, "a finished import is not a leftover")
+	require.NoError(t, s.PowerOn(ctx, res.VM))
+	require.NoError(t, s.PowerOn(ctx, res.VM), "already on is fine")
+	setIP(t, res.VM, "10.0.0.42")
+	ip, err := s.WaitForIP(ctx, res.VM, 5*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "10.0.0.42", ip)
+	require.NoError(t, s.Destroy(ctx, res.VM), "destroy powers off first")
+	err = s.Destroy(ctx, res.VM)
+	assert.ErrorIs(t, err, ErrNotFound)
+	assert.ErrorContains(t, err, `vm "svm-esx01" not found`)
+}
+
+func setIP(t testing.TB, vm *object.VirtualMachine, ip string) {
+	t.Helper()
+	ctx := context.Background()
+	task, err := vm.Reconfigure(ctx, extraConfigSpec(map[string]string{"SET.guest.ipAddress": ip}))
+	require.NoError(t, err)
+	require.NoError(t, task.Wait(ctx))
+}
+
+func TestImportCancelledMidUpload(t *testing.T) {
+	l := newLab(t, nil)
+	s := l.session(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	spec := importSpec(writeTestOVA(t, 1<<20))
+	spec.Progress = func(done, total int64) {
+		if done > 0 && done < total {
+			cancel()
+		}
+	}
+	_, err := s.Import(ctx, spec)
+	require.ErrorIs(t, err, context.Canceled)
+	var ie *ImportError
+	require.ErrorAs(t, err, &ie)
+	assert.NotEmpty(t, ie.VM.Value, "the VM had been created")
+	assert.NoError(t, ie.Cleanup)
+	assert.ErrorContains(t, err, "lease aborted, half-imported vm deleted")
+	assertNoVM(t, s, "svm-esx01")
+	assertLeaseGone(t, s, ie)
+}
+
+func TestImportTamperedDisk(t *testing.T) {
+	l := newLab(t, nil)
+	s := l.session(t)
+	ctx := context.Background()
+	src := buildOVA(t, handEntries(t, "hand-disk1.vmdk", strings.Repeat("ab", 32)))
+	_, err := ReadDescriptor(ctx, src)
+	require.NoError(t, err, "the descriptor itself is intact")
+
+	spec := importSpec(src)
+	_, err = s.Import(ctx, spec)
+	require.ErrorContains(t, err, "hand-disk1.vmdk: SHA256 digest")
+	require.ErrorContains(t, err, "does not match the manifest")
+	var ie *ImportError
+	require.ErrorAs(t, err, &ie)
+	assert.NoError(t, ie.Cleanup)
+	assertNoVM(t, s, "svm-esx01")
+	assertLeaseGone(t, s, ie)
+}
+
+func TestImportSpecErrors(t *testing.T) {
+	l := newLab(t, nil)
+	s := l.session(t)
+	ctx := context.Background()
+	ova := writeTestOVA(t, 1<<10)
+	tests := []struct {
+		name   string
+		change func(*ImportSpec)
+		err    string
+	}{
+		{name: "unknown ovf network", change: func(s *ImportSpec) { s.Networks = map[string]string{"Mgmt": "VM Network"} }, err: `the image has no network "Mgmt" (it has: VM Network)`},
+		{name: "unknown vsphere network", change: func(s *ImportSpec) { s.Networks = map[string]string{"VM Network": "nope"} }, err: `network "nope" not found`},
+		{name: "unknown host", change: func(s *ImportSpec) { s.Host = "esx-9" }, err: `host "esx-9" not found`},
+		{name: "unsupported provisioning", change: func(s *ImportSpec) { s.DiskProvisioning = "monolithicSparse" }, err: "wait for import lease: *types.DeviceUnsupportedForVmPlatform (lease aborted)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := importSpec(ova)
+			tt.change(&spec)
+			_, err := s.Import(ctx, spec)
+			require.ErrorContains(t, err, tt.err)
+			assertNoVM(t, s, spec.Name)
+		})
+	}
+}
+
+func assertNoVM(t testing.TB, s *Session, name string) {
+	t.Helper()
+	vms, err := s.VMByName(context.Background(), nil, name)
+	require.NoError(t, err)
+	assert.Empty(t, vms, "no vm %s may be left behind", name)
+}
+
+func assertLeaseGone(t testing.TB, s *Session, ie *ImportError) {
+	t.Helper()
+	_, err := nfc.NewLease(s.c, ie.Lease).Properties(context.Background(), "state")
+	assert.True(t, isGone(err), "lease %s must be aborted, got %v", ie.Lease, err)
+}
+
+func TestImportErrorsAreBranchable(t *testing.T) {
+	err := fmt.Errorf("deploy: %w", &ImportError{Name: "x", Err: context.DeadlineExceeded})
+	assert.True(t, errors.Is(err, context.DeadlineExceeded))
+}
+
+// methodCounter counts SOAP calls by request type; it wraps the real
+// client so the test can see the lease keep-alive calls the simulator
+// does not record.
+type methodCounter struct {
+	rt    soap.RoundTripper
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (m *methodCounter) RoundTrip(ctx context.Context, req, res soap.HasFault) error {
+	m.mu.Lock()
+	m.calls[fmt.Sprintf("%T", req)]++
+	m.mu.Unlock()
+	return m.rt.RoundTrip(ctx, req, res)
+}
+
+func TestImportKeepsLeaseAlive(t *testing.T) {
+	l := newLab(t, nil)
+	s := l.session(t)
+	mc := &methodCounter{rt: s.c.RoundTripper, calls: map[string]int{}}
+	s.c.RoundTripper = mc
+	spec := importSpec(writeTestOVA(t, 512<<10))
+	spec.LeaseUpdate = 5 * time.Millisecond
+	// A slow reader: the upload lasts many lease update periods.
+	spec.Progress = func(done, total int64) { time.Sleep(3 * time.Millisecond) }
+	_, err := s.Import(context.Background(), spec)
+	require.NoError(t, err)
+	mc.mu.Lock()
+	defer mc.mu.Unlock()
+	assert.GreaterOrEqual(t, mc.calls["*methods.HttpNfcLeaseProgressBody"], 3)
+	assert.Equal(t, 1, mc.calls["*methods.HttpNfcLeaseCompleteBody"])
+	assert.Zero(t, mc.calls["*methods.HttpNfcLeaseAbortBody"])
+}
+
+func BenchmarkImport(b *testing.B) {
+	l := newLab(b, nil)
+	s := l.session(b)
+	ctx := context.Background()
+	const disk = 32 << 20
+	src := writeTestOVA(b, disk)
+	b.ReportAllocs()
+	b.SetBytes(disk)
+	var bytes int64
+	var secs float64
+	i := 0
+	for b.Loop() {
+		spec := importSpec(src)
+		spec.Name = fmt.Sprintf("svm-bench-%d", i)
+		i++
+		res, err := s.Import(ctx, spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bytes += res.Bytes
+		secs += res.Upload.Seconds()
+	}
+	b.ReportMetric(float64(bytes)/secs/(1<<20), "upload-MiB/s")
+}
+
+func TestImportOVFDirectory(t *testing.T) {
+	l := newLab(t, nil)
+	s := l.session(t)
+	info, err := images.WriteOVF(t.TempDir(), images.Spec{Version: testVersion, DiskBytes: 4 << 10})
+	require.NoError(t, err)
+	spec := importSpec(info.Path)
+	spec.Host = "DC0_H0"
+	res, err := s.Import(context.Background(), spec)
+	require.NoError(t, err)
+	assert.True(t, res.Descriptor.Manifest)
+	assert.Equal(t, res.Descriptor.DiskBytes, res.Bytes)
+	require.NoError(t, s.Destroy(context.Background(), res.VM))
+}

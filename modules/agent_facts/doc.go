@@ -1,0 +1,61 @@
+package agentfacts
+
+import "github.com/ksvla/lightagent/internal/ansible"
+
+// Doc documents the module.
+func (*Module) Doc() ansible.Doc {
+	return ansible.Doc{
+		ShortDescription: "Facts about KSVLA SVMs and Light Agents, per hypervisor",
+		Description: []string{
+			"Reads every VM in scope from vCenter in one property-collector pass and the SVMs and Light Agents from Kaspersky Security Center (KSC), joins them, and returns the fleet as C(ansible_facts.ksvla).",
+			"An SVM is recognised by the marks M(ksvla.lightagent.svm_deploy) puts on it, by the Protection Server product KSC lists on it, or, for VMs matching O(svm_name_pattern), by a klconfig C(version) probe when O(probe=true). A name alone never makes a VM an SVM.",
+			"VMs are matched to KSC hosts by name, DNS name, FQDN and IP; a VM that matches several KSC hosts is reported in C(ambiguous_matches) and a warning, never guessed.",
+			"For each hypervisor it computes the SVMs by version, the Light Agents by version, the agents still pending, the unprotected VMs (no compatible powered-on SVM on their host), whether a target SVM runs, whether the host is ready (target SVM running and no agent pending) and which old SVMs may be removed.",
+			"Read-only: C(changed) is always false, and it runs the same in check mode.",
+		},
+		Notes: []string{
+			"A Light Agent counts as compatible with an SVM whose Protection Server has the same major.minor version (the vendor says agents connect only to a Protection Server of the same KSVLA version).",
+			"Light Agent and Protection Server versions are read from KSC's security application version (C(KLHST_WKS_RTP_AV_VERSION)) of hosts carrying the product, in pages; a host without it is asked with C(GetHostProducts).",
+		},
+		CheckMode: "full",
+		DiffMode:  "none",
+		Examples: `
+- name: Read the fleet
+  ksvla.lightagent.agent_facts:
+    hostname: vcenter.example.com
+    username: automation@vsphere.local
+    password: "{{ vcenter_password }}"
+    ksc_url: https://ksc.example.com:13299
+    ksc_username: automation
+    ksc_password: "{{ ksc_password }}"
+    ksc_ca_file: files/klserver.cer
+    datacenter: DC1
+    cluster: Cluster1
+    target_version: 6.2.0.200
+  delegate_to: localhost
+
+- name: Wait until every Light Agent on esxi-01 runs the new version
+  ksvla.lightagent.agent_facts:
+    target_version: 6.2.0.200
+    esxi_hostnames: [esxi-01.example.com]
+  register: facts
+  until: facts.ansible_facts.ksvla.summary.agents_pending == 0
+  retries: 60
+  delay: 30
+
+- name: Stop if any VM is unprotected
+  ansible.builtin.assert:
+    that: ansible_facts.ksvla.summary.unprotected == 0
+`,
+		Return: map[string]ansible.ReturnValue{
+			"ansible_facts": {Description: []string{"The fleet under the key C(ksvla)."}, Returned: "success", Type: "dict",
+				Contains: map[string]ansible.ReturnValue{
+					"ksvla": {Description: []string{"C(target_version), C(svms), C(agents), C(hypervisors), C(summary), C(ready_to_remove) (old version -> every host ready), C(unrecognised_candidates), C(ambiguous_matches), C(unmatched_ksc_hosts)."},
+						Returned: "success", Type: "dict",
+						Sample: map[string]any{"summary": map[string]any{"hosts": 4, "hosts_ready": 1, "agents_pending": 9, "unprotected": 0}}},
+				}},
+			"round_trips": {Description: []string{"vCenter SOAP calls made, for sizing."}, Returned: "success", Type: "dict"},
+			"msg":         {Description: []string{"A one-line summary."}, Returned: "always", Type: "str"},
+		},
+	}
+}

@@ -1,0 +1,117 @@
+// Package agentfacts is the agent_facts module: every SVM and Light Agent
+// of the fleet with their versions, and per hypervisor whether the old
+// SVMs may go. It is the gate of the upgrade, and read-only.
+package agentfacts
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/ksvla/lightagent/internal/ansible"
+	"github.com/ksvla/lightagent/internal/fleet"
+	"github.com/ksvla/lightagent/internal/klconfig"
+	"github.com/ksvla/lightagent/internal/ksc"
+	"github.com/ksvla/lightagent/internal/vsphere"
+)
+
+// Module is agent_facts.
+type Module struct{}
+
+var _ ansible.Module = (*Module)(nil)
+
+// New returns the module.
+func New() ansible.Module { return &Module{} }
+
+// Spec returns the option spec.
+func (*Module) Spec() ansible.Spec { return spec() }
+
+// Observe reads vCenter and KSC, builds the fleet and returns it as facts.
+func (*Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.Response) (ansible.State, error) {
+	var o Options
+	if err := req.Params.Decode(&o); err != nil {
+		return nil, err
+	}
+	rules := fleet.Rules{
+		TargetVersion:    fleet.Version(o.TargetVersion),
+		ProtectionServer: o.PSProducts,
+		LightAgent:       o.LAProducts,
+		MarkRole:         vsphere.MarkRole, MarkVersion: vsphere.MarkVersion, RoleSVM: vsphere.RoleSVM,
+	}
+	if o.SVMNamePattern != "" {
+		re, err := regexp.Compile(o.SVMNamePattern)
+		if err != nil {
+			return nil, fmt.Errorf("svm_name_pattern is not a valid regular expression: %w", err)
+		}
+		rules.SVMNamePattern = re
+	}
+	vc, err := o.VCenterOptions.Conn()
+	if err != nil {
+		return nil, err
+	}
+	kc, err := o.KSCOptions.Config()
+	if err != nil {
+		return nil, err
+	}
+	kc.PageSize = o.PageSize
+
+	sess, err := vsphere.Connect(ctx, vc)
+	if err != nil {
+		return nil, err
+	}
+	defer sess.Logout(context.WithoutCancel(ctx)) //nolint:errcheck // the facts are read; a failed logout only leaves a session to expire
+	client, err := ksc.New(kc)
+	if err != nil {
+		return nil, err
+	}
+	defer client.Close(context.WithoutCancel(ctx)) //nolint:errcheck // same: the session expires on its own
+
+	src := fleet.Sources{Inventory: sess, KSC: client}
+	if o.Probe {
+		src.Prober = &prober{opts: o}
+	}
+	f, err := fleet.Observe(ctx, src, vsphere.Scope{Datacenter: o.Datacenter, Cluster: o.Cluster, Hosts: o.ESXiHostnames}, rules)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range f.ProbeErrors {
+		resp.Warn("klconfig probe failed, VM not counted as an SVM: " + e)
+	}
+	for _, a := range f.Ambiguous {
+		resp.Warn("ambiguous KSC match, not guessed: " + a)
+	}
+	resp.Facts = map[string]any{"ksvla": f}
+	resp.Set("round_trips", map[string]any{"vcenter": sess.RoundTrips()})
+	resp.Msg = summary(f)
+	return f, nil
+}
+
+// Plan is always empty: agent_facts changes nothing.
+func (*Module) Plan(*ansible.Request, ansible.State, *ansible.Response) (ansible.Plan, error) {
+	return ansible.NoChange{}, nil
+}
+
+func summary(f fleet.Fleet) string {
+	return fmt.Sprintf("%d/%d hypervisors ready for %s; %d SVMs, %d Light Agents, %d pending, %d unprotected",
+		f.Summary.HostsReady, f.Summary.Hosts, f.TargetVersion, len(f.SVMs), len(f.Agents), f.Summary.AgentsPending, f.Summary.Unprotected)
+}
+
+// prober asks a VM for its Protection Server version over klconfig.
+type prober struct{ opts Options }
+
+func (p *prober) ProbeVersion(ctx context.Context, ip string) (string, error) {
+	policy := map[string]klconfig.HostKeyPolicy{"strict": klconfig.HostKeyStrict, "accept_new": klconfig.HostKeyAcceptNew, "off": klconfig.HostKeyOff}[p.opts.HostKeyCheck]
+	r, err := klconfig.NewSSHRunner(klconfig.SSHConfig{Addr: ip, Password: p.opts.ProbePassword, HostKey: policy, KnownHostsFile: p.opts.KnownHosts})
+	if err != nil {
+		return "", err
+	}
+	res, err := klconfig.New(r).Do(ctx, klconfig.Version())
+	if err != nil {
+		return "", err
+	}
+	if len(res.Lines) == 0 {
+		return "", fmt.Errorf("klconfig version on %s printed no version", ip)
+	}
+	return strings.TrimSpace(res.Lines[0]), nil
+}
