@@ -18,6 +18,7 @@ build: bin-modules bin-lab
 bin-modules:
 	$(GOBUILD) -o bin/ksvla ./cmd/ksvla
 	@for m in $(MODULES); do ln -sfn ../bin/ksvla library/$$m; done
+	@bash tests/stage-collection.sh bin/ksvla collections
 
 bin-lab:
 	$(GOBUILD) -o bin/ksvla-lab ./cmd/ksvla-lab
@@ -53,13 +54,8 @@ fuzz:
 
 ## collection: stage ansible_collections/ksvla/lightagent and build the tarball
 collection: docs
-	rm -rf build && mkdir -p $(COLLECTION_DIR)/plugins/modules dist
-	cp galaxy.yml README.md $(COLLECTION_DIR)/
-	cp -r meta playbooks $(COLLECTION_DIR)/
-	cp bin/ksvla $(COLLECTION_DIR)/plugins/modules/agent_facts
-	@for m in $(MODULES); do \
-	  [ $$m = agent_facts ] || ln -s agent_facts $(COLLECTION_DIR)/plugins/modules/$$m; \
-	  cp library/$$m.yml $(COLLECTION_DIR)/plugins/modules/$$m.yml; done
+	rm -rf build && mkdir -p dist
+	bash tests/stage-collection.sh bin/ksvla build --copy
 	cd $(COLLECTION_DIR) && ansible-galaxy collection build --force --output-path $(CURDIR)/dist
 
 ## dist: static binaries for linux/amd64 and linux/arm64
@@ -67,6 +63,10 @@ dist:
 	mkdir -p dist
 	GOOS=linux GOARCH=amd64 $(GOBUILD) -o dist/ksvla_linux_amd64 ./cmd/ksvla
 	GOOS=linux GOARCH=arm64 $(GOBUILD) -o dist/ksvla_linux_arm64 ./cmd/ksvla
+
+## demo: the whole upgrade in the lab, with the fleet before and after
+demo: deps build
+	@bash scripts/demo.sh
 
 clean:
 	rm -rf bin dist build .lab

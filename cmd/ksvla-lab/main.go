@@ -76,7 +76,7 @@ func up(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&imageSize, "image-size", "1MiB", "disk payload of each generated OVA (B, KiB, MiB, GiB)")
 	fs.DurationVar(&cfg.AgentUpdateDuration, "agent-update", 2*time.Second, "duration of the Light Agent update task")
 	fs.DurationVar(&cfg.NetworkRestartDelay, "network-restart", 2*time.Second, "SVM network restart delay")
-	fs.IntVar(&cfg.SSHPort, "ssh-port", 0, "SVM klconfig SSH port (0 = 22, -1 = ephemeral)")
+	fs.IntVar(&cfg.SSHPort, "ssh-port", defaultSSHPort(), "SVM klconfig SSH port on each SVM's own loopback address (0 = 22, -1 = ephemeral); 2222 when not run as root")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -247,4 +247,13 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a size like 4096, 64KiB, 1MiB or 2GiB", s)
 	}
 	return n * mult, nil
+}
+
+// defaultSSHPort is 22, as on a real SVM, when the lab may bind it, and
+// 2222 otherwise: one port for every SVM, so playbooks need one setting.
+func defaultSSHPort() int {
+	if os.Geteuid() == 0 {
+		return 0
+	}
+	return 2222
 }

@@ -31,8 +31,8 @@ var (
 )
 
 // Modules builds the multi-call binary once per test process into a
-// temporary library directory with one link per module, and returns that
-// directory. Tests use it instead of the checkout's library/, so they never
+// temporary library directory with one link per module (and a staged copy
+// of the collection under collections/), and returns that directory. Tests use it instead of the checkout's library/, so they never
 // run a stale binary.
 func Modules() (string, error) {
 	buildOnce.Do(func() {
@@ -64,6 +64,13 @@ func Modules() (string, error) {
 			if b, err := os.ReadFile(src); err == nil {
 				_ = os.WriteFile(filepath.Join(dir, name+".yml"), b, 0o644)
 			}
+		}
+		// The same binary as the collection, so playbooks can call modules
+		// by FQCN and use module_defaults groups.
+		stage := exec.Command("bash", filepath.Join(Root(), "tests", "stage-collection.sh"), bin, filepath.Join(dir, "collections"))
+		if out, err := stage.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("stage collection: %v\n%s", err, out)
+			return
 		}
 		buildDir = dir
 	})
@@ -178,6 +185,7 @@ func Playbook(ctx context.Context, o Options) (*Run, error) {
 	cmd.Dir = Root()
 	cmd.Env = append(os.Environ(),
 		"ANSIBLE_LIBRARY="+lib,
+		"ANSIBLE_COLLECTIONS_PATH="+filepath.Join(lib, "collections"),
 		"ANSIBLE_CALLBACK_PLUGINS="+filepath.Join(Root(), "tests", "callback_plugins"),
 		"ANSIBLE_CALLBACKS_ENABLED=ksvla_results",
 		"KSVLA_RESULTS_FILE="+out.Name(),

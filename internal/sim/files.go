@@ -43,6 +43,7 @@ type Vars struct {
 	KSCNagentPort       int               `yaml:"ksc_nagent_port"`
 	SVMKlconfigPassword string            `yaml:"svm_klconfig_password"`
 	SVMKnownHosts       string            `yaml:"svm_known_hosts"`
+	SVMSSHPort          int               `yaml:"svm_ssh_port"` // klconfig SSH port of every SVM
 	OldVersion          string            `yaml:"svm_old_version"`
 	NewVersion          string            `yaml:"svm_new_version"`
 	OldAgentVersion     string            `yaml:"agent_old_version"`
@@ -52,6 +53,8 @@ type Vars struct {
 	LAProductKey        string            `yaml:"la_product_key"`
 	LAProductName       string            `yaml:"la_product_name"`
 	UpdateAgentsTask    string            `yaml:"ksc_update_agents_task"`
+	ActivateTask        string            `yaml:"ksc_activate_task"`
+	UpdateDBTask        string            `yaml:"ksc_update_databases_task"`
 	OldImage            Image             `yaml:"svm_old_image"`
 	NewImage            Image             `yaml:"svm_new_image"`
 	SVMs                map[string]string `yaml:"new_svm_names"` // ESXi host -> suggested new SVM name
@@ -84,7 +87,14 @@ func (l *Lab) Vars(dir string) Vars {
 		OldAgentVersion: l.cfg.OldAgentVersion, NewAgentVersion: l.cfg.NewAgentVersion,
 		PSProductKey: l.cfg.PSKey, PSProductName: l.cfg.PSDisplayName,
 		LAProductKey: l.cfg.LAKey, LAProductName: l.cfg.LADisplayName, UpdateAgentsTask: UpdateAgentsTask,
+		ActivateTask: ActivateTask, UpdateDBTask: UpdateDatabasesTask,
 		OldImage: image(l.oldImage), NewImage: image(l.newImage), SVMs: map[string]string{},
+	}
+	v.SVMSSHPort = l.cfg.SSHPort
+	if v.SVMSSHPort <= 0 {
+		// 0 means 22; an ephemeral port (tests) differs per SVM and is
+		// only in known_hosts.
+		v.SVMSSHPort = 22
 	}
 	for _, h := range inv.Hosts {
 		v.ESXiHosts = append(v.ESXiHosts, h.Name)

@@ -89,7 +89,7 @@ type Config struct {
 	// different ones so their SVMs can all listen on port 22.
 	LoopbackNet int
 	Clock       kscsim.Clock // KSC's clock; nil = real time
-	Logf    func(format string, args ...any)
+	Logf        func(format string, args ...any)
 }
 
 func randomSecret(prefix string) string {
@@ -158,8 +158,9 @@ type Lab struct {
 	wg         sync.WaitGroup
 	closed     sync.Once
 
-	mu      sync.Mutex           // guards everything below; lab logic runs under it
-	svms    map[string]*svmRec   // by VM name
+	mu      sync.Mutex         // guards everything below; lab logic runs under it
+	svms    map[string]*svmRec // by VM name
+	licence []LicenceEvent
 	agents  map[string]*agentRec // by VM name
 	seeded  map[string]bool      // old SVMs the lab seeded (known even unmarked)
 	nextIP  int
@@ -212,6 +213,7 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	l.svmGrp = l.ksc.AddGroup("SVMs", 0)
 	l.vmGrp = l.ksc.AddGroup("Virtual machines", 0)
 	l.updateTask = l.ksc.AddTask(UpdateAgentsTask, l.runAgentUpdate)
+	l.addPrepareTasks()
 
 	// Hooks only queue events: the seeded VMs' power-ons arrive while
 	// vcenter.Start is still running, before l.vc is set.
