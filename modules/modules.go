@@ -8,6 +8,7 @@ import (
 
 	"github.com/ksvla/lightagent/internal/ansible"
 	agentfacts "github.com/ksvla/lightagent/modules/agent_facts"
+	svmklconfig "github.com/ksvla/lightagent/modules/svm_klconfig"
 )
 
 // Collection is the collection's fully qualified name.
@@ -20,7 +21,7 @@ func Registry() ansible.Registry {
 		{Name: "ksc_purge", New: pendingModule("ksc_purge", "Delete removed SVMs' records from Kaspersky Security Center")},
 		{Name: "ksc_task", New: pendingModule("ksc_task", "Start an existing Kaspersky Security Center task and wait for its result")},
 		{Name: "svm_deploy", New: pendingModule("svm_deploy", "Deploy a KSVLA SVM from an OVA/OVF onto one ESXi host")},
-		{Name: "svm_klconfig", New: pendingModule("svm_klconfig", "Bring an SVM's settings to the desired state through the klconfig API")},
+		{Name: "svm_klconfig", New: svmklconfig.New},
 		{Name: "svm_remove", New: pendingModule("svm_remove", "Power off and delete SVMs of a previous Protection Server version")},
 	}
 }
