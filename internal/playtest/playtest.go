@@ -16,6 +16,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 )
 
 // Root is the repository root (where ansible.cfg and go.mod live).
@@ -195,16 +197,24 @@ func Playbook(ctx context.Context, o Options) (*Run, error) {
 		"ANSIBLE_INVENTORY_UNPARSED_WARNING=false",
 	)
 	cmd.Env = append(cmd.Env, o.Env...)
+	// Cancelling ctx kills the whole process group, as an interrupted job
+	// loses the controller and the module it was running at once.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
 	var buf bytes.Buffer
 	cmd.Stdout = &buf
 	cmd.Stderr = &buf
 	run := &Run{}
 	if err := cmd.Run(); err != nil {
 		ee, ok := err.(*exec.ExitError)
-		if !ok {
+		if !ok && ctx.Err() != nil {
+			run.ExitCode = -1 // killed on purpose
+		} else if !ok {
 			return nil, fmt.Errorf("run ansible-playbook: %w", err)
+		} else {
+			run.ExitCode = ee.ExitCode()
 		}
-		run.ExitCode = ee.ExitCode()
 	}
 	run.Output = buf.String()
 	f, err := os.Open(out.Name())
@@ -220,6 +230,9 @@ func Playbook(ctx context.Context, o Options) (*Run, error) {
 			Stats map[string]Stats `json:"stats"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			if ctx.Err() != nil {
+				continue // killed mid-write: the last line may be cut
+			}
 			return nil, fmt.Errorf("read callback results: %w", err)
 		}
 		if rec.Status == "stats" {
