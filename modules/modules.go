@@ -8,6 +8,8 @@ import (
 
 	"github.com/ksvla/lightagent/internal/ansible"
 	agentfacts "github.com/ksvla/lightagent/modules/agent_facts"
+	kscpurge "github.com/ksvla/lightagent/modules/ksc_purge"
+	ksctask "github.com/ksvla/lightagent/modules/ksc_task"
 	svmklconfig "github.com/ksvla/lightagent/modules/svm_klconfig"
 )
 
@@ -18,8 +20,8 @@ const Collection = "ksvla.lightagent"
 func Registry() ansible.Registry {
 	return ansible.Registry{
 		{Name: "agent_facts", New: agentfacts.New},
-		{Name: "ksc_purge", New: pendingModule("ksc_purge", "Delete removed SVMs' records from Kaspersky Security Center")},
-		{Name: "ksc_task", New: pendingModule("ksc_task", "Start an existing Kaspersky Security Center task and wait for its result")},
+		{Name: "ksc_purge", New: kscpurge.New},
+		{Name: "ksc_task", New: ksctask.New},
 		{Name: "svm_deploy", New: pendingModule("svm_deploy", "Deploy a KSVLA SVM from an OVA/OVF onto one ESXi host")},
 		{Name: "svm_klconfig", New: svmklconfig.New},
 		{Name: "svm_remove", New: pendingModule("svm_remove", "Power off and delete SVMs of a previous Protection Server version")},

@@ -1,0 +1,313 @@
+// Package kscpurge is the ksc_purge module: it removes the Kaspersky
+// Security Center records of SVMs that no longer exist, right away rather
+// than when the group's retention period runs out, on KSC 15 and 15.1+.
+package kscpurge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ksvla/lightagent/internal/ansible"
+	"github.com/ksvla/lightagent/internal/ksc"
+	"github.com/ksvla/lightagent/internal/vsphere"
+)
+
+// Module is ksc_purge.
+type Module struct{}
+
+var (
+	_ ansible.Module  = (*Module)(nil)
+	_ ansible.Applier = (*Module)(nil)
+)
+
+// New returns the module.
+func New() ansible.Module { return &Module{} }
+
+// Spec returns the option spec.
+func (*Module) Spec() ansible.Spec { return spec() }
+
+func decode(req *ansible.Request) (Options, error) {
+	var o Options
+	if err := req.Params.Decode(&o); err != nil {
+		return o, err
+	}
+	if err := checkBatch(o.BatchSize); err != nil {
+		return o, err
+	}
+	if o.NotVisibleMinutes != nil && *o.NotVisibleMinutes < 0 {
+		return o, fmt.Errorf("not_visible_minutes must not be negative, got %d", *o.NotVisibleMinutes)
+	}
+	return o, nil
+}
+
+func connect(o Options) (*ksc.Client, error) {
+	cfg, err := o.KSCOptions.Config()
+	if err != nil {
+		return nil, err
+	}
+	return ksc.New(cfg)
+}
+
+// Observe selects the records, checks them against vCenter and reads the
+// groups' retention. It changes nothing.
+func (*Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.Response) (ansible.State, error) {
+	o, err := decode(req)
+	if err != nil {
+		return nil, err
+	}
+	c, err := connect(o)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the session expires on its own
+	sel, err := selectRecords(ctx, c, o)
+	if err != nil {
+		return nil, err
+	}
+	obs := observed{Records: sel.records, Absent: sel.absent, Skipped: sel.skipped}
+	if obs.Refused, err = refuse(ctx, o, sel.records); err != nil {
+		return nil, err
+	}
+	if o.ReportRetention && len(sel.records) > 0 {
+		if obs.Retention, obs.AutoRemoveAt, err = retention(ctx, c, sel.records); err != nil {
+			return nil, err
+		}
+	}
+	resp.Set("removed", entries(obs.Records, obs.AutoRemoveAt))
+	resp.Set("absent", nonNil(obs.Absent))
+	resp.Set("skipped", nonNil(obs.Skipped))
+	resp.Set("refused", nonNil(obs.Refused))
+	if o.ReportRetention {
+		resp.Set("retention", nonNil(obs.Retention))
+	}
+	return obs, nil
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// Plan batches the removal, or fails when a record's VM still runs.
+func (*Module) Plan(req *ansible.Request, st ansible.State, resp *ansible.Response) (ansible.Plan, error) {
+	o, err := decode(req)
+	if err != nil {
+		return nil, err
+	}
+	obs := st.(observed)
+	p, err := plan(obs, o.BatchSize)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case p.Empty():
+		resp.Msg = fmt.Sprintf("no KSC record to remove (%d already absent)", len(obs.Absent))
+	case req.CheckMode:
+		resp.Msg = fmt.Sprintf("would remove %d KSC records (%d already absent)", len(obs.Records), len(obs.Absent))
+	}
+	return p, nil
+}
+
+// Apply removes the records batch by batch and checks they are gone.
+func (*Module) Apply(ctx context.Context, req *ansible.Request, pl ansible.Plan, resp *ansible.Response) error {
+	o, err := decode(req)
+	if err != nil {
+		return err
+	}
+	p := pl.(Plan)
+	c, err := connect(o)
+	if err != nil {
+		return err
+	}
+	defer c.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the session expires on its own
+	if err := remove(ctx, c, p); err != nil {
+		return err
+	}
+	left, err := existing(ctx, c, p.ids())
+	if err != nil {
+		return fmt.Errorf("check the removal: %w", err)
+	}
+	if len(left) > 0 {
+		sortRecords(left)
+		names := make([]string, len(left))
+		for i, r := range left {
+			names[i] = r.label() + " (" + r.ID + ")"
+		}
+		return fmt.Errorf("KSC still lists %d of %d records after removing them: %s", len(left), len(p.ids()), strings.Join(names, ", "))
+	}
+	n := len(p.ids())
+	resp.Msg = fmt.Sprintf("removed %d KSC records", n)
+	return nil
+}
+
+// remove deletes the plan's records. KSC 15.1+ ignores bForceDestroy and
+// only moves managed hosts to Unassigned, so there every batch is moved
+// there first and then removed; KSC 15 removes with bForceDestroy.
+func remove(ctx context.Context, c *ksc.Client, p Plan) error {
+	v, err := c.ServerVersion(ctx)
+	if err != nil {
+		return err
+	}
+	unassigned := 0
+	if v.ForceDestroyIgnored() {
+		if unassigned, err = c.GroupIDUnassigned(ctx); err != nil {
+			return fmt.Errorf("find the Unassigned devices group: %w", err)
+		}
+	}
+	for _, batch := range p.Batches {
+		ids := make([]string, 0, len(batch))
+		var move []string
+		for _, r := range batch {
+			ids = append(ids, r.ID)
+			if r.GroupID != unassigned {
+				move = append(move, r.ID)
+			}
+		}
+		if !v.ForceDestroyIgnored() {
+			if err := whileThere(ctx, c, ids, func(ids []string) error { return c.RemoveHosts(ctx, ids, true) }); err != nil {
+				return err
+			}
+			continue
+		}
+		if len(move) > 0 {
+			if err := whileThere(ctx, c, move, func(ids []string) error { return c.MoveHostsToGroup(ctx, unassigned, ids) }); err != nil {
+				return err
+			}
+		}
+		if err := whileThere(ctx, c, ids, func(ids []string) error { return c.RemoveHosts(ctx, ids, false) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// whileThere runs op on ids; when the server refuses it (a PxgError), the
+// ids it still lists are tried once more: a record that vanished meanwhile
+// (KSC's own clean-up, another admin) is what a purge wants anyway, and
+// how KSC treats unknown ids in these calls is not documented.
+func whileThere(ctx context.Context, c *ksc.Client, ids []string, op func([]string) error) error {
+	err := op(ids)
+	var pxg *ksc.PxgError
+	if err == nil || !errors.As(err, &pxg) {
+		return err
+	}
+	left, ferr := existing(ctx, c, ids)
+	if ferr != nil {
+		return errors.Join(err, ferr)
+	}
+	if len(left) == 0 {
+		return nil
+	}
+	if len(left) == len(ids) {
+		return err
+	}
+	still := make([]string, len(left))
+	for i, r := range left {
+		still[i] = r.ID
+	}
+	return op(still)
+}
+
+// refuse lists the records whose VM still exists and is powered on in
+// vCenter, when vCenter is given. A VM matches a record by name: its name
+// or guest host name equals the record's display name, FQDN or the FQDN's
+// first label. IPs are not compared: a new SVM often reuses an old one's.
+func refuse(ctx context.Context, o Options, rs []Record) ([]Refused, error) {
+	if o.Hostname == "" || len(rs) == 0 {
+		return nil, nil
+	}
+	vc, err := o.VCenterOptions.Conn()
+	if err != nil {
+		return nil, err
+	}
+	s, err := vsphere.Connect(ctx, vc)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Logout(context.WithoutCancel(ctx)) //nolint:errcheck // the check is done; the session expires
+	vms, err := s.Inventory(ctx, vsphere.Scope{Datacenter: o.Datacenter})
+	if err != nil {
+		return nil, fmt.Errorf("check the records against vCenter: %w", err)
+	}
+	running := map[string]vsphere.VM{}
+	for _, vm := range vms {
+		if vm.PowerState != "poweredOn" {
+			continue
+		}
+		for _, k := range []string{vm.Name, vm.HostName} {
+			if k = norm(k); k != "" {
+				running[k] = vm
+			}
+		}
+	}
+	var out []Refused
+	for _, r := range rs {
+		for _, k := range []string{r.Name, r.FQDN, firstLabel(r.FQDN)} {
+			if vm, ok := running[norm(k)]; ok && norm(k) != "" {
+				out = append(out, Refused{Name: r.label(), ID: r.ID,
+					Reason: fmt.Sprintf("VM %s is powered on in vCenter (on %s)", vm.Name, vm.Host)})
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+func norm(s string) string { return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(s)), ".") }
+
+func firstLabel(fqdn string) string {
+	if i := strings.IndexByte(fqdn, '.'); i > 0 {
+		return fqdn[:i]
+	}
+	return ""
+}
+
+// retention reads the autoRemovePeriod of the records' groups and when it
+// would remove each record: last seen (or created, if never seen) plus the
+// period.
+func retention(ctx context.Context, c *ksc.Client, rs []Record) ([]Retention, map[string]time.Time, error) {
+	byGroup := map[int][]Record{}
+	for _, r := range rs {
+		byGroup[r.GroupID] = append(byGroup[r.GroupID], r)
+	}
+	groups := make([]int, 0, len(byGroup))
+	for g := range byGroup {
+		groups = append(groups, g)
+	}
+	sort.Ints(groups)
+	var out []Retention
+	at := map[string]time.Time{}
+	for _, g := range groups {
+		info, err := c.GetGroupInfo(ctx, g)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read the retention of group %d: %w", g, err)
+		}
+		ret := Retention{Group: info.Name, GroupID: g, AutoRemovePeriodDays: info.AutoRemovePeriod, Inherited: info.Inherited, Records: len(byGroup[g])}
+		var next time.Time
+		for _, r := range byGroup[g] {
+			base := r.LastVisible
+			if base.IsZero() {
+				base = r.Created
+			}
+			if info.AutoRemovePeriod <= 0 || base.IsZero() {
+				continue
+			}
+			t := base.Add(time.Duration(info.AutoRemovePeriod) * 24 * time.Hour)
+			at[r.ID] = t
+			if next.IsZero() || t.Before(next) {
+				next = t
+			}
+		}
+		if !next.IsZero() {
+			ret.NextAutoRemoval = next.UTC().Format(time.RFC3339)
+		}
+		out = append(out, ret)
+	}
+	return out, at, nil
+}

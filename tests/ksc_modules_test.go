@@ -1,0 +1,126 @@
+package tests
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ksvla/lightagent/internal/playtest"
+	"github.com/ksvla/lightagent/internal/sim"
+	"github.com/ksvla/lightagent/internal/sim/kscsim"
+	"github.com/ksvla/lightagent/internal/sim/svm"
+)
+
+// ksc_task and ksc_purge through the real ansible-playbook against a
+// 2-host lab: --check --diff predicts a change and changes nothing, the
+// first run changes, the rerun changes nothing; the passwords never show.
+func TestKSCModulesPlaybooks(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	// The new agent version stays on the 6.1 line, so the old SVMs serve
+	// it and the update task succeeds without deploying new SVMs.
+	lab, err := sim.Start(ctx, sim.Config{
+		Hosts: 2, VMsPerHost: 1, SSHPort: svm.EphemeralPort, Dir: filepath.Join(dir, "lab"), ImageBytes: 4096,
+		NewAgentVersion: "6.1.0.500", AgentUpdateDuration: 200 * time.Millisecond,
+		HeartbeatInterval: 50 * time.Millisecond, Logf: t.Logf,
+	})
+	require.NoError(t, err)
+	t.Cleanup(lab.Close)
+	labDir := filepath.Join(dir, "files")
+	require.NoError(t, lab.WriteFiles(labDir))
+	vars := lab.Vars(labDir)
+	k := lab.KSC()
+
+	agents := func() map[string]int {
+		out := map[string]int{}
+		for _, h := range lab.Status().Hosts {
+			for v, n := range h.Agents {
+				out[v] += n
+			}
+		}
+		return out
+	}
+
+	t.Run("ksc_task", func(t *testing.T) {
+		opts := func(check bool) playtest.Options {
+			return playtest.Options{Playbook: "tests/playbooks/ksc_task.yml", Check: check, Diff: check,
+				ExtraVars: map[string]any{"lab_vars": filepath.Join(labDir, "vars.yml")}}
+		}
+		const update = "Update the Light Agents"
+
+		check, err := playtest.Playbook(ctx, opts(true))
+		require.NoError(t, err)
+		require.Equal(t, 0, check.ExitCode, check.Output)
+		assert.Equal(t, 2, check.Stats["localhost"].Changed, check.Output)
+		assert.Zero(t, k.Calls()["Tasks.RunTask"], "--check must not start the task")
+		assert.Equal(t, map[string]int{vars.OldAgentVersion: 2}, agents())
+		assert.Contains(t, check.Output, `"state": "scheduled"`, "--diff shows the state before")
+
+		first, err := playtest.Playbook(ctx, opts(false))
+		require.NoError(t, err)
+		require.Equal(t, 0, first.ExitCode, first.Output)
+		assert.Equal(t, 2, first.Stats["localhost"].Changed, first.Output)
+		require.Len(t, first.Task(update), 1)
+		assert.Equal(t, "KSC task Update Light Agent completed on 1 targets", first.Task(update)[0].Msg())
+		assert.Equal(t, map[string]int{"6.1.0.500": 2}, agents())
+
+		rerun, err := playtest.Playbook(ctx, opts(false))
+		require.NoError(t, err)
+		require.Equal(t, 0, rerun.ExitCode, rerun.Output)
+		assert.Equal(t, 0, rerun.Stats["localhost"].Changed, rerun.Output)
+		assert.Equal(t, 2, k.Calls()["Tasks.RunTask"], "completed tasks are not started again")
+
+		for _, run := range []*playtest.Run{check, first, rerun} {
+			assert.Equal(t, 1, run.Stats["localhost"].Ignored, "the missing task fails in every run")
+			assert.NotContains(t, run.Output, vars.KSCPassword)
+		}
+	})
+
+	t.Run("ksc_purge", func(t *testing.T) {
+		// The record of an SVM whose VM is gone from vCenter, as KSC keeps it
+		// until the group's retention period.
+		const gone = "svm-esxi-09-6.1"
+		goneID := k.UpsertHost(kscsim.Host{DisplayName: gone, IP: "10.9.9.9", LastVisible: time.Now().Add(-time.Hour),
+			Products: []kscsim.Product{{Key: vars.PSProductKey, Version: vars.OldVersion, ProdVersion: vars.OldVersion}}})
+		running := lab.Status().Hosts[0].SVMs[0].Name
+		opts := func(check bool) playtest.Options {
+			return playtest.Options{Playbook: "tests/playbooks/ksc_purge.yml", Check: check, Diff: check,
+				ExtraVars: map[string]any{"lab_vars": filepath.Join(labDir, "vars.yml"), "gone_svm": gone, "running_svm": running}}
+		}
+		const purge = "Remove the removed SVM's record"
+
+		check, err := playtest.Playbook(ctx, opts(true))
+		require.NoError(t, err)
+		require.Equal(t, 0, check.ExitCode, check.Output)
+		assert.Equal(t, 1, check.Stats["localhost"].Changed, check.Output)
+		_, ok := k.Host(goneID)
+		assert.True(t, ok, "--check must not remove the record")
+
+		first, err := playtest.Playbook(ctx, opts(false))
+		require.NoError(t, err)
+		require.Equal(t, 0, first.ExitCode, first.Output)
+		assert.Equal(t, 1, first.Stats["localhost"].Changed, first.Output)
+		require.Len(t, first.Task(purge), 1)
+		assert.Equal(t, "removed 1 KSC records", first.Task(purge)[0].Msg())
+		_, ok = k.Host(goneID)
+		assert.False(t, ok, "the record is gone")
+
+		rerun, err := playtest.Playbook(ctx, opts(false))
+		require.NoError(t, err)
+		require.Equal(t, 0, rerun.ExitCode, rerun.Output)
+		assert.Equal(t, 0, rerun.Stats["localhost"].Changed, rerun.Output)
+		assert.Equal(t, "no KSC record to remove (1 already absent)", rerun.Task(purge)[0].Msg())
+
+		for _, run := range []*playtest.Run{check, first, rerun} {
+			assert.Equal(t, 1, run.Stats["localhost"].Ignored, "the running SVM is refused in every run")
+			assert.NotContains(t, run.Output, vars.KSCPassword)
+			assert.NotContains(t, run.Output, vars.VCenterPassword)
+		}
+		assert.Len(t, k.FindByName(running), 1, "the running SVM's record stays")
+	})
+}
