@@ -11,6 +11,7 @@ import (
 	kscpurge "github.com/ksvla/lightagent/modules/ksc_purge"
 	ksctask "github.com/ksvla/lightagent/modules/ksc_task"
 	svmklconfig "github.com/ksvla/lightagent/modules/svm_klconfig"
+	svmremove "github.com/ksvla/lightagent/modules/svm_remove"
 )
 
 // Collection is the collection's fully qualified name.
@@ -24,7 +25,7 @@ func Registry() ansible.Registry {
 		{Name: "ksc_task", New: ksctask.New},
 		{Name: "svm_deploy", New: pendingModule("svm_deploy", "Deploy a KSVLA SVM from an OVA/OVF onto one ESXi host")},
 		{Name: "svm_klconfig", New: svmklconfig.New},
-		{Name: "svm_remove", New: pendingModule("svm_remove", "Power off and delete SVMs of a previous Protection Server version")},
+		{Name: "svm_remove", New: svmremove.New},
 	}
 }
 

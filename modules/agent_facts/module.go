@@ -6,7 +6,6 @@ package agentfacts
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/ksvla/lightagent/internal/ansible"
@@ -33,18 +32,9 @@ func (*Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.
 	if err := req.Params.Decode(&o); err != nil {
 		return nil, err
 	}
-	rules := fleet.Rules{
-		TargetVersion:    fleet.Version(o.TargetVersion),
-		ProtectionServer: o.PSProducts,
-		LightAgent:       o.LAProducts,
-		MarkRole:         vsphere.MarkRole, MarkVersion: vsphere.MarkVersion, RoleSVM: vsphere.RoleSVM,
-	}
-	if o.SVMNamePattern != "" {
-		re, err := regexp.Compile(o.SVMNamePattern)
-		if err != nil {
-			return nil, fmt.Errorf("svm_name_pattern is not a valid regular expression: %w", err)
-		}
-		rules.SVMNamePattern = re
+	rules, err := o.Rules()
+	if err != nil {
+		return nil, err
 	}
 	vc, err := o.VCenterOptions.Conn()
 	if err != nil {
@@ -71,7 +61,7 @@ func (*Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.
 	if o.Probe {
 		src.Prober = &prober{opts: o}
 	}
-	f, err := fleet.Observe(ctx, src, vsphere.Scope{Datacenter: o.Datacenter, Cluster: o.Cluster, Hosts: o.ESXiHostnames}, rules)
+	f, err := fleet.Observe(ctx, src, o.Scope(), rules)
 	if err != nil {
 		return nil, err
 	}

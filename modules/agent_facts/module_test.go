@@ -135,7 +135,7 @@ func TestConnectionErrors(t *testing.T) {
 		wantMsg string
 	}{
 		"missing hostname names option and variable": {drop: []string{"hostname"}, wantMsg: "hostname is required: set the hostname option or export VMWARE_HOST=..."},
-		"missing ksc_url":                          {drop: []string{"ksc_url"}, wantMsg: "ksc_url is required: set the ksc_url option or export KSC_URL=..."},
+		"missing ksc_url": {drop: []string{"ksc_url"}, wantMsg: "ksc_url is required: set the ksc_url option or export KSC_URL=..."},
 		"wrong thumbprint refused": {change: map[string]any{"thumbprint": "AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD", "ca_file": nil},
 			wantMsg: "thumbprint"},
 		"untrusted KSC certificate refused": {drop: []string{"ksc_ca_file"}, wantMsg: "certificate"},

@@ -1,0 +1,269 @@
+package svmremove
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/ksvla/lightagent/internal/ansible"
+	"github.com/ksvla/lightagent/internal/ansible/ansibletest"
+	"github.com/ksvla/lightagent/internal/fleet"
+	"github.com/ksvla/lightagent/internal/sim"
+	"github.com/ksvla/lightagent/internal/sim/labtest"
+	"github.com/ksvla/lightagent/internal/vsphere"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func labArgs(l *sim.Lab) map[string]any {
+	v := l.Vars(l.Dir())
+	return map[string]any{
+		"hostname": v.VCenterHostname, "port": v.VCenterPort, "username": v.VCenterUsername, "password": v.VCenterPassword,
+		"ca_file": v.VCenterCAFile, "ksc_url": v.KSCURL, "ksc_username": v.KSCUsername, "ksc_password": v.KSCPassword,
+		"ksc_ca_file": v.KSCCAFile, "datacenter": v.Datacenter, "target_version": v.NewVersion,
+		"shutdown_timeout": 1,
+	}
+}
+
+// with returns a copy of args with changes; a nil value drops the key.
+func with(args map[string]any, changes map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range args {
+		out[k] = v
+	}
+	for k, v := range changes {
+		if v == nil {
+			delete(out, k)
+		} else {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// vms lists the lab's VMs by name, with their moid.
+func vms(t *testing.T, s *vsphere.Session) map[string]string {
+	t.Helper()
+	list, err := s.Inventory(context.Background(), vsphere.Scope{})
+	require.NoError(t, err)
+	out := map[string]string{}
+	for _, v := range list {
+		out[v.Name] = v.Moid
+	}
+	return out
+}
+
+func oldSVM(l *sim.Lab, i int) string { return l.VCenter().Inventory().Hosts[i].OldSVM }
+func protectedVM(l *sim.Lab, i int) string {
+	return l.VCenter().Inventory().Hosts[i].ProtectedVMs[0]
+}
+
+func listNames(v any, key string) []string {
+	out := []string{}
+	l, _ := v.([]any)
+	for _, e := range l {
+		out = append(out, ansibletest.Get(e, key).(string))
+	}
+	return out
+}
+
+func assertNoSecrets(t *testing.T, l *sim.Lab, res ansible.Result) {
+	t.Helper()
+	raw, err := json.Marshal(res)
+	require.NoError(t, err)
+	v := l.Vars(l.Dir())
+	assert.NotContains(t, string(raw), v.VCenterPassword)
+	assert.NotContains(t, string(raw), v.KSCPassword)
+}
+
+// A 3-host lab mid-upgrade: host 1 ready (new SVM, agents updated),
+// host 2 with its new SVM but agents still old, host 3 untouched. Every
+// refusal happens in check mode and in apply mode alike and touches
+// nothing.
+func TestGatesBlock(t *testing.T) {
+	l := labtest.Start(t, sim.Config{Hosts: 3, VMsPerHost: 1})
+	s := labtest.VSphere(t, l)
+	hosts := l.Vars(l.Dir()).ESXiHosts
+	labtest.DeployNewSVM(t, l, s, hosts[0])
+	labtest.UpdateAgents(t, l)
+	labtest.DeployNewSVM(t, l, s, hosts[1])
+	ctx := context.Background()
+	args := labArgs(l)
+	before := vms(t, s)
+
+	const gates = "refusing to remove any SVM: "
+	noReplacement := oldSVM(l, 2) + " on esxi-03.lab.local (6.1.0.100): "
+	tests := map[string]struct {
+		change      map[string]any
+		wantMsg     string
+		wantBlocked []string
+		wantWarning string
+	}{
+		"no new SVM on the host: replacement and last-SVM gates (and its agents)": {
+			change: map[string]any{"name": oldSVM(l, 2)},
+			wantMsg: gates + "1 selected SVM(s) blocked by safety gates: " + noReplacement +
+				"no_agent_needs_it: 1 Light Agent(s) on esxi-03.lab.local still need it: vm-esxi-03-001 (6.1.0.300); " +
+				"replacement_running: no powered-on SVM of version 6.2.0.200 on esxi-03.lab.local; " +
+				"not_last_svm: svm-esxi-03-6.1 is the last SVM on esxi-03.lab.local",
+			wantBlocked: []string{oldSVM(l, 2)},
+		},
+		"new SVM but agents not updated: agent gate only": {
+			change: map[string]any{"name": oldSVM(l, 1)},
+			wantMsg: gates + "1 selected SVM(s) blocked by safety gates: svm-esxi-02-6.1 on esxi-02.lab.local (6.1.0.100): " +
+				"no_agent_needs_it: 1 Light Agent(s) on esxi-02.lab.local still need it: vm-esxi-02-001 (6.1.0.300)",
+			wantBlocked: []string{oldSVM(l, 1)},
+		},
+		"force skips only the agent gate: still blocked without a replacement": {
+			change: map[string]any{"name": oldSVM(l, 2), "force": true},
+			wantMsg: gates + "1 selected SVM(s) blocked by safety gates: " + noReplacement +
+				"replacement_running: no powered-on SVM of version 6.2.0.200 on esxi-03.lab.local; " +
+				"not_last_svm: svm-esxi-03-6.1 is the last SVM on esxi-03.lab.local",
+			wantBlocked: []string{oldSVM(l, 2)},
+			wantWarning: "force=true: the Light Agent gate is skipped; the replacement and last-SVM gates still apply",
+		},
+		"by version: hosts not ready block the ready one too, each named": {
+			change:      map[string]any{"version": "6.1.0.100"},
+			wantMsg:     gates + "2 selected SVM(s) blocked by safety gates: svm-esxi-02-6.1 on esxi-02.lab.local",
+			wantBlocked: []string{oldSVM(l, 1), oldSVM(l, 2)},
+		},
+		"a protected VM in the selection": {
+			change:  map[string]any{"names": []any{oldSVM(l, 0), protectedVM(l, 0)}},
+			wantMsg: "refusing to remove anything: vm-esxi-01-001 on esxi-01.lab.local is not an SVM: it is a protected VM with Light Agent 6.2.0.400",
+		},
+		"a name outside the scope": {
+			change:  map[string]any{"name": oldSVM(l, 2), "esxi_hostnames": []any{hosts[0]}},
+			wantMsg: "refusing to remove anything: svm-esxi-03-6.1 is outside the scope (on esxi-03.lab.local)",
+		},
+		"no KSC options and no force": {
+			change:  map[string]any{"name": oldSVM(l, 0), "ksc_url": nil, "ksc_username": nil, "ksc_password": nil},
+			wantMsg: "the Light Agent gate needs KSC: set ksc_url, ksc_username and ksc_password (or export KSC_URL, KSC_USERNAME, KSC_PASSWORD), or set force=true to remove without checking Light Agents",
+		},
+		"two selectors": {
+			change:  map[string]any{"name": oldSVM(l, 0), "version": "6.1.0.100"},
+			wantMsg: "parameters are mutually exclusive: name|names|version",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			for _, mode := range []ansibletest.Mode{{Check: true, Diff: true}, {Diff: true}} {
+				res := ansibletest.Run(t, ctx, "svm_remove", New(), with(args, tc.change), mode)
+				require.True(t, res.Failed(), "check=%v: %v", mode.Check, res)
+				if tc.wantBlocked != nil {
+					assert.Contains(t, res.Msg(), tc.wantMsg)
+					assert.Equal(t, tc.wantBlocked, listNames(ansibletest.Get(res, "blocked"), "name"))
+					assert.Empty(t, ansibletest.Get(res, "removed"))
+				} else {
+					assert.Equal(t, tc.wantMsg, res.Msg())
+				}
+				if tc.wantWarning != "" {
+					assert.Contains(t, ansibletest.Get(res, "warnings"), tc.wantWarning)
+				}
+				assertNoSecrets(t, l, res)
+			}
+		})
+	}
+	assert.Equal(t, before, vms(t, s), "a refused run touches nothing")
+
+	// force lets the agent gate pass, with a warning; check mode only, as
+	// applying it would leave host 2's old agents unprotected.
+	res := ansibletest.Run(t, ctx, "svm_remove", New(), with(args, map[string]any{"name": oldSVM(l, 1), "force": true}), ansibletest.Mode{Check: true})
+	require.False(t, res.Failed(), res.Msg())
+	assert.True(t, res.Changed())
+	assert.Equal(t, true, ansibletest.Get(res, "removed", 0, "would_remove"))
+	assert.Equal(t, true, ansibletest.Get(res, "removed", 0, "gates", 0, "skipped"))
+	assert.Contains(t, ansibletest.Get(res, "warnings"),
+		"force=true: svm-esxi-02-6.1 on esxi-02.lab.local passes although 1 Light Agent(s) on esxi-02.lab.local still need it: vm-esxi-02-001 (6.1.0.300)")
+
+	// force without KSC: SVMs are recognised by their marks alone.
+	res = ansibletest.Run(t, ctx, "svm_remove", New(), with(args, map[string]any{"name": oldSVM(l, 0), "force": true,
+		"ksc_url": nil, "ksc_username": nil, "ksc_password": nil}), ansibletest.Mode{Check: true})
+	require.False(t, res.Failed(), res.Msg())
+	assert.Equal(t, "would remove 1 SVM(s): svm-esxi-01-6.1 (6.1.0.100 on esxi-01.lab.local)", res.Msg())
+	assert.Empty(t, ansibletest.Get(res, "removed", 0, "ksc_id"))
+
+	assert.Equal(t, before, vms(t, s))
+	assert.Empty(t, l.Gaps())
+}
+
+// A fully upgraded host: check mode predicts, apply removes, the next run
+// finds it absent.
+func TestRemoveUpgradedHost(t *testing.T) {
+	l := labtest.Start(t, sim.Config{Hosts: 2, VMsPerHost: 2})
+	s := labtest.VSphere(t, l)
+	hosts := l.Vars(l.Dir()).ESXiHosts
+	newSVM := labtest.DeployNewSVM(t, l, s, hosts[0])
+	labtest.UpdateAgents(t, l)
+	ctx := context.Background()
+	old := oldSVM(l, 0)
+	args := with(labArgs(l), map[string]any{"name": old})
+	beforeDiff := map[string]any{"svms": []any{map[string]any{"name": old, "host": hosts[0], "version": "6.1.0.100", "power_state": "poweredOn"}}}
+	afterDiff := map[string]any{"svms": []any{}}
+
+	res := ansibletest.Run(t, ctx, "svm_remove", New(), args, ansibletest.Mode{Check: true, Diff: true})
+	require.False(t, res.Failed(), res.Msg())
+	assert.True(t, res.Changed())
+	assert.Equal(t, "would remove 1 SVM(s): svm-esxi-01-6.1 (6.1.0.100 on esxi-01.lab.local)", res.Msg())
+	assert.Equal(t, map[string]any{"before": beforeDiff, "after": afterDiff}, ansibletest.Get(res, "diff"))
+	assert.Equal(t, true, ansibletest.Get(res, "removed", 0, "would_remove"))
+	assert.Equal(t, []any{
+		map[string]any{"name": fleet.GateAgents, "passed": true, "reason": "no Light Agent on esxi-01.lab.local needs Protection Server 6.1"},
+		map[string]any{"name": fleet.GateReplacement, "passed": true, "reason": newSVM + " (6.2.0.200) runs on esxi-01.lab.local"},
+		map[string]any{"name": fleet.GateNotLast, "passed": true, "reason": "1 other SVM(s) on esxi-01.lab.local"},
+	}, ansibletest.Get(res, "removed", 0, "gates"))
+	assert.Contains(t, vms(t, s), old, "check mode changes nothing")
+
+	res = ansibletest.Run(t, ctx, "svm_remove", New(), args, ansibletest.Mode{Diff: true})
+	require.False(t, res.Failed(), res.Msg())
+	assert.True(t, res.Changed())
+	assert.Equal(t, "removed 1 SVM(s): svm-esxi-01-6.1 (6.1.0.100 on esxi-01.lab.local)", res.Msg())
+	assert.Equal(t, map[string]any{"before": beforeDiff, "after": afterDiff}, ansibletest.Get(res, "diff"))
+	assert.Equal(t, old, ansibletest.Get(res, "removed", 0, "name"))
+	assert.Equal(t, old, ansibletest.Get(res, "removed", 0, "ksc_name"))
+	assert.Equal(t, old+".lab.local", ansibletest.Get(res, "removed", 0, "fqdn"))
+	assert.NotEmpty(t, ansibletest.Get(res, "removed", 0, "ksc_id"))
+	assert.NotEmpty(t, ansibletest.Get(res, "removed", 0, "ip"))
+	assert.Nil(t, ansibletest.Get(res, "removed", 0, "would_remove"))
+	assertNoSecrets(t, l, res)
+	after := vms(t, s)
+	assert.NotContains(t, after, old, "the VM is gone from vCenter")
+	assert.Contains(t, after, oldSVM(l, 1), "the other host's SVM stays")
+
+	res = ansibletest.Run(t, ctx, "svm_remove", New(), args, ansibletest.Mode{Diff: true})
+	require.False(t, res.Failed(), res.Msg())
+	assert.False(t, res.Changed())
+	assert.Equal(t, []any{old}, ansibletest.Get(res, "absent"))
+	assert.Empty(t, ansibletest.Get(res, "removed"))
+	assert.Nil(t, ansibletest.Get(res, "diff"))
+
+	require.NoError(t, l.Sync(ctx))
+	assert.Empty(t, l.Gaps())
+}
+
+// Apply observes the fleet again before each removal: a plan that went
+// stale (here: forged for an SVM whose gates block, after an SVM vanished)
+// touches nothing that no longer passes.
+func TestApplyRechecksGates(t *testing.T) {
+	l := labtest.Start(t, sim.Config{Hosts: 1, VMsPerHost: 1})
+	s := labtest.VSphere(t, l)
+	ctx := context.Background()
+	before := vms(t, s)
+	old := oldSVM(l, 0)
+
+	vr := spec().Validate(with(labArgs(l), map[string]any{"names": []any{"ghost", old}}), ansible.ValidateOptions{})
+	require.Empty(t, vr.Errors)
+	stale := Plan{Remove: []Item{
+		{Name: "ghost", Moid: "vm-999999", Host: "esxi-01.lab.local"},
+		{Name: old, Moid: before[old], Host: "esxi-01.lab.local"},
+	}}
+	resp := &ansible.Response{}
+	err := (&Module{}).Apply(ctx, &ansible.Request{Params: vr.Params}, stale, resp)
+	require.Error(t, err)
+	assert.Equal(t, "svm-esxi-01-6.1 on esxi-01.lab.local blocked by safety gates at removal time: "+
+		"no_agent_needs_it: 1 Light Agent(s) on esxi-01.lab.local still need it: vm-esxi-01-001 (6.1.0.300); "+
+		"replacement_running: no powered-on SVM of version 6.2.0.200 on esxi-01.lab.local; "+
+		"not_last_svm: svm-esxi-01-6.1 is the last SVM on esxi-01.lab.local; not touched, nor: none", err.Error())
+	assert.Equal(t, []string{"ghost"}, resp.Values["absent"], "an SVM gone meanwhile is absent")
+	assert.Empty(t, resp.Values["removed"])
+	assert.Equal(t, before, vms(t, s))
+	assert.Empty(t, l.Gaps())
+}
