@@ -23,9 +23,9 @@ bin-modules:
 bin-lab:
 	$(GOBUILD) -o bin/ksvla-lab ./cmd/ksvla-lab
 
-## docs: regenerate library/<module>.yml from the option specs
+## docs: regenerate library/<module>.yml and README's module reference from the option specs
 docs: bin-modules
-	bin/ksvla docs library
+	bin/ksvla docs library README.md
 
 ## deps: install what the tests need (ansible-core, openssh-client) when missing
 deps:

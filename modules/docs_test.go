@@ -98,3 +98,13 @@ func TestCollectionMetadata(t *testing.T) {
 		}
 	}
 }
+
+// README's module reference is generated from the same specs as the
+// sidecars; run `make docs` after changing a spec.
+func TestReadmeModuleReference(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(root(t), "README.md"))
+	require.NoError(t, err)
+	want, err := UpdateReadme(string(b))
+	require.NoError(t, err)
+	assert.Equal(t, want, string(b), "README.md's module reference is stale: run `make docs`")
+}

@@ -9,7 +9,10 @@ vms=${LAB_VMS:-3}
 
 bin/ksvla-lab down -dir "$dir" >/dev/null 2>&1 || true
 rm -rf "$dir"
-bin/ksvla-lab up -dir "$dir" -hosts "$hosts" -vms "$vms" -agent-update 2s -network-restart 1s >"$dir.log" 2>&1 &
+# Its own 127.N.0.0/16, so the SVMs can serve klconfig on port 22 (when root) even while test
+# labs run on the same machine.
+net=${LAB_NET:-$((100 + RANDOM % 100))}
+bin/ksvla-lab up -dir "$dir" -hosts "$hosts" -vms "$vms" -loopback-net "$net" -agent-update 2s -network-restart 1s >"$dir.log" 2>&1 &
 lab=$!
 trap 'bin/ksvla-lab down -dir "$dir" >/dev/null 2>&1 || kill $lab 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do

@@ -66,6 +66,7 @@ func up(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&cfg.Dir, "dir", ".lab", "directory for vars.yml, certificates, known_hosts, images")
 	fs.IntVar(&cfg.Hosts, "hosts", 4, "ESXi hosts")
 	fs.IntVar(&cfg.VMsPerHost, "vms", 3, "protected VMs per host")
+	fs.IntVar(&cfg.LoopbackNet, "loopback-net", 10, "second octet of the SVMs' 127.N.x.y addresses (one per lab running side by side)")
 	fs.StringVar(&cfg.OldVersion, "old", "6.1.0.100", "Protection Server version of the seeded SVMs")
 	fs.StringVar(&cfg.NewVersion, "new", "6.2.0.200", "Protection Server version of the new image")
 	fs.StringVar(&cfg.OldAgentVersion, "old-agent", "6.1.0.300", "Light Agent version on protected VMs")

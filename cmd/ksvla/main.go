@@ -38,11 +38,11 @@ func cli(args []string) (int, bool) {
 		}
 		return 0, true
 	case "docs":
-		if len(args) != 2 {
-			fmt.Fprintln(os.Stderr, "usage: ksvla docs <dir>")
+		if len(args) < 2 || len(args) > 3 {
+			fmt.Fprintln(os.Stderr, "usage: ksvla docs <dir> [README.md]")
 			return 2, true
 		}
-		if err := writeDocs(args[1]); err != nil {
+		if err := writeDocs(args[1:]...); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1, true
 		}
@@ -51,7 +51,21 @@ func cli(args []string) (int, bool) {
 	return 0, false
 }
 
-func writeDocs(dir string) error {
+func writeDocs(paths ...string) error {
+	dir := paths[0]
+	if len(paths) == 2 {
+		old, err := os.ReadFile(paths[1])
+		if err != nil {
+			return err
+		}
+		updated, err := modules.UpdateReadme(string(old))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(paths[1], []byte(updated), 0o644); err != nil {
+			return err
+		}
+	}
 	for _, e := range modules.Registry() {
 		b, err := modules.Sidecar(e)
 		if err != nil {

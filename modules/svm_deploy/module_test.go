@@ -1,0 +1,534 @@
+package svmdeploy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/ksvla/lightagent/internal/ansible"
+	"github.com/ksvla/lightagent/internal/ansible/ansibletest"
+	"github.com/ksvla/lightagent/internal/sim"
+	"github.com/ksvla/lightagent/internal/sim/labtest"
+	"github.com/ksvla/lightagent/internal/vsphere"
+)
+
+// env is one lab with a session of our own to look at it.
+type env struct {
+	l *sim.Lab
+	v sim.Vars
+	s *vsphere.Session
+}
+
+func newEnv(t testing.TB, cfg sim.Config) env {
+	t.Helper()
+	l := labtest.Start(t, cfg)
+	return env{l: l, v: l.Vars(l.Dir()), s: labtest.VSphere(t, l)}
+}
+
+// args are the options of a deploy of the new image onto host.
+func (e env) args(host, name string, extra map[string]any) map[string]any {
+	a := map[string]any{
+		"hostname": e.v.VCenterHostname, "port": e.v.VCenterPort, "username": e.v.VCenterUsername,
+		"password": e.v.VCenterPassword, "ca_file": e.v.VCenterCAFile,
+		"datacenter": e.v.Datacenter, "esxi_hostname": host, "datastore": e.v.LocalDatastores[host],
+		"name": name, "image": e.v.NewImage.Path, "wait_timeout": 30, "timeout": 120,
+	}
+	for k, v := range extra {
+		if v == nil {
+			delete(a, k)
+			continue
+		}
+		a[k] = v
+	}
+	return a
+}
+
+func (e env) run(t testing.TB, ctx context.Context, args map[string]any, mode ansibletest.Mode) ansible.Result {
+	t.Helper()
+	mode.Diff = true
+	res := ansibletest.Run(t, ctx, "svm_deploy", New(), args, mode)
+	raw, err := json.Marshal(res)
+	require.NoError(t, err)
+	assert.NotContains(t, string(raw), e.v.VCenterPassword, "the password must never appear in the result")
+	return res
+}
+
+// vms returns the VMs named name, as vCenter sees them.
+func (e env) vms(t testing.TB, name string) []vsphere.VM {
+	t.Helper()
+	all, err := e.s.Inventory(context.Background(), vsphere.Scope{Datacenter: e.v.Datacenter, Details: true})
+	require.NoError(t, err)
+	var out []vsphere.VM
+	for _, vm := range all {
+		if vm.Name == name {
+			out = append(out, vm)
+		}
+	}
+	return out
+}
+
+// noLeftover asserts no half-imported VM and no orphan folder of name.
+func (e env) noLeftover(t testing.TB, host, name string) {
+	t.Helper()
+	ctx := context.Background()
+	ds, err := e.s.Datastore(ctx, nil, e.v.LocalDatastores[host])
+	require.NoError(t, err)
+	lo, err := e.s.FindLeftover(ctx, nil, name, ds)
+	require.NoError(t, err)
+	assert.Nil(t, lo, "nothing may be left behind")
+}
+
+func ctxFor(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func imageSHA(t testing.TB, path string) string {
+	t.Helper()
+	d, err := vsphere.ReadDescriptor(context.Background(), path)
+	require.NoError(t, err)
+	return d.ImageSHA256
+}
+
+func TestDeployLifecycle(t *testing.T) {
+	e := newEnv(t, sim.Config{Hosts: 2, VMsPerHost: 1})
+	ctx := ctxFor(t)
+	host := e.v.ESXiHosts[0]
+	name := e.v.SVMs[host]
+	args := e.args(host, name, map[string]any{"first_boot": []any{"timezone  Europe/Berlin", "REPORT"}})
+	want := map[string]any{
+		"name": name, "host": host, "datastore": e.v.LocalDatastores[host], "version": e.v.NewVersion,
+		"power_state": "poweredOn", "first_boot": []any{"timezone Europe/Berlin", "REPORT"},
+	}
+
+	check := e.run(t, ctx, args, ansibletest.Mode{Check: true})
+	require.False(t, check.Failed(), check.Msg())
+	assert.True(t, check.Changed())
+	assert.Equal(t, []any{"import", "set marks", "set first boot", "power on", "wait for IP"}, check["plan"])
+	assert.Equal(t, map[string]any{"before": map[string]any{}, "after": want}, check["diff"])
+	assert.Equal(t, "SVM "+name+" on "+host+": would import, set marks, set first boot, power on, wait for IP", check.Msg())
+	assert.Empty(t, e.vms(t, name), "check mode must create nothing")
+
+	first := e.run(t, ctx, args, ansibletest.Mode{})
+	require.False(t, first.Failed(), first.Msg())
+	assert.True(t, first.Changed())
+	assert.Equal(t, map[string]any{"before": map[string]any{}, "after": want}, first["diff"])
+	vms := e.vms(t, name)
+	require.Len(t, vms, 1)
+	vm := vms[0]
+	assert.Equal(t, "poweredOn", vm.PowerState)
+	assert.NotEmpty(t, vm.IP)
+	assert.Equal(t, host, vm.Host)
+	marks := map[string]string{
+		vsphere.MarkRole: vsphere.RoleSVM, vsphere.MarkVersion: e.v.NewVersion,
+		vsphere.MarkImageSHA256: imageSHA(t, e.v.NewImage.Path), vsphere.MarkDeployedBy: vsphere.DeployedBy,
+	}
+	assert.Equal(t, marks, vm.Marks)
+	assert.Equal(t, map[string]string{"guestinfo.klfirstboot.cmd1": "timezone Europe/Berlin", "guestinfo.klfirstboot.cmd2": "REPORT"}, vm.FirstBoot)
+	assert.False(t, vm.ImportIncomplete)
+	assert.Equal(t, map[string]any{
+		"name": name, "moid": vm.Moid, "instance_uuid": vm.InstanceUUID, "host": host, "datastore": e.v.LocalDatastores[host],
+		"power_state": "poweredOn", "ip": vm.IP, "version": e.v.NewVersion, "marks": toAny(marks),
+	}, first["svm"])
+	assert.Equal(t, fmt.Sprintf("SVM %s (version %s) deployed on %s, poweredOn, IP %s", name, e.v.NewVersion, host, vm.IP), first.Msg())
+	up, _ := first["upload"].(map[string]any)
+	require.NotNil(t, up, "the upload is reported")
+	assert.Positive(t, up["bytes"])
+	assert.Contains(t, up, "seconds")
+	assert.Contains(t, up, "mib_per_s")
+
+	// The first-boot commands ran at power-on in the SVM.
+	require.NotNil(t, e.l.SVM(name))
+	st := e.l.SVM(name).State()
+	assert.Equal(t, "Europe/Berlin", st.Timezone)
+	assert.True(t, st.BootConfigDone)
+	assert.True(t, containsLine(st.BootConfigLog, "cmd1: timezone Europe/Berlin: KLCONFIG OK"), st.BootConfigLog)
+
+	again := e.run(t, ctx, args, ansibletest.Mode{})
+	require.False(t, again.Failed(), again.Msg())
+	assert.False(t, again.Changed())
+	assert.Equal(t, []any{}, again["plan"])
+	assert.Nil(t, again["upload"])
+	assert.Equal(t, vm.Moid, ansibletest.Get(again, "svm", "moid"))
+	assert.Equal(t, vm.IP, ansibletest.Get(again, "svm", "ip"))
+	assert.Equal(t, fmt.Sprintf("SVM %s (version %s) exists on %s: nothing to do", name, e.v.NewVersion, host), again.Msg())
+	assert.Nil(t, again["warnings"])
+
+	// Other first-boot commands for an existing SVM: left as is, with a warning.
+	drift := e.run(t, ctx, e.args(host, name, map[string]any{"first_boot": []any{"timezone UTC"}}), ansibletest.Mode{})
+	require.False(t, drift.Failed(), drift.Msg())
+	assert.False(t, drift.Changed())
+	assert.Equal(t, []any{"SVM " + name + " exists: first_boot only applies when it is created, and its first-boot commands differ; left as is"}, drift["warnings"])
+
+	// state=absent: check, remove, again.
+	absent := e.args(host, name, map[string]any{"state": "absent", "image": nil, "datastore": nil})
+	checkAbsent := e.run(t, ctx, absent, ansibletest.Mode{Check: true})
+	require.False(t, checkAbsent.Failed(), checkAbsent.Msg())
+	assert.True(t, checkAbsent.Changed())
+	assert.Equal(t, map[string]any{"before": want, "after": map[string]any{}}, checkAbsent["diff"])
+	assert.Len(t, e.vms(t, name), 1, "check mode must delete nothing")
+
+	removed := e.run(t, ctx, absent, ansibletest.Mode{})
+	require.False(t, removed.Failed(), removed.Msg())
+	assert.True(t, removed.Changed())
+	assert.Equal(t, "SVM "+name+" removed from "+host, removed.Msg())
+	assert.NotContains(t, removed, "svm", "nothing to return about a deleted SVM")
+	assert.Empty(t, e.vms(t, name))
+	e.noLeftover(t, host, name)
+
+	gone := e.run(t, ctx, absent, ansibletest.Mode{})
+	require.False(t, gone.Failed(), gone.Msg())
+	assert.False(t, gone.Changed())
+	assert.Equal(t, "no VM named "+name+": nothing to remove", gone.Msg())
+}
+
+func toAny(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func containsLine(lines []string, part string) bool {
+	for _, l := range lines {
+		if strings.Contains(l, part) {
+			return true
+		}
+	}
+	return false
+}
+
+// A powered-off SVM of the right version is powered on: a change, once.
+func TestPowerOnExisting(t *testing.T) {
+	e := newEnv(t, sim.Config{Hosts: 1, VMsPerHost: -1})
+	ctx := ctxFor(t)
+	host := e.v.ESXiHosts[0]
+	name := "svm-off"
+
+	off := e.run(t, ctx, e.args(host, name, map[string]any{"power_on": false}), ansibletest.Mode{})
+	require.False(t, off.Failed(), off.Msg())
+	assert.True(t, off.Changed())
+	assert.Equal(t, []any{"import", "set marks"}, off["plan"])
+	assert.Equal(t, "poweredOff", ansibletest.Get(off, "svm", "power_state"))
+	assert.Equal(t, "", ansibletest.Get(off, "svm", "ip"))
+
+	steps := []struct {
+		check, changed bool
+		plan           []any
+	}{{true, true, []any{"power on", "wait for IP"}}, {false, true, []any{"power on", "wait for IP"}}, {false, false, []any{}}}
+	for i, st := range steps {
+		res := e.run(t, ctx, e.args(host, name, nil), ansibletest.Mode{Check: st.check})
+		require.False(t, res.Failed(), "run %d: %s", i, res.Msg())
+		assert.Equal(t, st.changed, res.Changed(), "run %d", i)
+		assert.Equal(t, st.plan, res["plan"], "run %d", i)
+		if st.changed {
+			before, _ := ansibletest.Get(res, "diff", "before", "power_state").(string)
+			assert.Equal(t, "poweredOff", before)
+			assert.Equal(t, "poweredOn", ansibletest.Get(res, "diff", "after", "power_state"))
+		}
+	}
+	vms := e.vms(t, name)
+	require.Len(t, vms, 1)
+	assert.Equal(t, "poweredOn", vms[0].PowerState)
+	assert.NotEmpty(t, vms[0].IP)
+}
+
+// A VM this module imported whose run stopped before the marks were
+// written is still recognised (extraConfig ksvla.deploy.version): the
+// rerun marks and powers it on instead of refusing it.
+func TestMarksMissingAfterImport(t *testing.T) {
+	e := newEnv(t, sim.Config{Hosts: 1, VMsPerHost: -1})
+	ctx := ctxFor(t)
+	host := e.v.ESXiHosts[0]
+	name := "svm-unmarked"
+	res := e.run(t, ctx, e.args(host, name, map[string]any{"power_on": false}), ansibletest.Mode{})
+	require.False(t, res.Failed(), res.Msg())
+	vm, err := e.s.VM(ctx, nil, name)
+	require.NoError(t, err)
+	unset := map[string]string{}
+	for _, m := range vsphere.Marks {
+		unset[m] = ""
+	}
+	require.NoError(t, e.s.SetMarks(ctx, vm, unset))
+	require.Empty(t, e.vms(t, name)[0].Marks)
+
+	res = e.run(t, ctx, e.args(host, name, nil), ansibletest.Mode{})
+	require.False(t, res.Failed(), res.Msg())
+	assert.True(t, res.Changed())
+	assert.Equal(t, []any{"set marks", "power on", "wait for IP"}, res["plan"])
+	assert.Equal(t, fmt.Sprintf("SVM %s (version %s) completed on %s, poweredOn, IP %s", name, e.v.NewVersion, host,
+		ansibletest.Get(res, "svm", "ip")), res.Msg())
+	vms := e.vms(t, name)
+	require.Len(t, vms, 1)
+	assert.Equal(t, vsphere.RoleSVM, vms[0].Marks[vsphere.MarkRole])
+	assert.Equal(t, e.v.NewVersion, vms[0].Marks[vsphere.MarkVersion])
+	assert.Equal(t, "poweredOn", vms[0].PowerState)
+}
+
+// Every refusal fails with its message, in check mode too, and changes
+// nothing.
+func TestRefusals(t *testing.T) {
+	e := newEnv(t, sim.Config{Hosts: 2, VMsPerHost: 1})
+	ctx := ctxFor(t)
+	h0, h1 := e.v.ESXiHosts[0], e.v.ESXiHosts[1]
+	inv := e.l.VCenter().Inventory()
+	protected := inv.Hosts[0].ProtectedVMs[0]
+	oldSVM := inv.Hosts[0].OldSVM
+
+	// An SVM of the new version on h1, for the clash cases.
+	svm := e.v.SVMs[h1]
+	res := e.run(t, ctx, e.args(h1, svm, nil), ansibletest.Mode{})
+	require.False(t, res.Failed(), res.Msg())
+
+	badTP := strings.Repeat("AB:", 19) + "AB"
+	cases := []struct {
+		name string
+		args map[string]any
+		msg  string // exact, or a prefix ending in "…"
+	}{
+		{"version mismatch", e.args(h0, "svm-x", map[string]any{"version": "9.9"}),
+			fmt.Sprintf("image %s carries Protection Server version %s, but option version is 9.9", e.v.NewImage.Path, e.v.NewVersion)},
+		{"not an SVM", e.args(h0, protected, nil),
+			fmt.Sprintf("VM %s (/%s/vm/%s) exists and is not an SVM marked by ksvla.lightagent (custom attribute ksvla.role: not set): refusing to overwrite it; choose another name",
+				protected, e.v.Datacenter, protected)},
+		{"absent on a VM that is not an SVM", e.args(h0, protected, map[string]any{"state": "absent"}),
+			fmt.Sprintf("VM %s (/%s/vm/%s) exists and is not an SVM marked by ksvla.lightagent (custom attribute ksvla.role: not set): refusing to delete it; choose another name",
+				protected, e.v.Datacenter, protected)},
+		{"SVM on another host", e.args(h0, svm, nil),
+			fmt.Sprintf("SVM %s exists on host %s, not on %s: refusing to touch it (an SVM is pinned to its host; choose another name or set esxi_hostname to %s)", svm, h1, h0, h1)},
+		{"same name, another version", e.args(h0, oldSVM, nil),
+			fmt.Sprintf("SVM %s on %s is version %s, not %s: refusing to overwrite it; remove it first (state: absent) or choose another name", oldSVM, h0, e.v.OldVersion, e.v.NewVersion)},
+		{"absent with another version", e.args(h0, oldSVM, map[string]any{"state": "absent", "version": "6.0.0.1"}),
+			fmt.Sprintf("SVM %s on %s is version %s, not 6.0.0.1 as option version says: refusing to delete it", oldSVM, h0, e.v.OldVersion)},
+		{"passwd in first_boot", e.args(h0, "svm-x", map[string]any{"first_boot": []any{"timezone UTC", "passwd klconfig"}}),
+			"first_boot command 2 (passwd) is refused: passwd reads the new password from standard input, which halts the SVM's first boot (vendor); set passwords with ksvla.lightagent.svm_klconfig after deployment"},
+		{"quote in first_boot", e.args(h0, "svm-x", map[string]any{"first_boot": []any{`dns "1.1.1.1"`}}),
+			`first_boot command 1: klconfig dns argument 1: argument "\"1.1.1.1\"" holds a character that is not allowed (whitespace, quotes, ';' and shell characters are refused)`},
+		{"semicolon in first_boot", e.args(h0, "svm-x", map[string]any{"first_boot": []any{"timezone UTC;reboot"}}),
+			`first_boot command 1: klconfig timezone argument 1: argument "UTC;reboot" holds a character that is not allowed (whitespace, quotes, ';' and shell characters are refused)`},
+		{"line break in first_boot", e.args(h0, "svm-x", map[string]any{"first_boot": []any{"timezone UTC\nreboot"}}),
+			"first_boot command 1 holds a line break: give one command per list item"},
+		{"unknown OVF network", e.args(h0, "svm-x", map[string]any{"networks": map[string]any{"Nope": e.v.SVMNetwork}}),
+			`networks: the image has no network "Nope" (it has: VM Network)`},
+		{"missing datastore", e.args(h0, "svm-x", map[string]any{"datastore": "nope"}),
+			fmt.Sprintf(`datastore "nope" not found in datacenter /%s`, e.v.Datacenter)},
+		{"image required", e.args(h0, "svm-x", map[string]any{"image": nil}),
+			"state is present but all of the following are missing: image"},
+		{"wrong thumbprint", e.args(h0, "svm-x", map[string]any{"thumbprint": badTP}),
+			fmt.Sprintf("connect to %s:%d: …", e.v.VCenterHostname, e.v.VCenterPort)},
+	}
+	before := e.snapshot(t)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for _, check := range []bool{true, false} {
+				res := e.run(t, ctx, c.args, ansibletest.Mode{Check: check})
+				require.True(t, res.Failed(), "check=%v: %v", check, res)
+				assert.False(t, res.Changed())
+				if p, ok := strings.CutSuffix(c.msg, "…"); ok {
+					assert.True(t, strings.HasPrefix(res.Msg(), p), res.Msg())
+				} else {
+					assert.Equal(t, c.msg, res.Msg(), "check=%v", check)
+				}
+			}
+		})
+	}
+	res = e.run(t, ctx, e.args(h0, "svm-x", map[string]any{"thumbprint": badTP}), ansibletest.Mode{})
+	assert.Contains(t, res.Msg(), "does not match option thumbprint")
+	assert.Equal(t, before, e.snapshot(t), "refused runs must change nothing")
+}
+
+// snapshot is every VM's name, host, power state and marks.
+func (e env) snapshot(t testing.TB) []string {
+	t.Helper()
+	all, err := e.s.Inventory(context.Background(), vsphere.Scope{Datacenter: e.v.Datacenter})
+	require.NoError(t, err)
+	var out []string
+	for _, vm := range all {
+		out = append(out, fmt.Sprintf("%s %s %s %s %v", vm.Name, vm.Moid, vm.Host, vm.PowerState, vm.Marks))
+	}
+	return out
+}
+
+// A run cancelled mid-upload aborts the import and deletes the VM it had
+// created; the rerun deploys the SVM once. The image is served over HTTP
+// (a real server on loopback) so the test knows when the disk streams.
+func TestCancelledMidUpload(t *testing.T) {
+	e := newEnv(t, sim.Config{Hosts: 1, VMsPerHost: -1, ImageBytes: 8 << 20})
+	host := e.v.ESXiHosts[0]
+	name := e.v.SVMs[host]
+
+	ctx, cancel := context.WithCancel(ctxFor(t))
+	defer cancel()
+	var served atomic.Int64
+	// Reading the descriptor takes a few KiB of Range requests; past 1 MiB
+	// the disk is streaming to vCenter.
+	const midUpload = 1 << 20
+	url := serveImage(t, e.v.NewImage.Path, func(_ *http.Request, n int) {
+		if served.Add(int64(n)) > midUpload {
+			cancel()
+		}
+	})
+	args := e.args(host, name, map[string]any{"image": url, "wait_for_ip": false})
+
+	res := e.run(t, ctx, args, ansibletest.Mode{})
+	require.True(t, res.Failed())
+	assert.Greater(t, served.Load(), int64(midUpload), "cancelled during the upload")
+	assert.Less(t, served.Load(), int64(8<<20), "the upload stopped when cancelled")
+	assert.True(t, strings.HasPrefix(res.Msg(), "import vm "+name+": upload "), res.Msg())
+	assert.Contains(t, res.Msg(), "context canceled")
+	assert.True(t, strings.HasSuffix(res.Msg(), "(lease aborted, half-imported vm deleted)"), res.Msg())
+	assert.Empty(t, e.vms(t, name), "no half-imported VM")
+	e.noLeftover(t, host, name)
+
+	again := e.run(t, ctxFor(t), args, ansibletest.Mode{})
+	require.False(t, again.Failed(), again.Msg())
+	assert.True(t, again.Changed())
+	assert.Len(t, e.vms(t, name), 1)
+	assert.EqualValues(t, ansibletest.Get(again, "upload", "bytes"), imageDiskBytes(t, url))
+}
+
+// serveImage serves the image at path over HTTP (with Range support, as
+// ReadDescriptor needs) on loopback and calls onRead with every chunk read
+// for a response. It returns the image's URL.
+func serveImage(t testing.TB, path string, onRead func(r *http.Request, n int)) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f, err := os.Open(path)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		defer f.Close()
+		http.ServeContent(w, r, "svm.ova", time.Time{}, &countingReader{f, func(n int) { onRead(r, n) }})
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/svm.ova"
+}
+
+type countingReader struct {
+	f      *os.File
+	onRead func(int)
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.f.Read(p)
+	c.onRead(n)
+	return n, err
+}
+
+func (c *countingReader) Seek(off int64, whence int) (int64, error) { return c.f.Seek(off, whence) }
+
+func imageDiskBytes(t testing.TB, src string) int64 {
+	t.Helper()
+	d, err := vsphere.ReadDescriptor(context.Background(), src)
+	require.NoError(t, err)
+	return d.DiskBytes
+}
+
+// The timeout option bounds the whole module: when it runs out during
+// the import, the import is aborted, nothing is left, and the message
+// names the option.
+func TestTimeoutOption(t *testing.T) {
+	e := newEnv(t, sim.Config{Hosts: 1, VMsPerHost: -1, ImageBytes: 4 << 20})
+	host := e.v.ESXiHosts[0]
+	name := e.v.SVMs[host]
+	// The image server stalls once the disk streams, the first time only,
+	// until the client gives up: the upload outlasts the 1 s the module is
+	// given.
+	var served atomic.Int64
+	var stalled atomic.Bool
+	url := serveImage(t, e.v.NewImage.Path, func(r *http.Request, n int) {
+		if served.Add(int64(n)) > 1<<20 && stalled.CompareAndSwap(false, true) {
+			<-r.Context().Done()
+		}
+	})
+	args := e.args(host, name, map[string]any{"image": url, "timeout": 1})
+	res := e.run(t, ctxFor(t), args, ansibletest.Mode{})
+	require.True(t, res.Failed())
+	require.True(t, stalled.Load(), "the deadline must have come during the upload: %s", res.Msg())
+	assert.True(t, strings.HasPrefix(res.Msg(), "import vm "+name+": "), res.Msg())
+	assert.True(t, strings.HasSuffix(res.Msg(), "(lease aborted, half-imported vm deleted) (the module ran out of time: option timeout is 1 s)"), res.Msg())
+	assert.Empty(t, e.vms(t, name))
+	e.noLeftover(t, host, name)
+
+	again := e.run(t, ctxFor(t), args, ansibletest.Mode{})
+	require.False(t, again.Failed(), again.Msg())
+	assert.True(t, again.Changed())
+	assert.Len(t, e.vms(t, name), 1)
+}
+
+// A VM an interrupted (killed) run left half-imported is removed and the
+// deployment redone, with a warning.
+func TestLeftoverFromKilledRun(t *testing.T) {
+	e := newEnv(t, sim.Config{Hosts: 1, VMsPerHost: -1})
+	ctx := ctxFor(t)
+	host := e.v.ESXiHosts[0]
+	name := e.v.SVMs[host]
+	left := e.halfImported(t, host, name)
+
+	args := e.args(host, name, nil)
+	check := e.run(t, ctx, args, ansibletest.Mode{Check: true})
+	require.False(t, check.Failed(), check.Msg())
+	assert.Equal(t, []any{"cleanup leftover", "import", "set marks", "power on", "wait for IP"}, check["plan"])
+	require.Len(t, e.vms(t, name), 1, "check mode removes nothing")
+
+	res := e.run(t, ctx, args, ansibletest.Mode{})
+	require.False(t, res.Failed(), res.Msg())
+	assert.True(t, res.Changed())
+	path := "/" + e.v.Datacenter + "/vm/" + name
+	assert.Equal(t, map[string]any{"vms": []any{path}, "removed": true}, res["leftover"])
+	assert.Equal(t, []any{"removed " + path + ": half-created by an interrupted run (its import never completed)"}, res["warnings"])
+	vms := e.vms(t, name)
+	require.Len(t, vms, 1, "no duplicate")
+	assert.NotEqual(t, left.Value, vms[0].Moid, "the leftover is gone, a new VM deployed")
+	assert.False(t, vms[0].ImportIncomplete)
+	assert.Equal(t, vsphere.RoleSVM, vms[0].Marks[vsphere.MarkRole])
+	e.noLeftover(t, host, name)
+
+	again := e.run(t, ctx, args, ansibletest.Mode{})
+	require.False(t, again.Failed(), again.Msg())
+	assert.False(t, again.Changed())
+}
+
+// halfImported creates what a killed Import leaves: a VM of name on host
+// whose extraConfig still says the import is incomplete.
+func (e env) halfImported(t testing.TB, host, name string) types.ManagedObjectReference {
+	t.Helper()
+	ctx := context.Background()
+	dc, err := e.s.Datacenter(ctx, e.v.Datacenter)
+	require.NoError(t, err)
+	h, err := e.s.Host(ctx, dc, host)
+	require.NoError(t, err)
+	pool, err := e.s.ResourcePool(ctx, dc, h, "")
+	require.NoError(t, err)
+	folder, err := e.s.Folder(ctx, dc, "")
+	require.NoError(t, err)
+	spec := types.VirtualMachineConfigSpec{
+		Name: name, GuestId: "otherLinux64Guest", NumCPUs: 1, MemoryMB: 64,
+		Files:       &types.VirtualMachineFileInfo{VmPathName: "[" + e.v.LocalDatastores[host] + "]"},
+		ExtraConfig: []types.BaseOptionValue{&types.OptionValue{Key: vsphere.ImportMarkerKey, Value: vsphere.ImportMarkerIncomplete}},
+	}
+	task, err := folder.CreateVM(ctx, spec, pool, h)
+	require.NoError(t, err)
+	info, err := task.WaitForResult(ctx)
+	require.NoError(t, err)
+	ref := info.Result.(types.ManagedObjectReference)
+	lo, err := e.s.FindLeftover(ctx, dc, name)
+	require.NoError(t, err)
+	require.NotNil(t, lo)
+	require.Len(t, lo.VMs, 1)
+	return ref
+}

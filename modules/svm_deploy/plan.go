@@ -1,0 +1,233 @@
+package svmdeploy
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/ksvla/lightagent/internal/vsphere"
+)
+
+// Steps of a plan, in the order they run.
+const (
+	StepCleanup   = "cleanup leftover"
+	StepImport    = "import"
+	StepMarks     = "set marks"
+	StepFirstBoot = "set first boot"
+	StepPowerOn   = "power on"
+	StepWaitForIP = "wait for IP"
+	StepDestroy   = "destroy"
+)
+
+// deployVersionKey is an extraConfig key written in the creation spec of
+// every SVM this module imports, holding its Protection Server version. It
+// survives the import (only vsphere.ImportMarkerKey is removed), so a VM
+// whose run was killed after the upload but before SetMarks is still
+// positively ours: the rerun marks it instead of refusing it.
+const deployVersionKey = "ksvla.deploy.version"
+
+// vmInfo is what Observe read about one VM of the requested name.
+type vmInfo struct {
+	Name, Moid, InstanceUUID, Path string
+	Host                           string // ESXi host name
+	Datastores                     []string
+	PowerState, IP                 string
+	Marks                          map[string]string
+	FirstBoot                      []string
+	DeployVersion                  string // extraConfig deployVersionKey
+}
+
+// marked reports whether the VM carries the SVM role mark.
+func (v vmInfo) marked() bool { return v.Marks[vsphere.MarkRole] == vsphere.RoleSVM }
+
+// ours reports whether the VM is an SVM this collection may manage: marked
+// as one, or created by this module's import (marks not written yet).
+func (v vmInfo) ours() bool { return v.marked() || v.DeployVersion != "" }
+
+// datastore names the VM's (first) datastore.
+func (v vmInfo) datastore() string {
+	if len(v.Datastores) == 0 {
+		return ""
+	}
+	return v.Datastores[0]
+}
+
+// version is the SVM's Protection Server version as marked.
+func (v vmInfo) version() string {
+	if m := v.Marks[vsphere.MarkVersion]; m != "" {
+		return m
+	}
+	return v.DeployVersion
+}
+
+// observed is what Observe found; Plan decides from it alone.
+type observed struct {
+	Host      string // the resolved ESXi host's name
+	Datastore string // the resolved datastore's name ("" with state=absent)
+	// Desired, for state=present.
+	Version     string
+	ImageSHA256 string
+	FirstBoot   []string
+	// Leftovers of an interrupted import: half-imported VMs (paths) and
+	// datastore folders named like the SVM with no VM registered.
+	LeftoverVMs     []string
+	LeftoverFolders []string
+	// Existing are the other VMs of this name in the datacenter.
+	Existing []vmInfo
+}
+
+// Summary is the SVM as the diff shows it.
+type Summary struct {
+	Name       string   `json:"name"`
+	Host       string   `json:"host"`
+	Datastore  string   `json:"datastore"`
+	Version    string   `json:"version"`
+	PowerState string   `json:"power_state"`
+	FirstBoot  []string `json:"first_boot"`
+}
+
+func summarize(v vmInfo) *Summary {
+	return &Summary{Name: v.Name, Host: v.Host, Datastore: v.datastore(), Version: v.version(),
+		PowerState: v.PowerState, FirstBoot: nonNil(v.FirstBoot)}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// Plan is what the module will do, as a value.
+type Plan struct {
+	Steps []string
+	// VM is the existing SVM's MoRef value the steps act on; "" when the
+	// plan imports a new one.
+	VM string
+	// Marks are written with StepMarks.
+	Marks map[string]string
+	// Before and After are the SVM's summary; nil means it does not exist.
+	Before, After *Summary
+}
+
+// Empty reports whether nothing is to be done.
+func (p Plan) Empty() bool { return len(p.Steps) == 0 }
+
+// Diff returns the SVM's summary before and after, {} when absent.
+func (p Plan) Diff() (before, after any) { return orEmpty(p.Before), orEmpty(p.After) }
+
+func orEmpty(s *Summary) any {
+	if s == nil {
+		return map[string]any{}
+	}
+	return s
+}
+
+// Has reports whether the plan holds step.
+func (p Plan) Has(step string) bool { return slices.Contains(p.Steps, step) }
+
+// plan decides from the options and what was observed. It makes no I/O:
+// every refusal (a VM that is not ours, on another host, of another
+// version) is decided here.
+func plan(o Options, obs observed) (Plan, error) {
+	var p Plan
+	if len(obs.LeftoverFolders) > 0 {
+		return p, fmt.Errorf("datastore folder %s exists but no VM named %s is registered (an interrupted deletion, or an unregistered VM of someone else): "+
+			"delete or register it by hand, or choose another name", strings.Join(obs.LeftoverFolders, ", "), o.Name)
+	}
+	if len(obs.LeftoverVMs) > 0 {
+		p.Steps = append(p.Steps, StepCleanup)
+	}
+	if len(obs.Existing) > 1 {
+		paths := make([]string, len(obs.Existing))
+		for i, v := range obs.Existing {
+			paths[i] = v.Path
+		}
+		return Plan{}, fmt.Errorf("%d VMs are named %s: %s; refusing to choose one (VM names must be unique)", len(paths), o.Name, strings.Join(paths, ", "))
+	}
+	var cur *vmInfo
+	if len(obs.Existing) == 1 {
+		cur = &obs.Existing[0]
+		if err := checkOurs(o, obs, *cur); err != nil {
+			return Plan{}, err
+		}
+		p.VM, p.Before = cur.Moid, summarize(*cur)
+	}
+	if o.State == StateAbsent {
+		if cur != nil {
+			p.Steps = append(p.Steps, StepDestroy)
+		}
+		return p, nil
+	}
+
+	marks := map[string]string{
+		vsphere.MarkRole: vsphere.RoleSVM, vsphere.MarkVersion: obs.Version,
+		vsphere.MarkImageSHA256: obs.ImageSHA256, vsphere.MarkDeployedBy: vsphere.DeployedBy,
+	}
+	if cur == nil {
+		p.Steps = append(p.Steps, StepImport, StepMarks)
+		if len(obs.FirstBoot) > 0 {
+			p.Steps = append(p.Steps, StepFirstBoot)
+		}
+		power := "poweredOff"
+		if o.PowerOn {
+			power = "poweredOn"
+			p.Steps = append(p.Steps, StepPowerOn)
+			if o.WaitForIP {
+				p.Steps = append(p.Steps, StepWaitForIP)
+			}
+		}
+		p.Marks = marks
+		p.After = &Summary{Name: o.Name, Host: obs.Host, Datastore: obs.Datastore, Version: obs.Version,
+			PowerState: power, FirstBoot: nonNil(obs.FirstBoot)}
+		return p, nil
+	}
+
+	after := *p.Before
+	if !cur.marked() {
+		// Imported by an earlier run that was stopped before marking it.
+		p.Steps = append(p.Steps, StepMarks)
+		p.Marks = marks
+	}
+	if o.PowerOn && cur.PowerState != "poweredOn" {
+		p.Steps = append(p.Steps, StepPowerOn)
+		if o.WaitForIP {
+			p.Steps = append(p.Steps, StepWaitForIP)
+		}
+		after.PowerState = "poweredOn"
+	}
+	p.After = &after
+	return p, nil
+}
+
+// checkOurs refuses an existing VM the module must not touch.
+func checkOurs(o Options, obs observed, v vmInfo) error {
+	if !v.ours() {
+		role := v.Marks[vsphere.MarkRole]
+		if role == "" {
+			role = "not set"
+		}
+		verb := "overwrite"
+		if o.State == StateAbsent {
+			verb = "delete"
+		}
+		return fmt.Errorf("VM %s (%s) exists and is not an SVM marked by %s (custom attribute %s: %s): refusing to %s it; choose another name",
+			o.Name, v.Path, vsphere.DeployedBy, vsphere.MarkRole, role, verb)
+	}
+	if v.Host != obs.Host {
+		return fmt.Errorf("SVM %s exists on host %s, not on %s: refusing to touch it (an SVM is pinned to its host; choose another name or set esxi_hostname to %s)",
+			o.Name, v.Host, obs.Host, v.Host)
+	}
+	want := obs.Version
+	if o.State == StateAbsent {
+		want = o.Version // optional there
+	}
+	if want != "" && v.version() != want {
+		if o.State == StateAbsent {
+			return fmt.Errorf("SVM %s on %s is version %s, not %s as option version says: refusing to delete it", o.Name, v.Host, v.version(), want)
+		}
+		return fmt.Errorf("SVM %s on %s is version %s, not %s: refusing to overwrite it; remove it first (state: absent) or choose another name",
+			o.Name, v.Host, v.version(), want)
+	}
+	return nil
+}

@@ -1,0 +1,93 @@
+package svmdeploy
+
+import (
+	"github.com/ksvla/lightagent/internal/ansible"
+	"github.com/ksvla/lightagent/modules/conn"
+)
+
+// States the module brings an SVM to.
+const (
+	StatePresent = "present"
+	StateAbsent  = "absent"
+)
+
+// Options are svm_deploy's decoded options.
+type Options struct {
+	conn.VCenterOptions
+	Datacenter       string         `json:"datacenter"`
+	ESXiHostname     string         `json:"esxi_hostname"`
+	Datastore        string         `json:"datastore"`
+	Folder           string         `json:"folder"`
+	ResourcePool     string         `json:"resource_pool"`
+	Name             string         `json:"name"`
+	Image            string         `json:"image"`
+	Networks         map[string]any `json:"networks"`
+	CPUs             int            `json:"cpus"`
+	MemoryMB         int            `json:"memory_mb"`
+	DiskProvisioning string         `json:"disk_provisioning"`
+	FirstBoot        []string       `json:"first_boot"`
+	Version          string         `json:"version"`
+	PowerOn          bool           `json:"power_on"`
+	WaitForIP        bool           `json:"wait_for_ip"`
+	WaitTimeout      int            `json:"wait_timeout"`
+	Timeout          int            `json:"timeout"`
+	State            string         `json:"state"`
+}
+
+func spec() ansible.Spec {
+	return conn.VCenterSpec().Merge(ansible.Spec{
+		Options: []ansible.Option{
+			{Name: "datacenter", Type: ansible.TypeStr,
+				Description: []string{"The datacenter (name, inventory path or MoRef) that holds O(esxi_hostname).",
+					"May be omitted when vCenter has exactly one datacenter."}},
+			{Name: "esxi_hostname", Type: ansible.TypeStr, Required: true,
+				Description: []string{"The ESXi host the SVM is deployed on and pinned to (name, inventory path or MoRef).",
+					"An SVM protects the VMs of its own hypervisor: deploy one per host."}},
+			{Name: "datastore", Type: ansible.TypeStr,
+				Description: []string{"The datastore that receives the SVM's files; usually the host's local datastore. Required with O(state=present)."}},
+			{Name: "folder", Type: ansible.TypeStr,
+				Description: []string{"The VM folder for the SVM (inventory path such as V(/DC1/vm/SVMs), path relative to the datacenter's vm folder, or name).",
+					"Default: the datacenter's vm folder."}},
+			{Name: "resource_pool", Type: ansible.TypeStr,
+				Description: []string{"The resource pool for the SVM. Default: the root pool of the host's cluster (or of the standalone host)."}},
+			{Name: "name", Type: ansible.TypeStr, Required: true,
+				Description: []string{"The SVM's VM name. It must be unique in the datacenter: the module never creates a second VM of the same name."}},
+			{Name: "image", Type: ansible.TypeStr, Aliases: []string{"ova", "ovf"},
+				Description: []string{"The SVM image: a local C(.ova) or C(.ovf) path on the controller, or an V(http://) / V(https://) URL (the server must support Range requests).",
+					"It is streamed to vCenter, never downloaded or unpacked to a temporary file. When the image has a manifest (C(.mf)), every file is verified against it while it streams.",
+					"Required with O(state=present)."}},
+			{Name: "networks", Type: ansible.TypeDict,
+				Description: []string{"Maps the image's OVF network names to vSphere networks, e.g. V({\"VM Network\": \"SVM-PG\"}).",
+					"A name the image does not have is an error (a typo would otherwise leave the NIC on the default network). Networks left out get vSphere's default."}},
+			{Name: "cpus", Type: ansible.TypeInt,
+				Description: []string{"The number of virtual CPUs. Default: as the image says."}},
+			{Name: "memory_mb", Type: ansible.TypeInt,
+				Description: []string{"The memory size in MB. Default: as the image says."}},
+			{Name: "disk_provisioning", Type: ansible.TypeStr, Default: "thin", Choices: []any{"thin", "thick", "eagerZeroedThick"},
+				Description: []string{"How the SVM's disks are provisioned on O(datastore)."}},
+			{Name: "first_boot", Type: ansible.TypeList, Elements: ansible.TypeStr,
+				Description: []string{"klconfig command lines the SVM runs once at its first boot (the vendor's first startup script), in order, e.g. V(network eth0 192.0.2.45 255.255.255.0 192.0.2.255 192.0.2.1).",
+					"They are written as C(guestinfo.klfirstboot.cmd1) .. C(cmdN) into the VM's configuration when it is created, before the first power-on. The pseudo-commands V(ALWAYS), V(RESET) and V(REPORT) are passed as they are.",
+					"Arguments are checked as the klconfig client checks them: no quotes, C(;), shell characters or line breaks.",
+					"C(passwd) is refused: it reads the new password from standard input, which halts the SVM's boot (vendor). Set passwords with M(ksvla.lightagent.svm_klconfig) after deployment.",
+					"Only applied when the SVM is created; an existing SVM is not changed (a warning says so when its commands differ)."}},
+			{Name: "version", Type: ansible.TypeStr,
+				Description: []string{"The Protection Server version the SVM must carry, e.g. V(6.2.0.200).",
+					"With O(state=present) it defaults to the version in the image's ProductSection; when both are known and differ, the module fails naming both.",
+					"An existing SVM of this name with another version is never overwritten: the module fails.",
+					"With O(state=absent), when given, the SVM is removed only if it is marked with this version."}},
+			{Name: "power_on", Type: ansible.TypeBool, Default: true,
+				Description: []string{"Power the SVM on after deployment (and power on an existing, powered-off SVM, which is a change)."}},
+			{Name: "wait_for_ip", Type: ansible.TypeBool, Default: true,
+				Description: []string{"After powering on, wait until the guest reports an IP address (VMware Tools must run in the SVM). Ignored with O(power_on=false)."}},
+			{Name: "wait_timeout", Type: ansible.TypeInt, Default: 600,
+				Description: []string{"Seconds to wait for the IP address with O(wait_for_ip=true)."}},
+			{Name: "timeout", Type: ansible.TypeInt, Default: 3600,
+				Description: []string{"Seconds the whole module may take, upload included. When it runs out the import is aborted and the half-created VM deleted;",
+					"if the module is killed instead, the next run finds the half-created VM and deletes it before deploying again."}},
+			{Name: "state", Type: ansible.TypeStr, Default: StatePresent, Choices: []any{StatePresent, StateAbsent},
+				Description: []string{"V(present) deploys the SVM unless it exists; V(absent) powers it off and deletes it, but only a VM marked as an SVM."}},
+		},
+		RequiredIf: []ansible.RequiredIf{{Key: "state", Value: StatePresent, Requirements: []string{"image", "datastore"}}},
+	})
+}
