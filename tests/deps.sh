@@ -6,6 +6,8 @@ need=()
 command -v ansible-playbook >/dev/null || need+=(ansible-core)
 command -v ssh >/dev/null || need+=(openssh-client)
 command -v curl >/dev/null || need+=(curl)
+command -v ansible-runner >/dev/null || need+=(python3-ansible-runner)
+command -v ansible-lint >/dev/null || need+=(ansible-lint)
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "installing: ${need[*]}"
 sudo=""
