@@ -32,7 +32,7 @@ deps:
 	@bash tests/deps.sh
 
 ## test: everything CI runs
-test: deps vet fmt-check unit e2e fuzz
+test: deps vet fmt-check lint unit e2e fuzz
 
 vet:
 	$(GO) vet ./...
@@ -46,11 +46,20 @@ unit:
 
 ## e2e: real ansible-playbook runs against the lab
 e2e: build
-	$(GO) test -count=1 -timeout 20m ./tests/...
+	$(GO) test -count=1 -timeout 45m ./tests/...
 
 ## fuzz: each fuzz target for a short bounded time
 fuzz:
 	@bash tests/fuzz.sh $(FUZZTIME)
+
+## lint: ansible-lint (production profile) on playbooks/, ansible-test sanity (offline tests) and
+## ansible-doc on the staged collection
+lint: deps bin-modules
+	@bash tests/lint.sh bin/ksvla
+
+## soak: kill upgrade.yml at every step on a lab, rerun, report how many kill points converged
+soak: deps
+	$(GO) test -tags soak -run Soak -timeout 60m -v ./tests/
 
 ## collection: stage ansible_collections/ksvla/lightagent and build the tarball
 collection: docs
@@ -67,6 +76,13 @@ dist:
 ## demo: the whole upgrade in the lab, with the fleet before and after
 demo: deps build
 	@bash scripts/demo.sh
+
+## bench: the benchmark suite against peers (unattended, < 15 min; CI does not run it):
+## writes bench/RESULTS.md and bench/results.json
+bench: bin-modules
+	@bash bench/deps.sh
+	$(GO) build -o bench/.bin/runner ./bench/runner
+	bench/.bin/runner -root . -out bench
 
 clean:
 	rm -rf bin dist build .lab

@@ -52,7 +52,7 @@ func TestCollectionBuildInstallRun(t *testing.T) {
 	assert.Contains(t, string(out), "SVM_DEPLOY")
 
 	// An ad-hoc call by FQCN reaches the module: its own validation answers.
-	adhoc := exec.CommandContext(ctx, "ansible", "localhost", "-m", "ksvla.lightagent.agent_facts", "-a", "no_such_option=1")
+	adhoc := exec.CommandContext(ctx, "ansible", "localhost", "-m", "ksvla.lightagent.agent_facts", "-a", "target_version=6.2.0.200 no_such_option=1")
 	adhoc.Env, adhoc.Dir = env, dest
 	out, _ = adhoc.CombinedOutput()
 	assert.Contains(t, string(out), "Unsupported parameters for (ksvla.lightagent.agent_facts) module: no_such_option", string(out))

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
+	"unicode"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -276,4 +278,18 @@ func Raw(args ...string) (Command, error) {
 		return Command{}, errors.New("klconfig: empty command")
 	}
 	return build(args[0], args[1:]...)
+}
+
+// ParseLine turns one user-written command line ("dnslookup ksc.example.com")
+// into a Command, as the SVM's forced command splits it: on spaces only.
+// Line breaks and other control characters (tabs aside) are refused rather
+// than split on, so one line can never become two commands.
+func ParseLine(line string) (Command, error) {
+	if strings.ContainsAny(line, "\r\n") {
+		return Command{}, errors.New("klconfig: command line holds a line break: give one command per line")
+	}
+	if i := strings.IndexFunc(line, func(r rune) bool { return r != '\t' && unicode.IsControl(r) }); i >= 0 {
+		return Command{}, fmt.Errorf("klconfig: command line holds a control character (%q) at byte %d", line[i], i)
+	}
+	return Raw(strings.Fields(line)...)
 }

@@ -120,3 +120,32 @@ func TestCommandFailedErrorMessage(t *testing.T) {
 		assert.Equal(t, tc.want, tc.err.Error())
 	}
 }
+
+func TestParseLine(t *testing.T) {
+	tests := map[string]struct {
+		line    string
+		want    string
+		wantErr string
+	}{
+		"spaces and tabs split":   {line: "  dnslookup\tksc.example.com ", want: "dnslookup ksc.example.com"},
+		"line break refused":      {line: "version\nreboot", wantErr: "klconfig: command line holds a line break: give one command per line"},
+		"carriage return":         {line: "version\r", wantErr: "klconfig: command line holds a line break: give one command per line"},
+		"other control refused":   {line: "version\x00", wantErr: `klconfig: command line holds a control character ('\x00') at byte 7`},
+		"empty":                   {line: "   ", wantErr: "klconfig: empty command"},
+		"separator stays refused": {line: "version;reboot", wantErr: "version;reboot"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			cmd, err := ParseLine(tc.line)
+			if tc.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			got, err := cmd.Line()
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}

@@ -5,6 +5,7 @@
 package conn
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/ksvla/lightagent/internal/ansible"
@@ -142,4 +143,22 @@ func (o KSCOptions) Config() (ksc.Config, error) {
 		URL: o.URL, Username: o.Username, Password: o.Password, Internal: o.InternalUser,
 		VServer: o.VServer, CAFile: o.CAFile, Fingerprint: o.Fingerprint, ValidateCerts: o.ValidateCerts,
 	}, nil
+}
+
+// Connect logs in to vCenter with the options.
+func (o VCenterOptions) Connect(ctx context.Context) (*vsphere.Session, error) {
+	c, err := o.Conn()
+	if err != nil {
+		return nil, err
+	}
+	return vsphere.Connect(ctx, c)
+}
+
+// Client builds the KSC client of the options; it logs in on first use.
+func (o KSCOptions) Client() (*ksc.Client, error) {
+	cfg, err := o.Config()
+	if err != nil {
+		return nil, err
+	}
+	return ksc.New(cfg)
 }

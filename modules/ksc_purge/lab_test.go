@@ -13,6 +13,7 @@ import (
 	"github.com/ksvla/lightagent/internal/ansible/ansibletest"
 	"github.com/ksvla/lightagent/internal/sim"
 	"github.com/ksvla/lightagent/internal/sim/kscsim"
+	"github.com/ksvla/lightagent/internal/sim/labtest"
 	"github.com/ksvla/lightagent/internal/sim/svm"
 	"github.com/ksvla/lightagent/internal/vsphere"
 )
@@ -64,12 +65,7 @@ func TestRefusesRunningSVM(t *testing.T) {
 	require.NoError(t, s.PowerOff(ctx, vm))
 	require.NoError(t, l.Sync(ctx))
 
-	withVC := map[string]any{"hostname": v.VCenterHostname, "port": v.VCenterPort, "username": v.VCenterUsername,
-		"password": v.VCenterPassword, "ca_file": v.VCenterCAFile}
-	for k, val := range kscArgs {
-		withVC[k] = val
-	}
-	res := ansibletest.Run(t, ctx, "ksc_purge", New(), withVC, ansibletest.Mode{})
+	res := ansibletest.Run(t, ctx, "ksc_purge", New(), labtest.Args(labtest.VCenterArgs(v), kscArgs), ansibletest.Mode{})
 	require.False(t, res.Failed(), res.Msg())
 	assert.True(t, res.Changed())
 	assert.Equal(t, []string{running, "svm-esxi-09-6.1"}, names(res["removed"]))

@@ -44,14 +44,6 @@ func decode(req *ansible.Request) (Options, error) {
 	return o, nil
 }
 
-func connect(o Options) (*ksc.Client, error) {
-	cfg, err := o.KSCOptions.Config()
-	if err != nil {
-		return nil, err
-	}
-	return ksc.New(cfg)
-}
-
 // Observe selects the records, checks them against vCenter and reads the
 // groups' retention. It changes nothing.
 func (*Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.Response) (ansible.State, error) {
@@ -59,7 +51,7 @@ func (*Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.
 	if err != nil {
 		return nil, err
 	}
-	c, err := connect(o)
+	c, err := o.KSCOptions.Client()
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +113,7 @@ func (*Module) Apply(ctx context.Context, req *ansible.Request, pl ansible.Plan,
 		return err
 	}
 	p := pl.(Plan)
-	c, err := connect(o)
+	c, err := o.KSCOptions.Client()
 	if err != nil {
 		return err
 	}
@@ -222,11 +214,7 @@ func refuse(ctx context.Context, o Options, rs []Record) ([]Refused, error) {
 	if o.Hostname == "" || len(rs) == 0 {
 		return nil, nil
 	}
-	vc, err := o.VCenterOptions.Conn()
-	if err != nil {
-		return nil, err
-	}
-	s, err := vsphere.Connect(ctx, vc)
+	s, err := o.VCenterOptions.Connect(ctx)
 	if err != nil {
 		return nil, err
 	}

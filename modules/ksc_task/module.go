@@ -47,21 +47,13 @@ func decode(req *ansible.Request) (Options, error) {
 	return o, err
 }
 
-func connect(o Options) (*ksc.Client, error) {
-	cfg, err := o.KSCOptions.Config()
-	if err != nil {
-		return nil, err
-	}
-	return ksc.New(cfg)
-}
-
 // Observe finds the task and reads its statistics.
 func (*Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.Response) (ansible.State, error) {
 	o, err := decode(req)
 	if err != nil {
 		return nil, err
 	}
-	c, err := connect(o)
+	c, err := o.KSCOptions.Client()
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +122,7 @@ func (*Module) Apply(ctx context.Context, req *ansible.Request, pl ansible.Plan,
 		return err
 	}
 	p := pl.(Plan)
-	c, err := connect(o)
+	c, err := o.KSCOptions.Client()
 	if err != nil {
 		return err
 	}

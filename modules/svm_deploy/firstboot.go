@@ -23,24 +23,17 @@ func firstBootKey(n int) string { return vsphere.FirstBootPrefix + "cmd" + strco
 func firstBootCommands(lines []string) ([]string, error) {
 	out := make([]string, 0, len(lines))
 	for i, line := range lines {
-		// Checked before splitting: strings.Fields would quietly turn a
-		// line break into a separator, and the SVM would see two commands.
-		if strings.ContainsAny(line, "\r\n") {
-			return nil, fmt.Errorf("first_boot command %d holds a line break: give one command per list item", i+1)
-		}
-		args := strings.Fields(line)
-		if len(args) == 0 {
-			return nil, fmt.Errorf("first_boot command %d is empty", i+1)
-		}
-		if args[0] == "passwd" {
-			// Its arguments are not echoed: someone may have put the password there.
+		// Checked first, and its arguments never echoed: someone may have
+		// put the password there, and the argument checks quote values.
+		if f := strings.Fields(line); len(f) > 0 && f[0] == "passwd" {
 			return nil, fmt.Errorf("first_boot command %d (passwd) is refused: passwd reads the new password from standard input, "+
 				"which halts the SVM's first boot (vendor); set passwords with ksvla.lightagent.svm_klconfig after deployment", i+1)
 		}
-		cmd, err := klconfig.Raw(args...)
-		if err == nil {
-			line, err = cmd.Line()
+		cmd, err := klconfig.ParseLine(line)
+		if err != nil {
+			return nil, fmt.Errorf("first_boot command %d: %w", i+1, err)
 		}
+		line, err = cmd.Line()
 		if err != nil {
 			return nil, fmt.Errorf("first_boot command %d: %w", i+1, err)
 		}

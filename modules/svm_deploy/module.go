@@ -74,14 +74,6 @@ func decode(req *ansible.Request) (input, error) {
 	return in, nil
 }
 
-func connect(ctx context.Context, o Options) (*vsphere.Session, error) {
-	c, err := o.VCenterOptions.Conn()
-	if err != nil {
-		return nil, err
-	}
-	return vsphere.Connect(ctx, c)
-}
-
 // logout ends the session even when ctx has run out.
 func logout(ctx context.Context, s *vsphere.Session) {
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -98,7 +90,7 @@ func (*Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.
 	if err != nil {
 		return nil, err
 	}
-	s, err := connect(ctx, in.Options)
+	s, err := in.Options.VCenterOptions.Connect(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +279,7 @@ func (*Module) Apply(ctx context.Context, req *ansible.Request, pl ansible.Plan,
 	if err != nil {
 		return err
 	}
-	s, err := connect(ctx, in.Options)
+	s, err := in.Options.VCenterOptions.Connect(ctx)
 	if err != nil {
 		return err
 	}

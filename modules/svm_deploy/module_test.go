@@ -320,7 +320,7 @@ func TestRefusals(t *testing.T) {
 		{"semicolon in first_boot", e.args(h0, "svm-x", map[string]any{"first_boot": []any{"timezone UTC;reboot"}}),
 			`first_boot command 1: klconfig timezone argument 1: argument "UTC;reboot" holds a character that is not allowed (whitespace, quotes, ';' and shell characters are refused)`},
 		{"line break in first_boot", e.args(h0, "svm-x", map[string]any{"first_boot": []any{"timezone UTC\nreboot"}}),
-			"first_boot command 1 holds a line break: give one command per list item"},
+			"first_boot command 1: klconfig: command line holds a line break: give one command per line"},
 		{"unknown OVF network", e.args(h0, "svm-x", map[string]any{"networks": map[string]any{"Nope": e.v.SVMNetwork}}),
 			`networks: the image has no network "Nope" (it has: VM Network)`},
 		{"missing datastore", e.args(h0, "svm-x", map[string]any{"datastore": "nope"}),

@@ -108,11 +108,11 @@ func TestFirstBootCommands(t *testing.T) {
 		{name: "normalised", in: []string{"  network eth0 192.0.2.45 255.255.255.0 192.0.2.255 192.0.2.1 ", "manageservices  restart\tnetwork", "ALWAYS"},
 			want: []string{"network eth0 192.0.2.45 255.255.255.0 192.0.2.255 192.0.2.1", "manageservices restart network", "ALWAYS"}},
 		{name: "none", in: nil, want: []string{}},
-		{name: "empty", in: []string{"timezone UTC", "  "}, err: "first_boot command 2 is empty"},
+		{name: "empty", in: []string{"timezone UTC", "  "}, err: "first_boot command 2: klconfig: empty command"},
 		{name: "passwd, secret not echoed", in: []string{"passwd root S3cret"},
 			err: "first_boot command 1 (passwd) is refused: passwd reads the new password from standard input, which halts the SVM's first boot (vendor); set passwords with ksvla.lightagent.svm_klconfig after deployment"},
 		{name: "dollar", in: []string{"dns $(reboot)"}, err: `first_boot command 1: klconfig dns argument 1: argument "$(reboot)" holds a character that is not allowed (whitespace, quotes, ';' and shell characters are refused)`},
-		{name: "carriage return", in: []string{"timezone UTC\r"}, err: "first_boot command 1 holds a line break: give one command per list item"},
+		{name: "carriage return", in: []string{"timezone UTC\r"}, err: "first_boot command 1: klconfig: command line holds a line break: give one command per line"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -130,7 +130,7 @@ func buildDesired(o Options) (desired, error) {
 		}
 	}
 	for i, line := range o.Commands {
-		cmd, err := klconfig.Raw(strings.Fields(line)...)
+		cmd, err := klconfig.ParseLine(line)
 		if err != nil {
 			return d, fmt.Errorf("commands[%d]: %w", i, err)
 		}

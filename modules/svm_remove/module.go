@@ -56,21 +56,18 @@ func connect(ctx context.Context, o Options) (*clients, error) {
 	if !o.KSCOptions.Given() && !o.Force {
 		return nil, errors.New("the Light Agent gate needs KSC: set ksc_url, ksc_username and ksc_password (or export KSC_URL, KSC_USERNAME, KSC_PASSWORD), or set force=true to remove without checking Light Agents")
 	}
-	vc, err := o.VCenterOptions.Conn()
-	if err != nil {
-		return nil, err
+	if _, err := o.VCenterOptions.Conn(); err != nil {
+		return nil, err // before KSC, so a missing vCenter option is reported first
 	}
 	c := &clients{}
 	if o.KSCOptions.Given() {
-		kc, err := o.KSCOptions.Config()
-		if err != nil {
-			return nil, err
-		}
-		if c.ksc, err = ksc.New(kc); err != nil {
+		var err error
+		if c.ksc, err = o.KSCOptions.Client(); err != nil {
 			return nil, err
 		}
 	}
-	if c.vc, err = vsphere.Connect(ctx, vc); err != nil {
+	var err error
+	if c.vc, err = o.VCenterOptions.Connect(ctx); err != nil {
 		c.close(ctx)
 		return nil, err
 	}

@@ -17,12 +17,8 @@ import (
 
 func labArgs(l *sim.Lab) map[string]any {
 	v := l.Vars(l.Dir())
-	return map[string]any{
-		"hostname": v.VCenterHostname, "port": v.VCenterPort, "username": v.VCenterUsername, "password": v.VCenterPassword,
-		"ca_file": v.VCenterCAFile, "ksc_url": v.KSCURL, "ksc_username": v.KSCUsername, "ksc_password": v.KSCPassword,
-		"ksc_ca_file": v.KSCCAFile, "datacenter": v.Datacenter, "target_version": v.NewVersion,
-		"shutdown_timeout": 1,
-	}
+	return labtest.Args(labtest.VCenterArgs(v), labtest.KSCArgs(v),
+		map[string]any{"datacenter": v.Datacenter, "target_version": v.NewVersion})
 }
 
 // with returns a copy of args with changes; a nil value drops the key.

@@ -157,3 +157,27 @@ func UpdateAgents(t testing.TB, l *sim.Lab) {
 	}
 	require.NoError(t, l.Sync(ctx))
 }
+
+// VCenterArgs are the lab's vCenter connection options as a module takes
+// them, the certificate verified (the default) against the lab's CA file.
+func VCenterArgs(v sim.Vars) map[string]any {
+	return map[string]any{"hostname": v.VCenterHostname, "port": v.VCenterPort, "username": v.VCenterUsername,
+		"password": v.VCenterPassword, "ca_file": v.VCenterCAFile}
+}
+
+// KSCArgs are the lab's KSC connection options, pinned to its certificate.
+func KSCArgs(v sim.Vars) map[string]any {
+	return map[string]any{"ksc_url": v.KSCURL, "ksc_username": v.KSCUsername, "ksc_password": v.KSCPassword,
+		"ksc_ca_file": v.KSCCAFile}
+}
+
+// Args merges option maps, later ones winning.
+func Args(maps ...map[string]any) map[string]any {
+	out := map[string]any{}
+	for _, m := range maps {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}
