@@ -24,30 +24,24 @@ func newHostIndex(hosts []KSCHost) *hostIndex {
 }
 
 func hostKeys(h KSCHost) []string {
-	var keys []string
-	add := func(prefix, v string) {
-		if v = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(v)), "."); v != "" {
-			keys = append(keys, prefix+v)
-		}
-	}
-	add("n:", h.DisplayName)
-	add("n:", h.DNSName)
-	add("n:", h.FQDN)
-	add("n:", shortName(h.FQDN))
-	add("ip:", h.IP)
-	return keys
+	return matchKeys([2]string{"n:", h.DisplayName}, [2]string{"n:", h.DNSName}, [2]string{"n:", h.FQDN},
+		[2]string{"n:", shortName(h.FQDN)}, [2]string{"ip:", h.IP})
 }
 
 func vmKeys(v VM) []string {
+	return matchKeys([2]string{"n:", v.Name}, [2]string{"n:", v.HostName}, [2]string{"ip:", v.IP})
+}
+
+// matchKeys normalises (kind prefix, value) pairs into lookup keys: names
+// compare case-insensitively and without a trailing dot; empty values are
+// dropped.
+func matchKeys(pairs ...[2]string) []string {
 	var keys []string
-	add := func(prefix, s string) {
-		if s = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(s)), "."); s != "" {
-			keys = append(keys, prefix+s)
+	for _, p := range pairs {
+		if v := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(p[1])), "."); v != "" {
+			keys = append(keys, p[0]+v)
 		}
 	}
-	add("n:", v.Name)
-	add("n:", v.HostName)
-	add("ip:", v.IP)
 	return keys
 }
 
