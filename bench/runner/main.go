@@ -1,0 +1,197 @@
+// Command runner is the benchmark suite behind `make bench`: it times the
+// collection's module binary against the tools admins use today (Python
+// modules through ansible, govc v0.46.3, community.vmware) on labs it
+// starts in-process, and writes bench/RESULTS.md and bench/results.json.
+//
+// Every figure is median/min/max over repeated runs measured in the same
+// run as its peers, so ratios compare like with like. Knobs (environment):
+//
+//	BENCH_RUNS          runs per figure (default 5)
+//	BENCH_SCALES        facts labs as HOSTSxVMS, comma separated (default 16x16,16x64,64x64)
+//	BENCH_IMAGE_SIZE    deploy image disk payload (default 1GiB)
+//	BENCH_UPGRADE_RUNS  whole-upgrade runs per forks setting (default 1)
+//	BENCH_UPGRADE_HOSTS hosts of the upgrade labs (default 16)
+//	BENCH_PEER_MAX_SECONDS  skip a vmware_vm_info run projected longer (default 120)
+//	BENCH_GO_COUNT      -count of the Go benchmarks (default 5)
+//	BENCH_SKIP          sections to skip: overhead,facts,deploy,upgrade,gobench
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Env is what every section needs: where things are.
+type Env struct {
+	Root   string // repository root
+	Work   string // scratch: args files, playbooks, labs (gitignored)
+	Govc   string // govc v0.46.3 binary
+	PyPath string // PYTHONPATH with pyVmomi 8, "" when not installed
+	Runs   int
+	// peerSecPerVM is vmware_vm_info's median seconds per VM at the last
+	// scale measured, to project the next one.
+	peerSecPerVM float64
+}
+
+// Report is results.json.
+type Report struct {
+	Date     string    `json:"date"`
+	Machine  Machine   `json:"machine"`
+	Seconds  float64   `json:"suite_seconds"`
+	Sections []Section `json:"sections"`
+	GoBench  []GoBench `json:"go_benchmarks"`
+	GoNote   string    `json:"go_benchmarks_note,omitempty"`
+}
+
+// Section is one figure group: rows of series, the ratios between them,
+// each goal beside its figure, and notes (what could not be measured).
+type Section struct {
+	Title string   `json:"title"`
+	Intro string   `json:"intro,omitempty"`
+	Rows  []Row    `json:"rows"`
+	Goals []Goal   `json:"goals"`
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Row is one measured command, with per-figure extras (round trips,
+// throughput) as median values.
+type Row struct {
+	Series
+	Extra map[string]Stat `json:"extra,omitempty"`
+}
+
+// Goal is a figure compared to its target from issue 9.
+type Goal struct {
+	Figure string  `json:"figure"`
+	Value  float64 `json:"value"`
+	Unit   string  `json:"unit"`
+	Target string  `json:"target"`
+	Met    *bool   `json:"met"` // nil: not measured
+	Note   string  `json:"note,omitempty"`
+}
+
+func boolp(b bool) *bool { return &b }
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+func skipped(name string) bool {
+	for _, s := range strings.Split(os.Getenv("BENCH_SKIP"), ",") {
+		if strings.TrimSpace(s) == name {
+			return true
+		}
+	}
+	return false
+}
+
+func main() {
+	root := flag.String("root", ".", "repository root")
+	out := flag.String("out", "bench", "directory for RESULTS.md and results.json")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := suite(ctx, *root, *out); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func suite(ctx context.Context, root, out string) error {
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return err
+	}
+	e := &Env{Root: root, Work: filepath.Join(root, "bench", ".work"), Govc: filepath.Join(root, "bench", ".bin", "govc"),
+		Runs: envInt("BENCH_RUNS", 5)}
+	if err := os.RemoveAll(e.Work); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(e.Work, 0o700); err != nil {
+		return err
+	}
+	defer os.RemoveAll(e.Work) // labs write OVAs there; nothing in it is a result
+	if py := filepath.Join(root, "bench", ".py"); pyvmomiAt(py) {
+		e.PyPath = py
+	}
+	start := time.Now()
+	rep := Report{Date: start.UTC().Format(time.RFC3339), Machine: machine(ctx)}
+	rep.Machine.tools(e)
+	write := func() error {
+		rep.Seconds = time.Since(start).Seconds()
+		return writeReport(out, rep)
+	}
+	sections := []struct {
+		name string
+		fn   func(context.Context, *Env) Section
+	}{
+		{"overhead", overhead},
+		{"facts", facts},
+		{"deploy", deploy},
+		{"upgrade", upgrade},
+	}
+	for _, s := range sections {
+		if skipped(s.name) {
+			continue
+		}
+		logf("section %s", s.name)
+		rep.Sections = append(rep.Sections, s.fn(ctx, e))
+		// Written after each section: a suite stopped half-way still
+		// leaves what it measured.
+		if err := write(); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	if !skipped("gobench") {
+		logf("section go benchmarks")
+		rep.GoBench, rep.GoNote = goBench(ctx, e)
+	}
+	if err := write(); err != nil {
+		return err
+	}
+	logf("done in %s: %s", time.Since(start).Round(time.Second), filepath.Join(out, "RESULTS.md"))
+	return nil
+}
+
+func pyvmomiAt(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "pyVmomi", "__init__.py"))
+	return err == nil
+}
+
+// writeJSON writes v to path with mode 0600 (args files carry passwords).
+func writeJSON(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o600)
+}
+
+// failedSection is a section that could not run at all.
+func failedSection(title string, err error) Section {
+	logf("  %s: not measured: %v", title, err)
+	return Section{Title: title, Notes: []string{"not measured: " + oneLine(err.Error())}}
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 400 {
+		s = s[:400] + "..."
+	}
+	return s
+}
