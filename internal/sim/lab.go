@@ -161,6 +161,11 @@ type Lab struct {
 	mu      sync.Mutex         // guards everything below; lab logic runs under it
 	svms    map[string]*svmRec // by VM name
 	licence []LicenceEvent
+	// keySeed makes this lab's SVM host keys its own: stable while the lab
+	// runs (power cycles, address changes), new in the next lab, as a
+	// redeployed VM gets a new key. Otherwise a client's records keyed by
+	// host key would mistake an SVM of a new lab for one it configured.
+	keySeed string
 	agents  map[string]*agentRec // by VM name
 	seeded  map[string]bool      // old SVMs the lab seeded (known even unmarked)
 	nextIP  int
@@ -179,7 +184,7 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	cfg.defaults()
 	l := &Lab{cfg: cfg, dir: cfg.Dir, queue: newQueue(), stop: make(chan struct{}),
 		svms: map[string]*svmRec{}, agents: map[string]*agentRec{}, seeded: map[string]bool{},
-		ips: map[string]string{}, started: time.Now()}
+		ips: map[string]string{}, started: time.Now(), keySeed: randomSecret("hostkey-")}
 	defer func() {
 		if err != nil {
 			l.Close()

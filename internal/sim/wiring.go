@@ -112,7 +112,7 @@ func (l *Lab) vmPoweredOn(vm vcenter.VM) {
 		name := vm.Name
 		sim, err := svm.New(svm.Config{
 			Name: name, Version: version, IP: l.loopbackIP(name), Port: l.cfg.SSHPort,
-			HostKey: svm.HostKeyFromSeed(name), Password: l.cfg.SVMPassword, RootPassword: l.cfg.SVMPassword,
+			HostKey: svm.HostKeyFromSeed(l.keySeed + name), Password: l.cfg.SVMPassword, RootPassword: l.cfg.SVMPassword,
 			Hosts:               map[string]string{KSCHostName: l.kscIP},
 			NetworkRestartDelay: l.cfg.NetworkRestartDelay, RebootDelay: l.cfg.RebootDelay,
 			Hooks: svm.Hooks{

@@ -153,6 +153,9 @@ func Connect(ctx context.Context, conn Conn) (*Session, error) {
 	t := sc.DefaultTransport()
 	t.TLSHandshakeTimeout = timeout
 	t.DialContext = (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext
+	// Disk uploads stream through this transport: net/http's default 4 KiB
+	// write buffer cuts them into 4 KiB TLS records and syscalls.
+	t.WriteBufferSize = 256 << 10
 	if pin != "" {
 		sc.SetThumbprint(hostport, pin)
 	}
