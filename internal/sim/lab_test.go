@@ -184,7 +184,11 @@ func TestLabStartsWired(t *testing.T) {
 	var sb strings.Builder
 	require.NoError(t, st.Render(&sb))
 	assert.Contains(t, sb.String(), "svm-esxi-02-6.1")
-	assert.Contains(t, sb.String(), "light agents: 6.1.0.300 x2; unprotected: 0")
+	lines := strings.Split(strings.TrimSpace(sb.String()), "\n")
+	require.Len(t, lines, 1+len(st.Hosts)+1, sb.String())
+	assert.Contains(t, lines[1], "6.1.0.300 x2")
+	// Columns line up across hosts: the SVM column starts at the same offset.
+	assert.Equal(t, strings.Index(lines[1], "svm-esxi-01"), strings.Index(lines[2], "svm-esxi-02"), sb.String())
 
 	raw, err := os.ReadFile(filepath.Join(l.Dir(), "vars.yml"))
 	require.NoError(t, err)

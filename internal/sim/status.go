@@ -83,21 +83,8 @@ func (l *Lab) Status() Status {
 // Render writes the fleet table as text.
 func (st Status) Render(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOST\tSVM\tVERSION\tPOWER\tSSH\tKSC\tAGENTS")
+	fmt.Fprintln(tw, "HOST\tSVM\tVERSION\tPOWER\tSSH\tKSC\tSERVES\tLIGHT AGENTS\tUNPROTECTED")
 	for _, h := range st.Hosts {
-		first := h.Name
-		for _, s := range h.SVMs {
-			ksc := "no"
-			if s.InKSC {
-				ksc = "yes"
-			}
-			ssh := s.SSH
-			if ssh == "" {
-				ssh = "-"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", first, s.Name, s.Version, s.Power, ssh, ksc, s.Agents)
-			first = ""
-		}
 		versions := make([]string, 0, len(h.Agents))
 		for v := range h.Agents {
 			versions = append(versions, v)
@@ -111,9 +98,31 @@ func (st Status) Render(w io.Writer) error {
 		if agents == "" {
 			agents = "none"
 		}
-		// Text after the last tab takes no part in the column widths.
-		fmt.Fprintf(tw, "%s\tlight agents: %s; unprotected: %d\n", first, agents, h.Unprotected)
+		// Every row has every cell, so the columns line up across hosts;
+		// the host's agents go on its first row only.
+		svms := h.SVMs
+		if len(svms) == 0 {
+			svms = []SVMStatus{{Name: "-"}}
+		}
+		for i, s := range svms {
+			ksc := "no"
+			if s.InKSC {
+				ksc = "yes"
+			}
+			ssh := s.SSH
+			if ssh == "" {
+				ssh = "-"
+			}
+			host, agentCell, unprotected := h.Name, agents, fmt.Sprint(h.Unprotected)
+			if i > 0 {
+				host, agentCell, unprotected = "", "", ""
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", host, s.Name, s.Version, s.Power, ssh, ksc, s.Agents, agentCell, unprotected)
+		}
 	}
-	fmt.Fprintf(tw, "protection gaps recorded: %d\n", st.Gaps)
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "protection gaps recorded: %d\n", st.Gaps)
+	return err
 }
