@@ -184,12 +184,6 @@ func factsAt(ctx context.Context, e *Env, sc scale) (rows []Row, goals []Goal, n
 			return rows, goals, notes, nil
 		}
 	}
-	fixStart := time.Now()
-	if err := l.pyvmomiFix(ctx); err != nil {
-		notes = append(notes, fmt.Sprintf("%s: vmware_vm_info not measured: preparing the VMs for pyVmomi failed: %s", tag, oneLine(err.Error())))
-		return rows, goals, notes, nil
-	}
-	logf("  prepared %d VMs for pyVmomi in %s", nvm, time.Since(fixStart).Round(time.Millisecond))
 	py, err := measure(ctx, "ansible -m community.vmware.vmware_vm_info, "+tag,
 		Cmd{Argv: []string{"ansible", "localhost", "-m", "community.vmware.vmware_vm_info", "-a", "show_tag=false"},
 			Env: l.vmwareEnv(e.PyPath), Dir: e.Root},

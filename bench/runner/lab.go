@@ -5,14 +5,12 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/view"
-	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ksvla/lightagent/internal/sim"
@@ -78,65 +76,6 @@ func (l *lab) connArgs() map[string]any {
 	return map[string]any{
 		"hostname": l.Vars.VCenterHostname, "port": l.Vars.VCenterPort, "username": l.Vars.VCenterUsername,
 		"password": l.Vars.VCenterPassword, "ca_file": l.Vars.VCenterCAFile,
-	}
-}
-
-// pyvmomiFix sets, through the vSphere API, the two enum properties the
-// govmomi simulator leaves empty on the VMs it creates
-// (runtime.faultToleranceState, runtime.recordReplayState). pyVmomi 8
-// refuses to deserialize an empty enum value ("type object
-// 'vim.VirtualMachine.FaultToleranceState' has no attribute ”"), so
-// vmware_vm_info fails on any simulator VM without this. The simulator's
-// `SET.<property>` extraConfig keys are its documented way to set
-// runtime state; they change nothing agent_facts or govc read.
-func (l *lab) pyvmomiFix(ctx context.Context) error {
-	m := view.NewManager(l.c.Client)
-	v, err := m.CreateContainerView(ctx, l.c.ServiceContent.RootFolder, []string{"VirtualMachine"}, true)
-	if err != nil {
-		return err
-	}
-	defer v.Destroy(ctx)
-	var vms []mo.VirtualMachine
-	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, []string{"name"}, &vms); err != nil {
-		return err
-	}
-	spec := types.VirtualMachineConfigSpec{ExtraConfig: []types.BaseOptionValue{
-		&types.OptionValue{Key: "SET.runtime.faultToleranceState", Value: string(types.VirtualMachineFaultToleranceStateNotConfigured)},
-		&types.OptionValue{Key: "SET.summary.runtime.faultToleranceState", Value: string(types.VirtualMachineFaultToleranceStateNotConfigured)},
-		&types.OptionValue{Key: "SET.runtime.recordReplayState", Value: string(types.VirtualMachineRecordReplayStateInactive)},
-		&types.OptionValue{Key: "SET.summary.runtime.recordReplayState", Value: string(types.VirtualMachineRecordReplayStateInactive)},
-	}}
-	work := make(chan types.ManagedObjectReference)
-	errs := make(chan error, 4)
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ref := range work {
-				task, err := object.NewVirtualMachine(l.c.Client, ref).Reconfigure(ctx, spec)
-				if err == nil {
-					err = task.Wait(ctx)
-				}
-				if err != nil {
-					select {
-					case errs <- fmt.Errorf("reconfigure %s: %w", ref.Value, err):
-					default:
-					}
-				}
-			}
-		}()
-	}
-	for _, vm := range vms {
-		work <- vm.Self
-	}
-	close(work)
-	wg.Wait()
-	select {
-	case err := <-errs:
-		return err
-	default:
-		return nil
 	}
 }
 

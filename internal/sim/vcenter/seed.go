@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
@@ -97,13 +98,28 @@ func seed(ctx context.Context, c *vim25.Client, cfg Config, dir string) (Invento
 		}
 	}
 	for i, h := range s.hosts {
-		host, err := s.seedHost(ctx, i, h)
+		host, err := s.seedSVM(ctx, i, h)
 		if err != nil {
 			return inv, fmt.Errorf("seed vcenter host %s: %w", HostName(i), err)
 		}
 		inv.Hosts = append(inv.Hosts, host)
 	}
-	return inv, nil
+	// The simulator's tasks spend most of their time waiting, not
+	// computing: creating the protected VMs side by side is what makes a
+	// 4096-VM lab take seconds instead of minutes.
+	per := s.cfg.VMsPerHost
+	err := parallel(ctx, seedWorkers, len(s.hosts)*per, func(ctx context.Context, k int) error {
+		i, n := k/per, k%per
+		_, err := s.createVM(ctx, s.hosts[i], vmSpec{
+			name: inv.Hosts[i].ProtectedVMs[n], guest: "windows2019srv_64Guest", cpus: 2, memoryMB: 8192,
+			datastore: SharedDatastore, network: s.dvpgNet, ip: inv.Hosts[i].ProtectedIPs[n],
+		})
+		if err != nil {
+			return fmt.Errorf("seed vcenter host %s: %w", HostName(i), err)
+		}
+		return nil
+	})
+	return inv, err
 }
 
 func (s *seeder) datacenter(ctx context.Context) error {
@@ -224,7 +240,8 @@ func (s *seeder) fields(ctx context.Context) error {
 	return nil
 }
 
-func (s *seeder) seedHost(ctx context.Context, i int, h *object.HostSystem) (Host, error) {
+// seedSVM creates and marks host's old SVM and names its protected VMs.
+func (s *seeder) seedSVM(ctx context.Context, i int, h *object.HostSystem) (Host, error) {
 	name := HostName(i)
 	host := Host{Name: name, LocalDatastore: LocalDatastoreName(name), OldSVM: SVMName(name, s.cfg.OldVersion)}
 
@@ -240,23 +257,56 @@ func (s *seeder) seedHost(ctx context.Context, i int, h *object.HostSystem) (Hos
 			return host, fmt.Errorf("mark %s: %w", host.OldSVM, err)
 		}
 	}
+	host.ProtectedVMs = make([]string, s.cfg.VMsPerHost)
+	host.ProtectedIPs = make([]string, s.cfg.VMsPerHost)
 	for n := range s.cfg.VMsPerHost {
-		vmName := ProtectedVMName(name, n)
-		vm, err := s.createVM(ctx, h, vmSpec{
-			name: vmName, guest: "windows2019srv_64Guest", cpus: 2, memoryMB: 8192,
-			datastore: SharedDatastore, network: s.dvpgNet,
-		})
-		if err != nil {
-			return host, err
-		}
-		ip := fmt.Sprintf("10.20.%d.%d", i+1, n+11)
-		if err := setGuestIP(ctx, s.c, vm.Reference(), ip); err != nil {
-			return host, fmt.Errorf("set guest ip of %s: %w", vmName, err)
-		}
-		host.ProtectedVMs = append(host.ProtectedVMs, vmName)
-		host.ProtectedIPs = append(host.ProtectedIPs, ip)
+		host.ProtectedVMs[n] = ProtectedVMName(name, n)
+		host.ProtectedIPs[n] = protectedIP(i, n)
 	}
 	return host, nil
+}
+
+// protectedIP is the guest IP of host i's n-th protected VM:
+// 10.20.<i+1>.11 onwards, moving to 10.21 after 240 VMs.
+func protectedIP(i, n int) string {
+	return fmt.Sprintf("10.%d.%d.%d", 20+n/240, i+1, 11+n%240)
+}
+
+// seedWorkers is how many protected VMs are created at once.
+const seedWorkers = 16
+
+// parallel runs f(0..n-1) on up to workers goroutines and returns the
+// first error; after an error no new index is started.
+func parallel(ctx context.Context, workers, n int, f func(context.Context, int) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := f(ctx, i); err != nil {
+					cancel(err)
+				}
+			}
+		}()
+	}
+	for i := range n {
+		select {
+		case next <- i:
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	close(next)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && err != context.Canceled {
+		return err
+	}
+	return ctx.Err()
 }
 
 type vmSpec struct {
@@ -266,7 +316,8 @@ type vmSpec struct {
 	memoryMB  int64
 	datastore string
 	network   types.BaseVirtualDeviceBackingInfo
-	product   bool // carry the Protection Server vApp product, as an imported SVM does
+	product   bool   // carry the Protection Server vApp product, as an imported SVM does
+	ip        string // guest IP the VM reports (with VMware Tools running); none if empty
 }
 
 // createVM creates a VM on host and powers it on.
@@ -275,6 +326,10 @@ func (s *seeder) createVM(ctx context.Context, host *object.HostSystem, v vmSpec
 	spec := types.VirtualMachineConfigSpec{
 		Name: v.name, GuestId: v.guest, NumCPUs: v.cpus, MemoryMB: v.memoryMB,
 		Files: &types.VirtualMachineFileInfo{VmPathName: ds},
+	}
+	spec.ExtraConfig = runtimeStates()
+	if v.ip != "" {
+		spec.ExtraConfig = append(spec.ExtraConfig, guestIPConfig(v.ip)...)
 	}
 	var devices object.VirtualDeviceList
 	scsi, err := devices.CreateSCSIController("pvscsi")
@@ -353,17 +408,34 @@ func (s *seeder) mark(ctx context.Context, vm *object.VirtualMachine) error {
 	return nil
 }
 
-func setGuestIP(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReference, ip string) error {
+// runtimeStates sets the two runtime enums every real vCenter VM
+// carries and the simulator leaves empty (pyVmomi 8, and so
+// community.vmware, cannot read a VM with an empty enum value).
+func runtimeStates() []types.BaseOptionValue {
+	var out []types.BaseOptionValue
+	for _, p := range []string{"runtime.", "summary.runtime."} {
+		out = append(out,
+			&types.OptionValue{Key: "SET." + p + "faultToleranceState", Value: string(types.VirtualMachineFaultToleranceStateNotConfigured)},
+			&types.OptionValue{Key: "SET." + p + "recordReplayState", Value: string(types.VirtualMachineRecordReplayStateInactive)})
+	}
+	return out
+}
+
+// guestIPConfig is the simulator's way to make a VM report ip through
+// VMware Tools; an empty ip stops the tools.
+func guestIPConfig(ip string) []types.BaseOptionValue {
 	tools := string(types.VirtualMachineToolsRunningStatusGuestToolsRunning)
 	if ip == "" {
 		tools = string(types.VirtualMachineToolsRunningStatusGuestToolsNotRunning)
 	}
-	task, err := object.NewVirtualMachine(c, ref).Reconfigure(ctx, types.VirtualMachineConfigSpec{
-		ExtraConfig: []types.BaseOptionValue{
-			&types.OptionValue{Key: "SET.guest.ipAddress", Value: ip},
-			&types.OptionValue{Key: "SET.guest.toolsRunningStatus", Value: tools},
-		},
-	})
+	return []types.BaseOptionValue{
+		&types.OptionValue{Key: "SET.guest.ipAddress", Value: ip},
+		&types.OptionValue{Key: "SET.guest.toolsRunningStatus", Value: tools},
+	}
+}
+
+func setGuestIP(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReference, ip string) error {
+	task, err := object.NewVirtualMachine(c, ref).Reconfigure(ctx, types.VirtualMachineConfigSpec{ExtraConfig: guestIPConfig(ip)})
 	if err != nil {
 		return err
 	}

@@ -171,10 +171,28 @@ func TestStartSeedsInventory(t *testing.T) {
 	vm, err := finder.VirtualMachine(ctx, "vm-esxi-01-002")
 	require.NoError(t, err)
 	var mvm mo.VirtualMachine
-	require.NoError(t, vm.Properties(ctx, vm.Reference(), []string{"guest", "runtime.powerState"}, &mvm))
+	require.NoError(t, vm.Properties(ctx, vm.Reference(), []string{"guest", "runtime", "summary.runtime"}, &mvm))
 	assert.Equal(t, types.VirtualMachinePowerStatePoweredOn, mvm.Runtime.PowerState)
+	for _, rt := range []types.VirtualMachineRuntimeInfo{mvm.Runtime, mvm.Summary.Runtime} {
+		assert.EqualValues(t, types.VirtualMachineFaultToleranceStateNotConfigured, rt.FaultToleranceState)
+		assert.EqualValues(t, types.VirtualMachineRecordReplayStateInactive, rt.RecordReplayState)
+	}
 	assert.Equal(t, "10.20.1.12", mvm.Guest.IpAddress)
 	assert.Equal(t, string(types.VirtualMachineToolsRunningStatusGuestToolsRunning), mvm.Guest.ToolsRunningStatus)
+}
+
+// vCenter sends the first batch of a wait in update sets of at most 100
+// objects: Start returns only once every seeded VM has been reported,
+// however many sets that takes.
+func TestStartReportsEveryVMOfALargeInventory(t *testing.T) {
+	v, _, ev := start(t, Config{Hosts: 2, VMsPerHost: 120})
+	log, _ := ev.snapshot()
+	want := 0
+	for _, h := range v.Inventory().Hosts {
+		want += 1 + len(h.ProtectedVMs)
+	}
+	assert.Equal(t, 242, want)
+	assert.Len(t, log, want, "power-ons reported when Start returned")
 }
 
 func TestUnmarkedSVMsCarryNoMarks(t *testing.T) {
@@ -284,4 +302,19 @@ func TestCredentialsAndListen(t *testing.T) {
 	defer l.Close()
 	_, err = Start(ctx, Config{Hosts: 1, VMsPerHost: -1, Listen: l.Addr().String()})
 	assert.ErrorContains(t, err, "serve vcenter on "+l.Addr().String())
+}
+
+func TestProtectedIPStaysValidBeyond240VMs(t *testing.T) {
+	for _, tc := range []struct {
+		host, n int
+		want    string
+	}{
+		{0, 0, "10.20.1.11"},
+		{1, 1, "10.20.2.12"},
+		{0, 239, "10.20.1.250"},
+		{0, 240, "10.21.1.11"},
+		{63, 1023, "10.24.64.74"},
+	} {
+		assert.Equal(t, tc.want, protectedIP(tc.host, tc.n), "host %d vm %d", tc.host, tc.n)
+	}
 }

@@ -113,14 +113,19 @@ func (w *watcher) run(ctx context.Context, synced chan struct{}) error {
 		Type: "ContainerView", Path: "view",
 	})
 	filter.Spec.ObjectSet[0].Skip = types.NewBool(true)
+	// The first batch (every VM that exists) comes in update sets of at
+	// most 100 objects, like vCenter's: it is complete only when a set is
+	// no longer truncated.
 	first := true
+	seen := map[types.ManagedObjectReference]bool{}
 	return property.WaitForUpdatesEx(ctx, pc, filter, func(updates []types.ObjectUpdate) bool {
-		seen := map[types.ManagedObjectReference]bool{}
 		for _, u := range updates {
-			seen[u.Obj] = true
+			if first {
+				seen[u.Obj] = true
+			}
 			w.apply(ctx, u)
 		}
-		if first {
+		if first && !filter.Truncated {
 			first = false
 			for ref := range w.on {
 				if !seen[ref] { // vanished while the watcher was not listening
