@@ -4,15 +4,19 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ksvla/lightagent/internal/sim/images"
@@ -361,7 +365,7 @@ func (s *seeder) createVM(ctx context.Context, host *object.HostSystem, v vmSpec
 	if err != nil {
 		return nil, err
 	}
-	info, err := task.WaitForResult(ctx, nil)
+	info, err := s.await(ctx, task)
 	if err != nil {
 		return nil, fmt.Errorf("create vm %s: %w", v.name, err)
 	}
@@ -370,10 +374,37 @@ func (s *seeder) createVM(ctx context.Context, host *object.HostSystem, v vmSpec
 	if err != nil {
 		return nil, err
 	}
-	if err := task.Wait(ctx); err != nil {
+	if _, err := s.await(ctx, task); err != nil {
 		return nil, fmt.Errorf("power on vm %s: %w", v.name, err)
 	}
 	return vm, nil
+}
+
+// await polls task until it ends. Not task.Wait: each wait is a property
+// collector, and the simulator hands every collector every change in the
+// inventory, so thousands of waits side by side cost time that grows
+// with the square of the VMs seeded.
+func (s *seeder) await(ctx context.Context, task *object.Task) (types.TaskInfo, error) {
+	for delay := time.Millisecond; ; delay = min(2*delay, 20*time.Millisecond) {
+		var t mo.Task
+		if err := property.DefaultCollector(s.c).RetrieveOne(ctx, task.Reference(), []string{"info"}, &t); err != nil {
+			return types.TaskInfo{}, err
+		}
+		switch t.Info.State {
+		case types.TaskInfoStateSuccess:
+			return t.Info, nil
+		case types.TaskInfoStateError:
+			if t.Info.Error != nil {
+				return t.Info, errors.New(t.Info.Error.LocalizedMessage)
+			}
+			return t.Info, errors.New("task failed")
+		}
+		select {
+		case <-ctx.Done():
+			return t.Info, ctx.Err()
+		case <-time.After(delay):
+		}
+	}
 }
 
 func (s *seeder) mark(ctx context.Context, vm *object.VirtualMachine) error {
