@@ -8,7 +8,7 @@ MODULES := agent_facts ksc_purge ksc_task svm_deploy svm_klconfig svm_remove
 COLLECTION_DIR := build/ansible_collections/ksvla/lightagent
 FUZZTIME ?= 5s
 
-.PHONY: all build bin-modules bin-lab docs deps test unit e2e fuzz vet fmt-check lint collection dist demo bench soak clean
+.PHONY: all build bin-modules bin-lab docs deps test unit e2e fuzz vet fmt-check lint collection dist demo bench bench-full bench-runner soak clean
 
 all: build docs
 
@@ -79,10 +79,17 @@ demo: deps build
 
 ## bench: the benchmark suite against peers (unattended, < 15 min; CI does not run it):
 ## writes bench/RESULTS.md and bench/results.json
-bench: bin-modules
+bench: bench-runner
+	bench/.bin/runner -root . -out bench -profile quick
+
+## bench-full: adds the 16k-VM lab, vmware_vm_info at 4k VMs, the 1 GiB image and the
+## 64-host upgrades (about an hour): writes bench/RESULTS-full.md and bench/results-full.json
+bench-full: bench-runner
+	bench/.bin/runner -root . -out bench -profile full
+
+bench-runner: bin-modules
 	@bash bench/deps.sh
 	$(GO) build -o bench/.bin/runner ./bench/runner
-	bench/.bin/runner -root . -out bench
 
 clean:
 	rm -rf bin dist build .lab

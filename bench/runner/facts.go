@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,11 +15,8 @@ import (
 
 type scale struct{ hosts, vms int }
 
-func scales() []scale {
-	spec := os.Getenv("BENCH_SCALES")
-	if spec == "" {
-		spec = "16x16,16x64,64x64"
-	}
+func scales(e *Env) []scale {
+	spec := envStr("BENCH_SCALES", e.Prof.Scales)
 	var out []scale
 	for _, s := range strings.Split(spec, ",") {
 		h, v, _ := strings.Cut(strings.TrimSpace(s), "x")
@@ -42,7 +38,7 @@ func facts(ctx context.Context, e *Env) Section {
 			"`govc object.collect -json -type m /DC1` reads the same seven VM properties agent_facts reads " +
 			"(name, config.instanceUuid, runtime.host, runtime.powerState, guest.ipAddress, guest.hostName, customValue) and nothing from KSC. " +
 			"`vmware_vm_info` and `agent_facts` are also run through `ansible localhost -m`, so the Python peer is compared with the controller's cost on both sides."}
-	for _, sc := range scales() {
+	for _, sc := range scales(e) {
 		if ctx.Err() != nil {
 			break
 		}
@@ -177,10 +173,10 @@ func factsAt(ctx context.Context, e *Env, sc scale) (rows []Row, goals []Goal, n
 	// scale to take longer than the cap is left out (the suite must finish
 	// unattended in under 15 minutes) and the projection is reported.
 	if e.peerSecPerVM > 0 {
-		if proj := e.peerSecPerVM * float64(nvm); proj > peerCap() {
+		if proj := e.peerSecPerVM * float64(nvm); proj > peerCap(e) {
 			notes = append(notes, fmt.Sprintf("%s: vmware_vm_info not run: projected %.0f s per run from the previous scale (%.1f ms per VM), "+
 				"over the %.0f s cap (BENCH_PEER_MAX_SECONDS); projected ratio vs agent_facts via ansible: %.0fx.",
-				tag, proj, e.peerSecPerVM*1000, peerCap(), proj/ours.Time.Median))
+				tag, proj, e.peerSecPerVM*1000, peerCap(e), proj/ours.Time.Median))
 			return rows, goals, notes, nil
 		}
 	}
@@ -215,6 +211,6 @@ func factsAt(ctx context.Context, e *Env, sc scale) (rows []Row, goals []Goal, n
 
 // peerCap is the longest projected single run of a slow peer the suite
 // starts (seconds).
-func peerCap() float64 {
-	return float64(envInt("BENCH_PEER_MAX_SECONDS", 120))
+func peerCap(e *Env) float64 {
+	return float64(envInt("BENCH_PEER_MAX_SECONDS", e.Prof.PeerMaxSec))
 }

@@ -4,14 +4,20 @@
 // starts in-process, and writes bench/RESULTS.md and bench/results.json.
 //
 // Every figure is median/min/max over repeated runs measured in the same
-// run as its peers, so ratios compare like with like. Knobs (environment):
+// run as its peers, so ratios compare like with like.
+//
+// Two profiles: `make bench` (the default, -profile quick) finishes in
+// under 15 minutes on a 2-core machine and writes RESULTS.md;
+// `make bench-full` (-profile full) adds the 16k-VM lab, vmware_vm_info
+// at 4k VMs, the 1 GiB image and the 64-host upgrades, takes about an
+// hour, and writes RESULTS-full.md. Knobs (environment) override either:
 //
 //	BENCH_RUNS          runs per figure (default 5)
-//	BENCH_SCALES        facts labs as HOSTSxVMS, comma separated (default 16x16,16x64,64x64)
-//	BENCH_IMAGE_SIZE    deploy image disk payload (default 1GiB)
-//	BENCH_UPGRADE_RUNS  whole-upgrade runs per forks setting (default 1)
-//	BENCH_UPGRADE_HOSTS hosts of the upgrade labs (default 16)
-//	BENCH_PEER_MAX_SECONDS  skip a vmware_vm_info run projected longer (default 120)
+//	BENCH_SCALES        facts labs as HOSTSxVMS, comma separated
+//	BENCH_IMAGE_SIZE    deploy image disk payload
+//	BENCH_UPGRADE_RUNS  whole-upgrade runs per setting (default 1)
+//	BENCH_UPGRADE_HOSTS hosts of the upgrade labs, comma separated
+//	BENCH_PEER_MAX_SECONDS  skip a vmware_vm_info run projected longer
 //	BENCH_GO_COUNT      -count of the Go benchmarks (default 5)
 //	BENCH_SKIP          sections to skip: overhead,facts,deploy,upgrade,gobench
 package main
@@ -37,13 +43,42 @@ type Env struct {
 	Govc   string // govc v0.46.3 binary
 	PyPath string // PYTHONPATH with pyVmomi 8, "" when not installed
 	Runs   int
+	Prof   Profile
 	// peerSecPerVM is vmware_vm_info's median seconds per VM at the last
 	// scale measured, to project the next one.
 	peerSecPerVM float64
 }
 
+// Profile is what one suite run covers, and where it writes.
+type Profile struct {
+	Name         string `json:"name"`
+	Command      string `json:"command"`
+	Markdown     string `json:"-"`
+	JSON         string `json:"-"`
+	Scales       string `json:"scales"`
+	ImageSize    string `json:"image_size"`
+	UpgradeHosts string `json:"upgrade_hosts"`
+	PeerMaxSec   int    `json:"peer_max_seconds"`
+}
+
+var profiles = map[string]Profile{
+	"quick": {Name: "quick", Command: "make bench", Markdown: "RESULTS.md", JSON: "results.json",
+		Scales: "16x64,64x64", ImageSize: "256MiB", UpgradeHosts: "16", PeerMaxSec: 120},
+	"full": {Name: "full", Command: "make bench-full", Markdown: "RESULTS-full.md", JSON: "results-full.json",
+		Scales: "16x64,64x64,64x256", ImageSize: "1GiB", UpgradeHosts: "16,64", PeerMaxSec: 600},
+}
+
+// envStr is the environment's value of name, or def.
+func envStr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
 // Report is results.json.
 type Report struct {
+	Profile  Profile   `json:"profile"`
 	Date     string    `json:"date"`
 	Machine  Machine   `json:"machine"`
 	Seconds  float64   `json:"suite_seconds"`
@@ -99,23 +134,29 @@ func skipped(name string) bool {
 
 func main() {
 	root := flag.String("root", ".", "repository root")
-	out := flag.String("out", "bench", "directory for RESULTS.md and results.json")
+	out := flag.String("out", "bench", "directory for the results")
+	profile := flag.String("profile", "quick", "quick (make bench, under 15 minutes) or full (make bench-full)")
 	flag.Parse()
+	prof, ok := profiles[*profile]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "bench: -profile %q: want quick or full\n", *profile)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := suite(ctx, *root, *out); err != nil {
+	if err := suite(ctx, *root, *out, prof); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func suite(ctx context.Context, root, out string) error {
+func suite(ctx context.Context, root, out string, prof Profile) error {
 	root, err := filepath.Abs(root)
 	if err != nil {
 		return err
 	}
 	e := &Env{Root: root, Work: filepath.Join(root, "bench", ".work"), Govc: filepath.Join(root, "bench", ".bin", "govc"),
-		Runs: envInt("BENCH_RUNS", 5)}
+		Runs: envInt("BENCH_RUNS", 5), Prof: prof}
 	if err := os.RemoveAll(e.Work); err != nil {
 		return err
 	}
@@ -127,7 +168,7 @@ func suite(ctx context.Context, root, out string) error {
 		e.PyPath = py
 	}
 	start := time.Now()
-	rep := Report{Date: start.UTC().Format(time.RFC3339), Machine: machine(ctx)}
+	rep := Report{Profile: prof, Date: start.UTC().Format(time.RFC3339), Machine: machine(ctx)}
 	rep.Machine.tools(e)
 	write := func() error {
 		rep.Seconds = time.Since(start).Seconds()
@@ -164,7 +205,7 @@ func suite(ctx context.Context, root, out string) error {
 	if err := write(); err != nil {
 		return err
 	}
-	logf("done in %s: %s", time.Since(start).Round(time.Second), filepath.Join(out, "RESULTS.md"))
+	logf("done in %s: %s", time.Since(start).Round(time.Second), filepath.Join(out, prof.Markdown))
 	return nil
 }
 

@@ -17,10 +17,10 @@ func writeReport(dir string, rep Report) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "results.json"), append(b, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, rep.Profile.JSON), append(b, '\n'), 0o644); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "RESULTS.md"), []byte(markdown(rep)), 0o644)
+	return os.WriteFile(filepath.Join(dir, rep.Profile.Markdown), []byte(markdown(rep)), 0o644)
 }
 
 func fmtStat(s Stat, prec int) string {
@@ -33,9 +33,16 @@ func fmtStat(s Stat, prec int) string {
 func markdown(rep Report) string {
 	var b strings.Builder
 	m := rep.Machine
-	fmt.Fprintf(&b, "# Benchmark results\n\nWritten by `make bench` (bench/runner) on %s; the suite took %.0f s. "+
+	fmt.Fprintf(&b, "# Benchmark results (%s profile)\n\nWritten by `%s` (bench/runner -profile %s) on %s; the suite took %.0f s. "+
 		"Every figure is median (min–max) over the runs shown as n, measured in this run beside its peers. "+
-		"Machine-readable: [results.json](results.json).\n\n", rep.Date, rep.Seconds)
+		"Machine-readable: [%s](%s).\n\n", rep.Profile.Name, rep.Profile.Command, rep.Profile.Name, rep.Date, rep.Seconds, rep.Profile.JSON, rep.Profile.JSON)
+	other := profiles["full"]
+	if rep.Profile.Name == "full" {
+		other = profiles["quick"]
+	}
+	fmt.Fprintf(&b, "The %s profile (`%s`, [%s](%s)) measures %s.\n\n", other.Name, other.Command, other.Markdown, other.Markdown,
+		map[string]string{"quick": "the figures that fit in 15 minutes on this machine",
+			"full": "the 16k-VM lab, vmware_vm_info at 4k VMs, the 1 GiB image and the 64-host upgrades as well, in about an hour"}[other.Name])
 	b.WriteString("## Machine\n\n| | |\n|---|---|\n")
 	for _, kv := range [][2]string{
 		{"CPU", fmt.Sprintf("%s, %d cores", m.CPU, m.Cores)}, {"RAM", fmt.Sprintf("%d MiB", m.RAMMiB)},
