@@ -4,12 +4,18 @@ package tests
 // it) against a lab whose vCenter, KSC or SVM misbehaves, with the outcome
 // asserted: success after bounded retries, or a failure whose message
 // names the step, and a rerun after the fault clears that converges.
-// What module packages and clients already test is not repeated here
-// (see FAILURES.md for the map).
+// What module packages and clients already test is not repeated here;
+// README.md, "What happens when something fails", maps each behaviour to
+// the tests that show it.
 
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,6 +30,7 @@ import (
 	"github.com/ksvla/lightagent/internal/sim"
 	"github.com/ksvla/lightagent/internal/sim/kscsim"
 	"github.com/ksvla/lightagent/internal/sim/labtest"
+	"github.com/ksvla/lightagent/internal/sim/svm"
 	"github.com/ksvla/lightagent/internal/vsphere"
 	"github.com/ksvla/lightagent/modules"
 )
@@ -348,15 +355,64 @@ func TestFaultKSC(t *testing.T) {
 		assert.GreaterOrEqual(t, f.Calls()["Session.StartSession"], 2, "logged in again after the session expired")
 	})
 
-	// A restart drops every session and accessor; a restart in the middle
-	// of a call is not tested: whether the client's redial lands before
-	// the simulator listens again is a race.
+	// A restart drops every session and accessor.
 	t.Run("server restart between runs", func(t *testing.T) {
 		require.NoError(t, f.Restart())
 		res, got := agentFacts(t, ctx, l, v, paged)
 		require.False(t, res.Failed(), res.Msg())
 		assert.Equal(t, want, got)
 	})
+
+	// The server goes down in the middle of fetching the second page and
+	// listens again 300 ms later: the client's first retry (after 0.2 s)
+	// meets it down, a later one logs in again and reruns the query.
+	for name, at := range map[string]kscsim.CrashPoint{"before": kscsim.CrashBeforeServe, "after": kscsim.CrashAfterServe} {
+		t.Run("server restart mid-paging, "+name+" serving the page", func(t *testing.T) {
+			f.ResetCalls()
+			f.CrashOn("ChunkAccessor.GetItemsChunk", 2, at, 300*time.Millisecond)
+			res, got := agentFacts(t, ctx, l, v, paged)
+			require.False(t, res.Failed(), res.Msg())
+			assert.Equal(t, want, got)
+			calls := f.Calls()
+			assert.GreaterOrEqual(t, calls["Session.StartSession"], 2, "logged in again after the restart")
+			assert.GreaterOrEqual(t, calls["HostGroup.FindHosts"], 2, "the query ran again")
+		})
+	}
+
+	// A removal cut by a restart is not repeated blindly: ksc_purge fails
+	// naming the call and saying it may have run; the rerun finds out
+	// which and converges.
+	for name, tc := range map[string]struct {
+		at             kscsim.CrashPoint
+		rerunRemoves   bool
+		wantAfterFault bool // the record is still there after the faulty run
+	}{
+		"before": {at: kscsim.CrashBeforeServe, rerunRemoves: true, wantAfterFault: true},
+		"after":  {at: kscsim.CrashAfterServe, rerunRemoves: false, wantAfterFault: false},
+	} {
+		t.Run("ksc_purge restart mid-removal, "+name+" serving it", func(t *testing.T) {
+			display := "svm-esxi-08-6.1-" + name
+			gone := f.UpsertHost(kscsim.Host{DisplayName: display, IP: "10.9.9.8"})
+			args := merge(kscArgs(v), map[string]any{"names": []any{display}})
+
+			f.CrashOn("HostGroup.RemoveHosts", 1, tc.at, 300*time.Millisecond)
+			res := runModule(t, ctx, l, "ksc_purge", args, ansibletest.Mode{})
+			require.True(t, res.Failed())
+			assert.Contains(t, res.Msg(), "ksc HostGroup.RemoveHosts: connection lost after the call was sent, so the server may or may not have run it")
+			_, ok := f.Host(gone)
+			assert.Equal(t, tc.wantAfterFault, ok)
+
+			res = runModule(t, ctx, l, "ksc_purge", args, ansibletest.Mode{})
+			require.False(t, res.Failed(), res.Msg())
+			assert.Equal(t, tc.rerunRemoves, res.Changed())
+			_, ok = f.Host(gone)
+			assert.False(t, ok, "removed")
+
+			res = runModule(t, ctx, l, "ksc_purge", args, ansibletest.Mode{})
+			require.False(t, res.Failed(), res.Msg())
+			assert.False(t, res.Changed())
+		})
+	}
 
 	t.Run("503 busy retried", func(t *testing.T) {
 		f.busy.Store(3)
@@ -431,4 +487,128 @@ func TestFaultSSHRefusedWhileBooting(t *testing.T) {
 	assert.True(t, res.Changed())
 	assert.GreaterOrEqual(t, time.Since(start), time.Second, "it waited for the SVM")
 	assert.Equal(t, "Europe/Paris", sv.State().Timezone)
+}
+
+// An SSH connection that drops while a klconfig command runs, before or
+// after the SVM applied it. A repeatable setter (timezone) is sent again
+// and the run succeeds; passwd is not (a second run would log in with a
+// credential the first may have changed): the run fails naming the
+// command and saying it may have been applied, and the rerun converges.
+func TestFaultSSHDroppedMidCommand(t *testing.T) {
+	ctx := faultCtx(t)
+	l := labtest.Start(t, sim.Config{Hosts: 4, VMsPerHost: -1})
+	v := l.Vars(l.Dir())
+	const newPassword = "Dropped-Pass1"
+	for i, tc := range []struct {
+		name    string
+		extra   map[string]any
+		prefix  string
+		at      svm.DropPoint
+		applied func(svm.State) bool
+		fails   bool // the faulty run fails, as the command cannot be sent again
+		runs    int  // times the SVM ran the command in the faulty run
+	}{
+		{name: "timezone before it ran", extra: map[string]any{"timezone": "Europe/Paris"}, prefix: "timezone",
+			at: svm.DropBeforeRun, applied: timezoneIs("Europe/Paris"), runs: 1},
+		{name: "timezone after it ran", extra: map[string]any{"timezone": "Europe/Paris"}, prefix: "timezone",
+			at: svm.DropAfterRun, applied: timezoneIs("Europe/Paris"), runs: 2},
+		{name: "passwd before it ran", extra: map[string]any{"passwords": map[string]any{"klconfig": newPassword}}, prefix: "passwd klconfig",
+			at: svm.DropBeforeRun, applied: passwordChanged, fails: true, runs: 0},
+		{name: "passwd after it ran", extra: map[string]any{"passwords": map[string]any{"klconfig": newPassword}}, prefix: "passwd klconfig",
+			at: svm.DropAfterRun, applied: passwordChanged, fails: true, runs: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sv := l.SVM(l.VCenter().Inventory().Hosts[i].OldSVM)
+			require.NotNil(t, sv)
+			ip := sv.IP()
+			args := klconfigArgs(v, ip, merge(tc.extra, map[string]any{"record_path": t.TempDir()}))
+
+			sv.DropConnection(tc.prefix, 1, tc.at)
+			res := runModule(t, ctx, l, "svm_klconfig", args, ansibletest.Mode{})
+			assert.Equal(t, tc.runs, timesRun(sv.State(), tc.prefix), "times the SVM ran %s", tc.prefix)
+			assert.Equal(t, tc.runs > 0, tc.applied(sv.State()))
+			if tc.fails {
+				require.True(t, res.Failed())
+				assert.Contains(t, res.Msg(), fmt.Sprintf(`klconfig command %q on %s: the SSH connection dropped while the command ran, so the SVM may or may not have applied it; rerun the task`,
+					tc.prefix, net.JoinHostPort(ip, strconv.Itoa(v.SVMSSHPort))))
+			} else {
+				require.False(t, res.Failed(), res.Msg())
+				assert.True(t, res.Changed())
+			}
+
+			res = runModule(t, ctx, l, "svm_klconfig", args, ansibletest.Mode{})
+			require.False(t, res.Failed(), res.Msg())
+			assert.True(t, tc.applied(sv.State()), "the rerun converged")
+			res = runModule(t, ctx, l, "svm_klconfig", args, ansibletest.Mode{})
+			require.False(t, res.Failed(), res.Msg())
+			assert.False(t, res.Changed(), "a third run has nothing to do")
+		})
+	}
+}
+
+func timezoneIs(tz string) func(svm.State) bool {
+	return func(s svm.State) bool { return s.Timezone == tz }
+}
+
+func passwordChanged(s svm.State) bool { return s.PasswordChanges["klconfig"] == 1 }
+
+// timesRun counts the commands starting with prefix in the SVM's
+// results.log, whose command lines follow an RFC 3339 time stamp.
+func timesRun(s svm.State, prefix string) int {
+	n := 0
+	for _, line := range s.ResultsLog {
+		stamp, cmd, ok := strings.Cut(line, " ")
+		if _, err := time.Parse(time.RFC3339, stamp); ok && err == nil && strings.HasPrefix(cmd, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// The import lease lost during the upload (it expired, or was aborted
+// from elsewhere): vCenter answers the keep-alive with a fault. svm_deploy
+// stops the upload, fails naming the upload step, aborts the lease and
+// deletes the half-imported VM; the rerun deploys exactly one SVM. The
+// keep-alive runs every 5 s (vsphere.DefaultLeaseUpdate), so the image is
+// served slowly enough for the upload to outlast the first one.
+func TestFaultImportLeaseLost(t *testing.T) {
+	ctx := faultCtx(t)
+	const disk = 8 << 20
+	l := labtest.Start(t, sim.Config{Hosts: 1, VMsPerHost: -1, ImageBytes: disk})
+	v := l.Vars(l.Dir())
+	s := labtest.VSphere(t, l)
+	host := v.ESXiHosts[0]
+	name := v.SVMs[host]
+
+	var slow atomic.Bool
+	var served atomic.Int64
+	url := labtest.ServeImage(t, v.NewImage.Path, func(_ *http.Request, n int) {
+		// Past the first MiB (the descriptor's Range reads) the disk is
+		// streaming to vCenter: about 1 MB/s from there on.
+		if served.Add(int64(n)) > 1<<20 && slow.Load() {
+			time.Sleep(time.Duration(n) * time.Microsecond)
+		}
+	})
+	args := deployArgs(v, host, map[string]any{"image": url, "wait_for_ip": false})
+
+	f := l.VCenter().Faults()
+	f.AddRule(&simulator.FaultInjectionRule{MethodName: "HttpNfcLeaseProgress", ObjectType: "HttpNfcLease", ObjectName: "*",
+		Probability: 1, FaultType: simulator.FaultTypeGeneric, Message: "injected: the lease timed out", Enabled: true})
+	slow.Store(true)
+	res := runModule(t, ctx, l, "svm_deploy", args, ansibletest.Mode{})
+	require.True(t, res.Failed(), "%v", res)
+	assert.Regexp(t, `^import vm `+name+`: upload \S+\.vmdk: import lease lost: vCenter refused the keep-alive: `, res.Msg())
+	assert.Contains(t, res.Msg(), "injected: the lease timed out")
+	assert.True(t, strings.HasSuffix(res.Msg(), "(lease aborted, half-imported vm deleted)"), res.Msg())
+	assert.Less(t, served.Load(), int64(disk), "the upload stopped when the lease was lost")
+	assert.Empty(t, vmsNamed(t, ctx, s, name), "no half-imported VM")
+	assertNoLeftover(t, ctx, s, v, host, name)
+
+	f.ClearRules()
+	slow.Store(false)
+	res = runModule(t, ctx, l, "svm_deploy", args, ansibletest.Mode{})
+	require.False(t, res.Failed(), res.Msg())
+	assert.True(t, res.Changed())
+	require.Len(t, vmsNamed(t, ctx, s, name), 1, "exactly one SVM")
+	assertNoLeftover(t, ctx, s, v, host, name)
 }

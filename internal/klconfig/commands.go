@@ -272,6 +272,20 @@ func RollbackPatch(id string) (Command, error) {
 	return build("rollbackpatch", id)
 }
 
+// repeatable names the commands whose second run leaves the SVM as one run does: reads, and
+// setters that replace a whole value. Not passwd (the first run changes the credential the second
+// logs in with), nagent and nagentinstall (each run installs or restarts Network Agent), nor the
+// actions manageservices, reboot and rollbackpatch.
+var repeatable = map[string]bool{
+	"apiversion": true, "version": true, "test": true, "dnsshow": true, "dnslookup": true, "getdnshostname": true,
+	"network": true, "dhcp": true, "dns": true, "dnssearch": true, "timezone": true, "connectorlang": true,
+	"setsshkey": true,
+}
+
+// Repeatable reports whether running c twice has the effect of running it once, so that a
+// command whose connection dropped (ErrDropped) may be sent again.
+func (c Command) Repeatable() bool { return repeatable[c.Name] }
+
 // Raw builds a user-given command (args[0] is the name) under the same argument rules.
 func Raw(args ...string) (Command, error) {
 	if len(args) == 0 {

@@ -149,3 +149,23 @@ func TestParseLine(t *testing.T) {
 		})
 	}
 }
+
+// Repeatable: only commands whose second run does what the first did may
+// be sent again after a dropped connection.
+func TestRepeatable(t *testing.T) {
+	tz, _ := Timezone("UTC")
+	dns, _ := DNS("10.0.0.1")
+	pw, _ := Passwd("klconfig", "Next-Pass1")
+	nagent, _ := Nagent("ksc.lab", 13000, 0)
+	restart, _ := ManageServices("restart", "network")
+	raw, _ := ParseLine("dnssearch lab.local")
+	for _, tc := range []struct {
+		cmd  Command
+		want bool
+	}{
+		{APIVersion(), true}, {tz, true}, {dns, true}, {raw, true},
+		{pw, false}, {nagent, false}, {NagentInstall(), false}, {restart, false}, {Reboot(), false},
+	} {
+		assert.Equal(t, tc.want, tc.cmd.Repeatable(), tc.cmd.String())
+	}
+}

@@ -49,8 +49,8 @@ func (c Command) String() string {
 // and ended with KLCONFIG FAILED is NOT an error for a Runner: Result.OK is false and err is nil
 // (Client turns it into *CommandFailedError). err is non-nil only when the command could not be
 // run or its output carries no KLCONFIG marker. A Runner must not retry a command that may have
-// reached the SVM, must be safe for concurrent use, must honour ctx, and must never put
-// Command.Stdin or any credential into an error or log.
+// reached the SVM unless the command is Repeatable, must be safe for concurrent use, must honour
+// ctx, and must never put Command.Stdin or any credential into an error or log.
 type Runner interface {
 	Run(ctx context.Context, cmd Command) (Result, error)
 }
@@ -67,6 +67,9 @@ var (
 	ErrUnreachable = errors.New("svm unreachable")
 	// ErrNoMarker: the output did not end with KLCONFIG OK or KLCONFIG FAILED.
 	ErrNoMarker = errors.New("no KLCONFIG marker")
+	// ErrDropped: the connection went away after the command was sent and before its marker came
+	// back, so the SVM may or may not have applied it. Only a Repeatable command may be sent again.
+	ErrDropped = errors.New("connection dropped while the command ran")
 )
 
 // CommandFailedError reports a command that ended with KLCONFIG FAILED.

@@ -162,6 +162,12 @@ func (r *SSHRunner) Run(ctx context.Context, cmd Command) (Result, error) {
 	}
 	res, err := Parse(stdout.String())
 	if err != nil {
+		var exit *ssh.ExitError
+		if runErr != nil && !errors.As(runErr, &exit) {
+			// No marker and no exit status: the session died under the command, not the command
+			// itself. Whether the SVM applied it cannot be known from here.
+			return res, fmt.Errorf("klconfig %s on %s: %w (%v)", cmd, r.addr, ErrDropped, runErr)
+		}
 		if runErr != nil {
 			// The marker is authoritative; the exit status is not documented, so it is only context.
 			return res, fmt.Errorf("klconfig %s on %s: %w (session: %v)", cmd, r.addr, err, runErr)
@@ -308,19 +314,21 @@ func knownAlgorithms(check ssh.HostKeyCallback, addr string) []string {
 }
 
 // Retry wraps a Runner and retries while the SVM is not reachable yet (booting, network restart,
-// reboot), with bounded exponential backoff. It retries only errors wrapping ErrUnreachable, which
-// a Runner reports only before the command was sent; an auth failure, a host key problem or a
-// KLCONFIG FAILED comes back at once.
+// reboot), with bounded exponential backoff. It retries errors wrapping ErrUnreachable, which a
+// Runner reports only before the command was sent, and ErrDropped of a Repeatable command, at most
+// MaxDrops times: running it once more leaves the SVM as one run does. A dropped command that is
+// not Repeatable, an auth failure, a host key problem or a KLCONFIG FAILED comes back at once.
 type Retry struct {
 	Runner   Runner
 	MaxWait  time.Duration // give up after this much time in total; default 2 minutes (ctx may end sooner)
 	MinDelay time.Duration // first backoff; default 250ms
 	MaxDelay time.Duration // backoff cap; default 5s
+	MaxDrops int           // resends of a dropped Repeatable command; default 2
 }
 
 // Run implements Runner.
 func (r Retry) Run(ctx context.Context, cmd Command) (Result, error) {
-	maxWait, delay, maxDelay := r.MaxWait, r.MinDelay, r.MaxDelay
+	maxWait, delay, maxDelay, maxDrops := r.MaxWait, r.MinDelay, r.MaxDelay, r.MaxDrops
 	if maxWait <= 0 {
 		maxWait = 2 * time.Minute
 	}
@@ -330,11 +338,24 @@ func (r Retry) Run(ctx context.Context, cmd Command) (Result, error) {
 	if maxDelay <= 0 {
 		maxDelay = 5 * time.Second
 	}
+	if maxDrops <= 0 {
+		maxDrops = 2
+	}
 	ctx, cancel := context.WithTimeout(ctx, maxWait)
 	defer cancel()
+	drops := 0
 	for attempt := 1; ; attempt++ {
 		res, err := r.Runner.Run(ctx, cmd)
-		if err == nil || !errors.Is(err, ErrUnreachable) {
+		switch {
+		case err == nil:
+			return res, nil
+		case errors.Is(err, ErrUnreachable):
+		case errors.Is(err, ErrDropped) && cmd.Repeatable():
+			if drops == maxDrops {
+				return res, fmt.Errorf("%w (sent %d times, dropped every time)", err, drops+1)
+			}
+			drops++
+		default:
 			return res, err
 		}
 		t := time.NewTimer(delay)

@@ -316,6 +316,72 @@ func TestRetryUntilLateSVMAnswers(t *testing.T) {
 	assert.Equal(t, []string{"6.3.0.100"}, res.Lines)
 }
 
+// A connection dropped while a command ran: the bare runner reports ErrDropped whether or not the
+// SVM applied it; Retry sends a Repeatable command again (bounded by MaxDrops) and never one that
+// is not.
+func TestDroppedMidCommand(t *testing.T) {
+	tz, _ := Timezone("Europe/Berlin")
+	pw, _ := Passwd("root", "Root-2")
+	for name, tc := range map[string]struct {
+		cmd      Command
+		at       svm.DropPoint
+		drops    int  // how many matching commands drop in a row
+		wantOK   bool // through Retry
+		wantRuns int  // times the SVM ran the command
+	}{
+		"repeatable, dropped before it ran":     {cmd: tz, at: svm.DropBeforeRun, drops: 1, wantOK: true, wantRuns: 1},
+		"repeatable, dropped after it ran":      {cmd: tz, at: svm.DropAfterRun, drops: 1, wantOK: true, wantRuns: 2},
+		"repeatable, dropped every time":        {cmd: tz, at: svm.DropAfterRun, drops: 3, wantOK: false, wantRuns: 3},
+		"not repeatable, dropped before it ran": {cmd: pw, at: svm.DropBeforeRun, drops: 1, wantOK: false, wantRuns: 0},
+		"not repeatable, dropped after it ran":  {cmd: pw, at: svm.DropAfterRun, drops: 1, wantOK: false, wantRuns: 1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			l := startLabSVM(t, nil)
+			r := runner(t, pinned(l))
+			l.DropConnection(tc.cmd.Name, 1, tc.at)
+			_, err := r.Run(ctx(t), tc.cmd)
+			require.ErrorIs(t, err, ErrDropped, "the bare runner never resends")
+			assert.NotErrorIs(t, err, ErrUnreachable)
+
+			l.mu.Lock()
+			l.seen = nil
+			l.mu.Unlock()
+			left := tc.drops
+			rt := Retry{Runner: rearming{Runner: r, arm: func() {
+				if left > 0 {
+					left--
+					l.DropConnection(tc.cmd.Name, 1, tc.at)
+				}
+			}}, MaxWait: 5 * time.Second, MinDelay: 10 * time.Millisecond}
+			_, err = New(rt).Do(ctx(t), tc.cmd)
+			if tc.wantOK {
+				require.NoError(t, err)
+			} else {
+				require.ErrorIs(t, err, ErrDropped)
+				assert.NotContains(t, err.Error(), "Root-2")
+			}
+			runs := 0
+			for _, c := range l.commands() {
+				if strings.HasPrefix(c, tc.cmd.Name) {
+					runs++
+				}
+			}
+			assert.Equal(t, tc.wantRuns, runs)
+		})
+	}
+}
+
+// rearming arms a fault before each command it runs.
+type rearming struct {
+	Runner
+	arm func()
+}
+
+func (r rearming) Run(ctx context.Context, cmd Command) (Result, error) {
+	r.arm()
+	return r.Runner.Run(ctx, cmd)
+}
+
 func TestPasswdNeverOnTheCommandLine(t *testing.T) {
 	l := startLabSVM(t, nil)
 	const newPass = `Fresh;"$(pass)'1`

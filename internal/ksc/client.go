@@ -18,11 +18,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -61,12 +63,13 @@ type Config struct {
 const (
 	defaultTimeout  = 60 * time.Second
 	defaultPageSize = 500
-	// busyRetries bounds retries of HTTP 503 (server busy).
+	// busyRetries bounds retries of HTTP 503 (server busy) and of calls
+	// cut by a restarting server.
 	busyRetries = 4
 )
 
-// busyBackoff is the first wait after a 503; it doubles. A variable so
-// tests can shorten it.
+// busyBackoff is the first wait after a 503 or a lost connection; it
+// doubles. A variable so tests can shorten it.
 var busyBackoff = 200 * time.Millisecond
 
 // Client talks to one Administration Server. It is safe for concurrent
@@ -280,7 +283,9 @@ func (c *Client) login(ctx context.Context) error {
 	var st int
 	var hdr http.Header
 	var body []byte
-	err := c.withBusyRetry(ctx, func() error {
+	// Logging in again is always safe (a session left behind expires), so
+	// a login cut by a restart is retried like a read.
+	err := c.withRetry(ctx, connLost, func() error {
 		var err error
 		st, hdr, body, err = c.post(ctx, method, []byte("{}"), map[string]string{"Authorization": c.authHeader()})
 		if err == nil && st == http.StatusServiceUnavailable {
@@ -322,24 +327,49 @@ func (c *Client) login(ctx context.Context) error {
 
 var errBusy = errors.New("server busy (HTTP 503)")
 
-// withBusyRetry runs f again while it reports errBusy, a few times with
+// withRetry runs f again while it reports errBusy (the server did not run
+// the method) or an error retryable accepts, busyRetries times with
 // doubling waits, never past ctx.
-func (c *Client) withBusyRetry(ctx context.Context, f func() error) error {
+func (c *Client) withRetry(ctx context.Context, retryable func(error) bool, f func() error) error {
 	wait := busyBackoff
 	for i := 0; ; i++ {
 		err := f()
-		if !errors.Is(err, errBusy) || i == busyRetries {
+		if err == nil || !(errors.Is(err, errBusy) || ctx.Err() == nil && retryable(err)) {
 			return err
+		}
+		if i == busyRetries {
+			if errors.Is(err, errBusy) {
+				return err
+			}
+			return fmt.Errorf("%w (tried %d times)", err, i+1)
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("%w (gave up: %w)", errBusy, ctx.Err())
+			return fmt.Errorf("%w (gave up: %w)", err, ctx.Err())
 		case <-t.C:
 		}
 		wait *= 2
 	}
+}
+
+// connLost reports a connection refused, reset or closed before the
+// answer came: what a restarting server looks like. Certificate errors and
+// timeouts are not: trying again would meet them again.
+func connLost(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		// A kept-alive connection the server closed between calls; net/http
+		// does not export this error.
+		strings.Contains(err.Error(), "http: server closed idle connection")
+}
+
+// notSent reports a call that never reached the server: the connection
+// for it could not even be opened.
+func notSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 func snippet(b []byte) string {
@@ -388,8 +418,12 @@ func (c *Client) sessionHeader() map[string]string {
 // Call invokes an OpenAPI method with top-level arguments (params values
 // bare, nested ones through NestedParams). read marks calls that are safe
 // to repeat: after the session is lost (401/403) the client logs in again
-// once and repeats only reads. HTTP 503 is retried for every call, since
-// the server did not run the method.
+// once and repeats only reads, and a read whose connection was refused,
+// reset or closed mid-call (a restarting server) is repeated with the
+// backoff of HTTP 503. A write is repeated only when it never reached the
+// server (connection refused); one cut after it was sent fails with
+// ErrInterrupted, as the server may or may not have run it. HTTP 503 is
+// retried for every call, since the server did not run the method.
 func (c *Client) Call(ctx context.Context, method string, args map[string]any, read bool) (Response, error) {
 	if args == nil {
 		args = map[string]any{}
@@ -409,11 +443,15 @@ func (c *Client) Call(ctx context.Context, method string, args map[string]any, r
 			return nil, err
 		}
 	}
-	relogged, resent := false, false
+	retryable := notSent
+	if read {
+		retryable = connLost
+	}
+	relogged := false
 	for {
 		var st int
 		var data []byte
-		err := c.withBusyRetry(ctx, func() error {
+		err := c.withRetry(ctx, retryable, func() error {
 			var err error
 			st, _, data, err = c.post(ctx, method, body, c.sessionHeader())
 			if err == nil && st == http.StatusServiceUnavailable {
@@ -422,12 +460,8 @@ func (c *Client) Call(ctx context.Context, method string, args map[string]any, r
 			return err
 		})
 		if err != nil {
-			// A read on a connection the server dropped (restart, idle
-			// close) is repeated once on a fresh one: net/http does not
-			// replay POSTs by itself.
-			if read && !resent && ctx.Err() == nil && !errors.Is(err, errBusy) {
-				resent = true
-				continue
+			if !read && connLost(err) && !notSent(err) && ctx.Err() == nil {
+				return nil, fmt.Errorf("ksc %s: %w: %w", method, ErrInterrupted, errors.Unwrap(err))
 			}
 			return nil, err
 		}

@@ -2,9 +2,16 @@ package ksc
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -317,4 +324,90 @@ func TestTasks(t *testing.T) {
 	err = c.RunTask(ctx, "9999")
 	var p *PxgError
 	assert.True(t, errors.As(err, &p))
+}
+
+// A server that crashes in the middle of a call and is back 150 ms later.
+// Reads (here a page of FindHosts) are repeated with the 503 backoff, log
+// in again and rerun the query: same rows whether the page was served or
+// not. A removal is not repeated: it fails with ErrInterrupted, having run
+// or not, and a check afterwards tells which.
+func TestServerCrashMidCall(t *testing.T) {
+	old := busyBackoff
+	busyBackoff = 50 * time.Millisecond // retries at 50, 150, 350 ms: the first meets the server down
+	t.Cleanup(func() { busyBackoff = old })
+	for name, tc := range map[string]struct {
+		method string
+		at     kscsim.CrashPoint
+	}{
+		"page read, before serving":  {"ChunkAccessor.GetItemsChunk", kscsim.CrashBeforeServe},
+		"page read, after serving":   {"ChunkAccessor.GetItemsChunk", kscsim.CrashAfterServe},
+		"removal, before serving it": {"HostGroup.RemoveHost", kscsim.CrashBeforeServe},
+		"removal, after serving it":  {"HostGroup.RemoveHost", kscsim.CrashAfterServe},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, _ := lab(t, kscsim.Config{})
+			want := seed(s, 10)
+			c := client(t, s, func(c *Config) { c.PageSize = 3 })
+			ctx := context.Background()
+			s.CrashOn(tc.method, 2, tc.at, 150*time.Millisecond)
+
+			if tc.method == "ChunkAccessor.GetItemsChunk" {
+				rows, err := c.FindHosts(ctx, "", []string{"KLHST_WKS_HOSTNAME"})
+				require.NoError(t, err)
+				assert.Equal(t, want, idsOf(rows))
+				calls := s.Calls()
+				assert.Equal(t, 2, calls["Session.StartSession"], "logged in again after the restart")
+				assert.Equal(t, 2, calls["HostGroup.FindHosts"], "query re-run on the new session")
+				return
+			}
+			var ids []string
+			for id := range want {
+				ids = append(ids, id)
+			}
+			require.NoError(t, c.RemoveHost(ctx, ids[0]), "the first removal goes through")
+			err := c.RemoveHost(ctx, ids[1])
+			require.ErrorIs(t, err, ErrInterrupted)
+			assert.Contains(t, err.Error(), "remove host "+ids[1]+": ksc HostGroup.RemoveHost: connection lost after the call was sent")
+			assert.Equal(t, 2, s.Calls()["HostGroup.RemoveHost"], "not repeated")
+			_, still := s.Host(ids[1])
+			assert.Equal(t, tc.at == kscsim.CrashBeforeServe, still)
+			rows, err := c.FindHosts(ctx, "", []string{"KLHST_WKS_HOSTNAME"})
+			require.NoError(t, err, "reads go on once the server is back")
+			left := len(want) - 1
+			if !still {
+				left--
+			}
+			assert.Len(t, rows, left)
+		})
+	}
+}
+
+// Which transport errors are retried: a refused connection never reached
+// the server (any call may be repeated); a reset or an early EOF may come
+// after the server ran the call (only reads are repeated); certificate
+// errors and timeouts would only happen again.
+func TestConnectionErrorClasses(t *testing.T) {
+	dial := &url.Error{Op: "Post", URL: "https://ksc", Err: &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}
+	reset := &url.Error{Op: "Post", URL: "https://ksc", Err: &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}}
+	eof := &url.Error{Op: "Post", URL: "https://ksc", Err: io.EOF}
+	cert := &url.Error{Op: "Post", URL: "https://ksc", Err: x509.UnknownAuthorityError{}}
+	timeout := &url.Error{Op: "Post", URL: "https://ksc", Err: context.DeadlineExceeded}
+	for name, tc := range map[string]struct {
+		err              error
+		lost, neverThere bool
+	}{
+		"refused":      {dial, true, true},
+		"reset":        {reset, true, false},
+		"EOF":          {eof, true, false},
+		"bad cert":     {cert, false, false},
+		"timeout":      {timeout, false, false},
+		"wrapped EOF":  {fmt.Errorf("ksc X: %w", eof), true, false},
+		"wrapped dial": {fmt.Errorf("ksc X: %w", dial), true, true},
+		"idle closed":  {&url.Error{Op: "Post", URL: "https://ksc", Err: errors.New("http: server closed idle connection")}, true, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			assert.Equal(t, tc.lost, connLost(tc.err), "connLost")
+			assert.Equal(t, tc.neverThere, notSent(tc.err), "notSent")
+		})
+	}
 }

@@ -41,6 +41,10 @@ var (
 	ErrMFARequired = errors.New("ksc account requires two-factor authentication; use a service account exempt from 2FA")
 	// ErrNotFound: a task (or other named object) looked up by name does not exist.
 	ErrNotFound = errors.New("not found")
+	// ErrInterrupted: the connection was lost after a write was sent and
+	// before its answer came, so the server may or may not have run it.
+	// It is not repeated: check the state, then act again if needed.
+	ErrInterrupted = errors.New("connection lost after the call was sent, so the server may or may not have run it")
 )
 
 // pxgFromBody returns the PxgError in a JSON body, if any: the vendor

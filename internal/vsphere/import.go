@@ -315,7 +315,9 @@ func (s *Session) upload(ctx context.Context, spec ImportSpec, im *image, lease 
 					pct = int32(done.Load() * 100 / total)
 				}
 				if err := lease.Progress(uctx, pct); err != nil && uctx.Err() == nil {
-					cancel(fmt.Errorf("keep import lease alive: %w", err))
+					// The upload must stop now: a lease vCenter no longer keeps
+					// (expired, aborted from elsewhere) takes no more data.
+					cancel(leaseLost(uctx, lease, err))
 					return
 				}
 			}
@@ -328,12 +330,27 @@ func (s *Session) upload(ctx context.Context, spec ImportSpec, im *image, lease 
 		m, _ := im.item(it.Path)
 		if err := s.uploadItem(uctx, im, m, it, &done, total, spec.Progress); err != nil {
 			if cause := context.Cause(uctx); cause != nil && !errors.Is(cause, context.Canceled) {
-				return 0, cause
+				// The transport's error only says the request was cut; the cause says why.
+				return 0, fmt.Errorf("upload %s: %w", m.name, cause)
 			}
 			return 0, err
 		}
 	}
 	return done.Load(), nil
+}
+
+// ErrLeaseLost: vCenter no longer keeps the import lease (it expired or
+// was aborted from elsewhere), so the upload cannot go on.
+var ErrLeaseLost = errors.New("import lease lost")
+
+// leaseLost explains a refused keep-alive, with the lease's own error when
+// vCenter recorded one.
+func leaseLost(ctx context.Context, lease *nfc.Lease, progressErr error) error {
+	if l, err := lease.Properties(ctx, "state", "error"); err == nil &&
+		l.State == types.HttpNfcLeaseStateError && l.Error != nil {
+		return fmt.Errorf("%w: the lease is in state error: %s (keep-alive: %w)", ErrLeaseLost, faultText(*l.Error), progressErr)
+	}
+	return fmt.Errorf("%w: vCenter refused the keep-alive: %w", ErrLeaseLost, progressErr)
 }
 
 func (im *image) item(p string) (member, error) {

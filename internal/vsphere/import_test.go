@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/vmware/govmomi/nfc"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
 )
@@ -385,6 +386,33 @@ func TestImportKeepsLeaseAlive(t *testing.T) {
 	assert.GreaterOrEqual(t, mc.calls["*methods.HttpNfcLeaseProgressBody"], 3)
 	assert.Equal(t, 1, mc.calls["*methods.HttpNfcLeaseCompleteBody"])
 	assert.Zero(t, mc.calls["*methods.HttpNfcLeaseAbortBody"])
+}
+
+// A lease vCenter stops keeping during the upload (expired, or aborted
+// from elsewhere) answers the keep-alive with a fault: the upload stops at
+// once, the error names the file and wraps ErrLeaseLost, and the lease and
+// the half-imported VM are removed.
+func TestImportLeaseLostMidUpload(t *testing.T) {
+	l := newLab(t, nil)
+	s := l.session(t)
+	l.m.Service.FaultInjector().AddRule(&simulator.FaultInjectionRule{MethodName: "HttpNfcLeaseProgress", ObjectType: "HttpNfcLease",
+		ObjectName: "*", Probability: 1, FaultType: simulator.FaultTypeGeneric, Message: "injected: lease timed out", Enabled: true})
+	spec := importSpec(writeTestOVA(t, 512<<10))
+	spec.LeaseUpdate = 5 * time.Millisecond
+	var sent atomic.Int64
+	spec.Progress = func(done, total int64) {
+		sent.Store(done)
+		time.Sleep(3 * time.Millisecond) // the upload outlasts several keep-alive periods
+	}
+	_, err := s.Import(context.Background(), spec)
+	require.ErrorIs(t, err, ErrLeaseLost)
+	assert.Less(t, sent.Load(), int64(512<<10), "the upload stopped when the lease was lost")
+	var ie *ImportError
+	require.ErrorAs(t, err, &ie)
+	assert.NoError(t, ie.Cleanup)
+	assert.Regexp(t, `^import vm svm-esx01: upload \S+\.vmdk: import lease lost: vCenter refused the keep-alive: .*injected: lease timed out.* \(lease aborted, half-imported vm deleted\)$`, err.Error())
+	assertNoVM(t, s, "svm-esx01")
+	assertLeaseGone(t, s, ie)
 }
 
 func BenchmarkImport(b *testing.B) {

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -376,7 +374,7 @@ func TestCancelledMidUpload(t *testing.T) {
 	// Reading the descriptor takes a few KiB of Range requests; past 1 MiB
 	// the disk is streaming to vCenter.
 	const midUpload = 1 << 20
-	url := serveImage(t, e.v.NewImage.Path, func(_ *http.Request, n int) {
+	url := labtest.ServeImage(t, e.v.NewImage.Path, func(_ *http.Request, n int) {
 		if served.Add(int64(n)) > midUpload {
 			cancel()
 		}
@@ -400,37 +398,6 @@ func TestCancelledMidUpload(t *testing.T) {
 	assert.EqualValues(t, ansibletest.Get(again, "upload", "bytes"), imageDiskBytes(t, url))
 }
 
-// serveImage serves the image at path over HTTP (with Range support, as
-// ReadDescriptor needs) on loopback and calls onRead with every chunk read
-// for a response. It returns the image's URL.
-func serveImage(t testing.TB, path string, onRead func(r *http.Request, n int)) string {
-	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f, err := os.Open(path)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		defer f.Close()
-		http.ServeContent(w, r, "svm.ova", time.Time{}, &countingReader{f, func(n int) { onRead(r, n) }})
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL + "/svm.ova"
-}
-
-type countingReader struct {
-	f      *os.File
-	onRead func(int)
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.f.Read(p)
-	c.onRead(n)
-	return n, err
-}
-
-func (c *countingReader) Seek(off int64, whence int) (int64, error) { return c.f.Seek(off, whence) }
-
 func imageDiskBytes(t testing.TB, src string) int64 {
 	t.Helper()
 	d, err := vsphere.ReadDescriptor(context.Background(), src)
@@ -450,7 +417,7 @@ func TestTimeoutOption(t *testing.T) {
 	// given.
 	var served atomic.Int64
 	var stalled atomic.Bool
-	url := serveImage(t, e.v.NewImage.Path, func(r *http.Request, n int) {
+	url := labtest.ServeImage(t, e.v.NewImage.Path, func(r *http.Request, n int) {
 		if served.Add(int64(n)) > 1<<20 && stalled.CompareAndSwap(false, true) {
 			<-r.Context().Done()
 		}

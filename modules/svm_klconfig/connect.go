@@ -173,6 +173,11 @@ func (s *state) explain(err error, cmd klconfig.Command) error {
 		return fmt.Errorf("host key of %s does not match %s: the SVM was redeployed or another machine answers there; verify it, then fix %s (%w)", addr, where, where, err)
 	case errors.Is(err, klconfig.ErrAuthFailed):
 		return fmt.Errorf("authentication as %s on %s failed: check the password option (or %s), private_key or private_key_file (%w)", s.opts.Username, addr, EnvPassword, err)
+	case errors.Is(err, klconfig.ErrDropped):
+		// Repeatable commands were already sent again (klconfig.Retry); this one could not be, or
+		// kept dropping. Nothing is recorded for it, so the rerun reads or compares it again.
+		return fmt.Errorf("klconfig command %q on %s: the SSH connection dropped while the command ran, so the SVM may or may not have applied it; rerun the task to check and apply it again: %w",
+			display(cmd), addr, err)
 	case errors.Is(err, klconfig.ErrUnreachable):
 		return fmt.Errorf("svm %s did not answer over SSH within wait_timeout=%ds: %w", addr, s.opts.WaitTimeout, err)
 	}

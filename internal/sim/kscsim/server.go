@@ -98,6 +98,7 @@ type Server struct {
 	ended     map[string]bool // ended or expired sessions: 403, not 401
 	accessors map[string]*accessor
 	taskIters map[string]*taskIter
+	crashRule *crashRule // test-facing fault: see CrashOn
 }
 
 type session struct {
@@ -264,8 +265,14 @@ func (s *Server) serve(ln net.Listener) {
 		ErrorLog: log.New(io.Discard, "", 0),
 	}
 	s.srvMu.Lock()
+	defer s.srvMu.Unlock()
+	if s.ctx.Err() != nil {
+		// Closed while down after a crash: Close has already run (it
+		// cancels before it reads s.srv), so nobody would stop this one.
+		_ = ln.Close()
+		return
+	}
 	s.srv = srv
-	s.srvMu.Unlock()
 	go func() { _ = srv.ServeTLS(ln, "", "") }() // returns ErrServerClosed on Close/Restart
 }
 
@@ -298,18 +305,35 @@ func (s *Server) Close() error {
 // Restart models an Administration Server restart: same certificate, port
 // and data; every connection is cut and every session and accessor dropped.
 func (s *Server) Restart() error {
+	if err := s.stop(); err != nil {
+		return fmt.Errorf("restart kscsim: %w", err)
+	}
+	if err := s.listen(); err != nil {
+		return fmt.Errorf("restart kscsim: %w", err)
+	}
+	return nil
+}
+
+// stop is the first half of a restart: listener and connections closed,
+// sessions, accessors and iterators gone.
+func (s *Server) stop() error {
 	s.srvMu.Lock()
 	old := s.srv
 	s.srvMu.Unlock()
 	if err := old.Close(); err != nil {
-		return fmt.Errorf("restart kscsim: %w", err)
+		return err
 	}
 	s.mu.Lock()
 	s.dropSessions()
 	s.mu.Unlock()
+	return nil
+}
+
+// listen is the second half: serving again on the same address.
+func (s *Server) listen() error {
 	ln, err := net.Listen("tcp", s.addr)
 	if err != nil {
-		return fmt.Errorf("restart kscsim: listen on %s: %w", s.addr, err)
+		return fmt.Errorf("listen on %s: %w", s.addr, err)
 	}
 	s.serve(ln)
 	return nil
@@ -348,7 +372,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "read body", http.StatusBadRequest)
 		return
 	}
+	if c, ok := s.takeCrash(name); ok {
+		if c.at == CrashAfterServe {
+			s.serveCall(discardWriter{http.Header{}}, r, cs, name, body)
+		}
+		s.crash(w, c.down)
+		return
+	}
+	s.serveCall(w, r, cs, name, body)
+}
 
+// serveCall serves one authenticated or login call whose body is read.
+func (s *Server) serveCall(w http.ResponseWriter, r *http.Request, cs *connState, name string, body []byte) {
 	switch name {
 	case "login":
 		if !s.authorized(r) {

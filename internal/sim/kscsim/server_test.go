@@ -3,6 +3,7 @@ package kscsim
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -405,4 +406,47 @@ func TestCurl(t *testing.T) {
 	_, _ = curl("Session.EndSession", "{}", sess)
 	st, _ = curl("Session.Ping", "{}", sess)
 	assert.Equal(t, http.StatusForbidden, st)
+}
+
+// A crash in the middle of a call: no answer, the server down for a
+// while, then back with every session gone; the call's change is kept
+// only when it crashed after serving it.
+func TestCrashOn(t *testing.T) {
+	for name, tc := range map[string]struct {
+		at      CrashPoint
+		removed bool
+	}{
+		"before serving": {at: CrashBeforeServe, removed: false},
+		"after serving":  {at: CrashAfterServe, removed: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, _ := startTest(t, Config{})
+			id := s.UpsertHost(Host{DisplayName: "crash-me"})
+			c := newWireClient(t, s)
+			c.startSession()
+			s.CrashOn("HostGroup.RemoveHost", 1, tc.at, 300*time.Millisecond)
+
+			req, err := http.NewRequest(http.MethodPost, c.base+"/api/v1.0/HostGroup.RemoveHost",
+				strings.NewReader(`{"strHostName":"`+id+`"}`))
+			require.NoError(t, err)
+			req.Header.Set("X-KSC-Session", c.session)
+			_, err = c.hc.Do(req)
+			require.Error(t, err, "no answer")
+			_, err = net.DialTimeout("tcp", strings.TrimPrefix(s.URL(), "https://"), time.Second)
+			require.Error(t, err, "down right after the crash")
+
+			require.Eventually(t, func() bool {
+				conn, err := net.DialTimeout("tcp", strings.TrimPrefix(s.URL(), "https://"), time.Second)
+				if err == nil {
+					_ = conn.Close()
+				}
+				return err == nil
+			}, 5*time.Second, 50*time.Millisecond, "back after the down time")
+			c.hc.CloseIdleConnections()
+			st, _ := c.raw("Session.Ping", map[string]any{}, nil)
+			assert.Equal(t, http.StatusUnauthorized, st, "sessions dropped by the crash")
+			_, still := s.Host(id)
+			assert.Equal(t, !tc.removed, still)
+		})
+	}
 }

@@ -98,12 +98,13 @@ func (s *SVM) handleConn(ln net.Listener, c net.Conn) {
 		if err != nil {
 			continue
 		}
-		go s.handleSession(ch, chReqs)
+		go s.handleSession(c, ch, chReqs)
 	}
 }
 
-// handleSession serves one SSH session: exactly one exec request runs one klconfig command.
-func (s *SVM) handleSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
+// handleSession serves one SSH session on connection c: exactly one exec request runs one klconfig
+// command.
+func (s *SVM) handleSession(c net.Conn, ch ssh.Channel, reqs <-chan *ssh.Request) {
 	defer ch.Close()
 	for req := range reqs {
 		switch req.Type {
@@ -114,6 +115,13 @@ func (s *SVM) handleSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
 				continue
 			}
 			_ = req.Reply(true, nil)
+			if at, drop := s.takeDrop(payload.Command); drop {
+				if at == DropAfterRun {
+					_, _ = s.Exec(payload.Command, ch)
+				}
+				_ = c.Close() // the fault: the client gets no output, no marker and no exit status
+				return
+			}
 			out, ok := s.Exec(payload.Command, ch)
 			_, _ = io.WriteString(ch, out) // a client gone mid-write has nothing left to tell
 			sendExit(ch, ok)

@@ -100,6 +100,7 @@ type SVM struct {
 	bootFailed  bool
 	networkDown bool
 	sshdStopped bool
+	drop        *dropRule // test-facing fault: see DropConnection
 
 	passwords       map[string]string
 	passwordChanges map[string]int

@@ -2,6 +2,7 @@ package svm
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"regexp"
 	"strings"
@@ -483,5 +484,45 @@ func TestNewValidates(t *testing.T) {
 	for _, tc := range cases {
 		_, err := New(tc.cfg)
 		assert.EqualError(t, err, tc.want)
+	}
+}
+
+// A connection dropped mid-command: the client gets no output and no exit status; the command ran
+// only when dropped after it; the rule fires once, on the n-th matching command.
+func TestDropConnection(t *testing.T) {
+	for name, tc := range map[string]struct {
+		at      DropPoint
+		applied bool
+	}{
+		"before the command runs": {at: DropBeforeRun, applied: false},
+		"after the command ran":   {at: DropAfterRun, applied: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := startSVM(t, nil)
+			s.DropConnection("timezone", 2, tc.at)
+			out, _ := sshExec(t, s, testPassword, "timezone Europe/Berlin", "")
+			assert.Contains(t, out, "KLCONFIG OK", "the first matching command goes through")
+			_, _ = sshExec(t, s, testPassword, "apiversion", "") // not matching: not counted
+
+			c, err := dial(t, s.Addr(), clientConfig(s, ssh.Password(testPassword)))
+			require.NoError(t, err)
+			sess, err := c.NewSession()
+			require.NoError(t, err)
+			var buf bytes.Buffer
+			sess.Stdout = &buf
+			err = sess.Run("timezone Europe/Moscow")
+			var exitErr *ssh.ExitError
+			require.Error(t, err)
+			assert.False(t, errors.As(err, &exitErr), "no exit status: %v", err)
+			assert.Empty(t, buf.String())
+			want := "Europe/Berlin"
+			if tc.applied {
+				want = "Europe/Moscow"
+			}
+			assert.Equal(t, want, s.State().Timezone)
+
+			out, _ = sshExec(t, s, testPassword, "timezone Asia/Tokyo", "")
+			assert.Contains(t, out, "KLCONFIG OK", "the rule fired once")
+		})
 	}
 }
