@@ -379,34 +379,31 @@ func TestFaultKSC(t *testing.T) {
 		})
 	}
 
-	// A removal cut by a restart is not repeated blindly: ksc_purge fails
-	// naming the call and saying it may have run; the rerun finds out
-	// which and converges.
+	// A removal cut by a restart is not repeated blindly: ksc_purge asks
+	// KSC which records are still there and removes only those, within
+	// the same run.
 	for name, tc := range map[string]struct {
-		at             kscsim.CrashPoint
-		rerunRemoves   bool
-		wantAfterFault bool // the record is still there after the faulty run
+		at          kscsim.CrashPoint
+		removeCalls int // HostGroup.RemoveHosts calls KSC received
 	}{
-		"before": {at: kscsim.CrashBeforeServe, rerunRemoves: true, wantAfterFault: true},
-		"after":  {at: kscsim.CrashAfterServe, rerunRemoves: false, wantAfterFault: false},
+		"before": {at: kscsim.CrashBeforeServe, removeCalls: 2},
+		"after":  {at: kscsim.CrashAfterServe, removeCalls: 1},
 	} {
 		t.Run("ksc_purge restart mid-removal, "+name+" serving it", func(t *testing.T) {
 			display := "svm-esxi-08-6.1-" + name
 			gone := f.UpsertHost(kscsim.Host{DisplayName: display, IP: "10.9.9.8"})
 			args := merge(kscArgs(v), map[string]any{"names": []any{display}})
 
+			// The cut removal is not repeated blindly: the module asks KSC
+			// which records are still there and removes only those.
+			f.ResetCalls()
 			f.CrashOn("HostGroup.RemoveHosts", 1, tc.at, 300*time.Millisecond)
 			res := runModule(t, ctx, l, "ksc_purge", args, ansibletest.Mode{})
-			require.True(t, res.Failed())
-			assert.Contains(t, res.Msg(), "ksc HostGroup.RemoveHosts: connection lost after the call was sent, so the server may or may not have run it")
-			_, ok := f.Host(gone)
-			assert.Equal(t, tc.wantAfterFault, ok)
-
-			res = runModule(t, ctx, l, "ksc_purge", args, ansibletest.Mode{})
 			require.False(t, res.Failed(), res.Msg())
-			assert.Equal(t, tc.rerunRemoves, res.Changed())
-			_, ok = f.Host(gone)
+			assert.True(t, res.Changed())
+			_, ok := f.Host(gone)
 			assert.False(t, ok, "removed")
+			assert.Equal(t, tc.removeCalls, f.Calls()["HostGroup.RemoveHosts"], "removal calls served")
 
 			res = runModule(t, ctx, l, "ksc_purge", args, ansibletest.Mode{})
 			require.False(t, res.Failed(), res.Msg())

@@ -179,14 +179,17 @@ func remove(ctx context.Context, c *ksc.Client, p Plan) error {
 	return nil
 }
 
-// whileThere runs op on ids; when the server refuses it (a PxgError), the
-// ids it still lists are tried once more: a record that vanished meanwhile
-// (KSC's own clean-up, another admin) is what a purge wants anyway, and
-// how KSC treats unknown ids in these calls is not documented.
+// whileThere runs op on ids; when the server refuses it (a PxgError) or
+// the connection is lost before its answer (ksc.ErrInterrupted: KSC may
+// or may not have run it), the ids KSC still lists are tried once more:
+// a record that vanished meanwhile (KSC's own clean-up, another admin,
+// the interrupted call itself) is what a purge wants anyway, and how KSC
+// treats unknown ids in these calls is not documented.
 func whileThere(ctx context.Context, c *ksc.Client, ids []string, op func([]string) error) error {
 	err := op(ids)
 	var pxg *ksc.PxgError
-	if err == nil || !errors.As(err, &pxg) {
+	interrupted := errors.Is(err, ksc.ErrInterrupted)
+	if err == nil || !(interrupted || errors.As(err, &pxg)) {
 		return err
 	}
 	left, ferr := existing(ctx, c, ids)
@@ -196,8 +199,8 @@ func whileThere(ctx context.Context, c *ksc.Client, ids []string, op func([]stri
 	if len(left) == 0 {
 		return nil
 	}
-	if len(left) == len(ids) {
-		return err
+	if len(left) == len(ids) && !interrupted {
+		return err // refused as a whole: the same call would be refused again
 	}
 	still := make([]string, len(left))
 	for i, r := range left {
