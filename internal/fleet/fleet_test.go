@@ -150,6 +150,21 @@ func TestAmbiguousMatchReported(t *testing.T) {
 	assert.ElementsMatch(t, []string{"web01", "web01-clone"}, f.Unmatched, "no agent is pinned to a hypervisor by a guess")
 }
 
+func TestListSome(t *testing.T) {
+	names := []string{"a", "b", "c", "d"}
+	for _, tc := range []struct {
+		max  int
+		want string
+	}{
+		{4, "a, b, c, d"},
+		{10, "a, b, c, d"},
+		{2, "a, b and 2 more"},
+	} {
+		assert.Equal(t, tc.want, listSome(names, tc.max), "max %d", tc.max)
+	}
+	assert.Equal(t, "", listSome(nil, 2))
+}
+
 func TestGates(t *testing.T) {
 	base := []VM{svmVM("old-1", "esx1", "6.1.0.100", "poweredOn"), {Name: "a1", Host: "esx1"}}
 	tests := map[string]struct {

@@ -59,6 +59,19 @@ func GatesForced(f Fleet, svm SVM) GateResult {
 	return gates(f, svm, true)
 }
 
+// reasonNames is how many agents a gate's reason names: on a host with
+// hundreds of VMs the whole list drowns the message (the hypervisor's
+// agents_pending has every name).
+const reasonNames = 10
+
+// listSome joins the first max items and counts the rest.
+func listSome(items []string, max int) string {
+	if len(items) <= max {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:max], ", "), len(items)-max)
+}
+
 func gates(f Fleet, svm SVM, force bool) GateResult {
 	var others []SVM
 	for _, s := range f.SVMs {
@@ -85,7 +98,7 @@ func gates(f Fleet, svm SVM, force bool) GateResult {
 	agents := Gate{Name: GateAgents, Passed: len(needing) == 0,
 		Reason: fmt.Sprintf("no Light Agent on %s needs Protection Server %s", svm.Host, svm.Version.Line())}
 	if len(needing) > 0 {
-		agents.Reason = fmt.Sprintf("%d Light Agent(s) on %s still need it: %s", len(needing), svm.Host, strings.Join(needing, ", "))
+		agents.Reason = fmt.Sprintf("%d Light Agent(s) on %s still need it: %s", len(needing), svm.Host, listSome(needing, reasonNames))
 		agents.Skipped = force
 	}
 
