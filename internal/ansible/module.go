@@ -30,6 +30,13 @@ type Applier interface {
 	Apply(ctx context.Context, req *Request, plan Plan, resp *Response) error
 }
 
+// Closer is implemented by modules that keep connections from Observe to
+// Apply; the runtime calls Close once the run ends, however it ended
+// (failure, panic, check mode), with a context that is not cancelled.
+type Closer interface {
+	Close(ctx context.Context)
+}
+
 // State is whatever a module observed; the runtime only passes it along.
 type State any
 

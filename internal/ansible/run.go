@@ -138,6 +138,9 @@ func (r *run) execute(ctx context.Context, env Env) {
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(t)*time.Second)
 		defer cancel()
 	}
+	if c, ok := r.module.(Closer); ok {
+		defer c.Close(context.WithoutCancel(ctx))
+	}
 	req := &Request{
 		Params:     vr.Params,
 		CheckMode:  r.inv.CheckMode,

@@ -226,3 +226,43 @@ func TestParseArgsRejectsNonObject(t *testing.T) {
 		assert.Error(t, err, raw)
 	}
 }
+
+// closingModule records Close calls, to check the runtime closes a
+// module's connections however the run ends.
+type closingModule struct {
+	fileModule
+	closed int
+}
+
+func (m *closingModule) Close(ctx context.Context) {
+	if ctx.Err() == nil {
+		m.closed++
+	}
+}
+
+func TestExecuteClosesConnections(t *testing.T) {
+	dir := t.TempDir()
+	tests := map[string]struct {
+		args    map[string]any
+		panicIn string
+		closed  int
+	}{
+		"applied":           {args: map[string]any{"path": filepath.Join(dir, "a"), "content": "x"}, closed: 1},
+		"check mode":        {args: map[string]any{"path": filepath.Join(dir, "b"), "_ansible_check_mode": true}, closed: 1},
+		"observe failed":    {args: map[string]any{"path": dir}, closed: 1}, // reading a directory fails
+		"panicked":          {args: map[string]any{"path": filepath.Join(dir, "c")}, panicIn: "observe", closed: 1},
+		"invalid arguments": {args: map[string]any{}, closed: 0}, // nothing was opened: validation comes first
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			applied := 0
+			m := &closingModule{fileModule: fileModule{applied: &applied, panicIn: tc.panicIn}}
+			raw, err := json.Marshal(tc.args)
+			require.NoError(t, err)
+			inv, err := ParseArgs(raw)
+			require.NoError(t, err)
+			Execute(context.Background(), "file", m, inv, nil)
+			assert.Equal(t, tc.closed, m.closed)
+		})
+	}
+}

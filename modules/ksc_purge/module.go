@@ -14,14 +14,16 @@ import (
 	"github.com/ksvla/lightagent/internal/ansible"
 	"github.com/ksvla/lightagent/internal/ksc"
 	"github.com/ksvla/lightagent/internal/vsphere"
+	"github.com/ksvla/lightagent/modules/conn"
 )
 
 // Module is ksc_purge.
-type Module struct{}
+type Module struct{ conn.Sessions }
 
 var (
 	_ ansible.Module  = (*Module)(nil)
 	_ ansible.Applier = (*Module)(nil)
+	_ ansible.Closer  = (*Module)(nil)
 )
 
 // New returns the module.
@@ -46,22 +48,21 @@ func decode(req *ansible.Request) (Options, error) {
 
 // Observe selects the records, checks them against vCenter and reads the
 // groups' retention. It changes nothing.
-func (*Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.Response) (ansible.State, error) {
+func (m *Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.Response) (ansible.State, error) {
 	o, err := decode(req)
 	if err != nil {
 		return nil, err
 	}
-	c, err := o.KSCOptions.Client()
+	c, err := m.KSC(o.KSCOptions)
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the session expires on its own
 	sel, err := selectRecords(ctx, c, o)
 	if err != nil {
 		return nil, err
 	}
 	obs := observed{Records: sel.records, Absent: sel.absent, Skipped: sel.skipped}
-	if obs.Refused, err = refuse(ctx, o, sel.records); err != nil {
+	if obs.Refused, err = m.refuse(ctx, o, sel.records); err != nil {
 		return nil, err
 	}
 	if o.ReportRetention && len(sel.records) > 0 {
@@ -107,17 +108,16 @@ func (*Module) Plan(req *ansible.Request, st ansible.State, resp *ansible.Respon
 }
 
 // Apply removes the records batch by batch and checks they are gone.
-func (*Module) Apply(ctx context.Context, req *ansible.Request, pl ansible.Plan, resp *ansible.Response) error {
+func (m *Module) Apply(ctx context.Context, req *ansible.Request, pl ansible.Plan, resp *ansible.Response) error {
 	o, err := decode(req)
 	if err != nil {
 		return err
 	}
 	p := pl.(Plan)
-	c, err := o.KSCOptions.Client()
+	c, err := m.KSC(o.KSCOptions)
 	if err != nil {
 		return err
 	}
-	defer c.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the session expires on its own
 	if err := remove(ctx, c, p); err != nil {
 		return err
 	}
@@ -213,15 +213,14 @@ func whileThere(ctx context.Context, c *ksc.Client, ids []string, op func([]stri
 // vCenter, when vCenter is given. A VM matches a record by name: its name
 // or guest host name equals the record's display name, FQDN or the FQDN's
 // first label. IPs are not compared: a new SVM often reuses an old one's.
-func refuse(ctx context.Context, o Options, rs []Record) ([]Refused, error) {
+func (m *Module) refuse(ctx context.Context, o Options, rs []Record) ([]Refused, error) {
 	if o.Hostname == "" || len(rs) == 0 {
 		return nil, nil
 	}
-	s, err := o.VCenterOptions.Connect(ctx)
+	s, err := m.VCenter(ctx, o.VCenterOptions)
 	if err != nil {
 		return nil, err
 	}
-	defer s.Logout(context.WithoutCancel(ctx)) //nolint:errcheck // the check is done; the session expires
 	vms, err := s.Inventory(ctx, vsphere.Scope{Datacenter: o.Datacenter})
 	if err != nil {
 		return nil, fmt.Errorf("check the records against vCenter: %w", err)

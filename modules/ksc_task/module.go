@@ -12,14 +12,16 @@ import (
 
 	"github.com/ksvla/lightagent/internal/ansible"
 	"github.com/ksvla/lightagent/internal/ksc"
+	"github.com/ksvla/lightagent/modules/conn"
 )
 
 // Module is ksc_task.
-type Module struct{}
+type Module struct{ conn.Sessions }
 
 var (
 	_ ansible.Module  = (*Module)(nil)
 	_ ansible.Applier = (*Module)(nil)
+	_ ansible.Closer  = (*Module)(nil)
 )
 
 // New returns the module.
@@ -48,16 +50,15 @@ func decode(req *ansible.Request) (Options, error) {
 }
 
 // Observe finds the task and reads its statistics.
-func (*Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.Response) (ansible.State, error) {
+func (m *Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.Response) (ansible.State, error) {
 	o, err := decode(req)
 	if err != nil {
 		return nil, err
 	}
-	c, err := o.KSCOptions.Client()
+	c, err := m.KSC(o.KSCOptions)
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the session expires on its own
 	id, err := c.FindTask(ctx, o.Name)
 	if errors.Is(err, ksc.ErrNotFound) {
 		return nil, notFound(ctx, c, o.Name)
@@ -116,17 +117,16 @@ func (*Module) Plan(req *ansible.Request, st ansible.State, resp *ansible.Respon
 }
 
 // Apply starts the task and, with state=completed, waits for its result.
-func (*Module) Apply(ctx context.Context, req *ansible.Request, pl ansible.Plan, resp *ansible.Response) error {
+func (m *Module) Apply(ctx context.Context, req *ansible.Request, pl ansible.Plan, resp *ansible.Response) error {
 	o, err := decode(req)
 	if err != nil {
 		return err
 	}
 	p := pl.(Plan)
-	c, err := o.KSCOptions.Client()
+	c, err := m.KSC(o.KSCOptions)
 	if err != nil {
 		return err
 	}
-	defer c.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the session expires on its own
 	// The id is looked up again rather than carried over: the plan is a
 	// value, and a task deleted meanwhile must fail here, by name.
 	id, err := c.FindTask(ctx, o.Name)

@@ -69,9 +69,12 @@ func TestStartAndWait(t *testing.T) {
 	assert.Equal(t, map[string]any{"before": map[string]any{"state": "scheduled"}, "after": map[string]any{"state": "completed"}}, check["diff"])
 	assert.Zero(t, s.Calls()["Tasks.RunTask"], "check mode must not start the task")
 
+	logins, logouts := s.Calls()["Session.StartSession"], s.Calls()["Session.EndSession"]
 	first := run(t, s, name, ansibletest.Mode{})
 	require.False(t, first.Failed(), first.Msg())
 	assert.True(t, first.Changed())
+	assert.Equal(t, logins+1, s.Calls()["Session.StartSession"], "Observe and Apply share one session")
+	assert.Equal(t, logouts+1, s.Calls()["Session.EndSession"], "the session ends with the run")
 	assert.Equal(t, "KSC task Update Light Agent completed on 1 targets", first.Msg())
 	assert.Equal(t, "completed", ansibletest.Get(first, "task", "state"))
 	assert.EqualValues(t, 100, ansibletest.Get(first, "task", "percent"))

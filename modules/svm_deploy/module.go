@@ -18,14 +18,16 @@ import (
 
 	"github.com/ksvla/lightagent/internal/ansible"
 	"github.com/ksvla/lightagent/internal/vsphere"
+	"github.com/ksvla/lightagent/modules/conn"
 )
 
-// Module is svm_deploy.
-type Module struct{}
+// Module is svm_deploy. Observe and Apply share one vCenter session.
+type Module struct{ conn.Sessions }
 
 var (
 	_ ansible.Module  = (*Module)(nil)
 	_ ansible.Applier = (*Module)(nil)
+	_ ansible.Closer  = (*Module)(nil)
 )
 
 // New returns the module.
@@ -74,27 +76,19 @@ func decode(req *ansible.Request) (input, error) {
 	return in, nil
 }
 
-// logout ends the session even when ctx has run out.
-func logout(ctx context.Context, s *vsphere.Session) {
-	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	_ = s.Logout(lctx) // the session expires on its own
-}
-
 // Observe resolves the placement, reads the image's descriptor and every
 // VM of the requested name (leftovers of interrupted imports apart). It
 // changes nothing; it only waits for the IP of an SVM that is already
 // running and left as is.
-func (*Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.Response) (ansible.State, error) {
+func (m *Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.Response) (ansible.State, error) {
 	in, err := decode(req)
 	if err != nil {
 		return nil, err
 	}
-	s, err := in.Options.VCenterOptions.Connect(ctx)
+	s, err := m.VCenter(ctx, in.Options.VCenterOptions)
 	if err != nil {
 		return nil, err
 	}
-	defer logout(ctx, s)
 	obs, err := observe(ctx, s, in, resp)
 	if err != nil {
 		return nil, withTimeout(err, in.Options)
@@ -274,16 +268,15 @@ func (*Module) Plan(req *ansible.Request, st ansible.State, resp *ansible.Respon
 }
 
 // Apply runs the plan's steps in order.
-func (*Module) Apply(ctx context.Context, req *ansible.Request, pl ansible.Plan, resp *ansible.Response) error {
+func (m *Module) Apply(ctx context.Context, req *ansible.Request, pl ansible.Plan, resp *ansible.Response) error {
 	in, err := decode(req)
 	if err != nil {
 		return err
 	}
-	s, err := in.Options.VCenterOptions.Connect(ctx)
+	s, err := m.VCenter(ctx, in.Options.VCenterOptions)
 	if err != nil {
 		return err
 	}
-	defer logout(ctx, s)
 	return withTimeout(apply(ctx, s, in, pl.(Plan), resp), in.Options)
 }
 

@@ -18,14 +18,16 @@ import (
 	"github.com/ksvla/lightagent/internal/fleet"
 	"github.com/ksvla/lightagent/internal/ksc"
 	"github.com/ksvla/lightagent/internal/vsphere"
+	"github.com/ksvla/lightagent/modules/conn"
 )
 
 // Module is svm_remove.
-type Module struct{}
+type Module struct{ conn.Sessions }
 
 var (
 	_ ansible.Module  = (*Module)(nil)
 	_ ansible.Applier = (*Module)(nil)
+	_ ansible.Closer  = (*Module)(nil)
 )
 
 // New returns the module.
@@ -43,7 +45,7 @@ func decode(req *ansible.Request) (Options, fleet.Rules, error) {
 	return o, r, err
 }
 
-// clients are the connections of one Observe or Apply.
+// clients are the connections of the run, shared by Observe and Apply.
 type clients struct {
 	vc  *vsphere.Session
 	ksc *ksc.Client // nil when forced without KSC options
@@ -52,7 +54,7 @@ type clients struct {
 // connect logs in to vCenter and, when its options are given, to KSC.
 // Without KSC the Light Agents are unknown, so the agent gate cannot be
 // checked: that is only allowed with force.
-func connect(ctx context.Context, o Options) (*clients, error) {
+func (m *Module) connect(ctx context.Context, o Options) (*clients, error) {
 	if !o.KSCOptions.Given() && !o.Force {
 		return nil, errors.New("the Light Agent gate needs KSC: set ksc_url, ksc_username and ksc_password (or export KSC_URL, KSC_USERNAME, KSC_PASSWORD), or set force=true to remove without checking Light Agents")
 	}
@@ -62,26 +64,15 @@ func connect(ctx context.Context, o Options) (*clients, error) {
 	c := &clients{}
 	if o.KSCOptions.Given() {
 		var err error
-		if c.ksc, err = o.KSCOptions.Client(); err != nil {
+		if c.ksc, err = m.KSC(o.KSCOptions); err != nil {
 			return nil, err
 		}
 	}
 	var err error
-	if c.vc, err = o.VCenterOptions.Connect(ctx); err != nil {
-		c.close(ctx)
+	if c.vc, err = m.VCenter(ctx, o.VCenterOptions); err != nil {
 		return nil, err
 	}
 	return c, nil
-}
-
-// close ends both sessions; a failed logout only leaves a session to
-// expire, so errors are dropped.
-func (c *clients) close(ctx context.Context) {
-	ctx = context.WithoutCancel(ctx)
-	if c.ksc != nil {
-		_ = c.ksc.Close(ctx)
-	}
-	_ = c.vc.Logout(ctx)
 }
 
 // observe reads the fleet, keeping the inventory it was built from.
@@ -112,16 +103,15 @@ func (r *recorder) Inventory(ctx context.Context, sc vsphere.Scope) ([]vsphere.V
 }
 
 // Observe reads the fleet in scope and the VMs the selected names denote.
-func (*Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.Response) (ansible.State, error) {
+func (m *Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.Response) (ansible.State, error) {
 	o, rules, err := decode(req)
 	if err != nil {
 		return nil, err
 	}
-	c, err := connect(ctx, o)
+	c, err := m.connect(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	defer c.close(ctx)
 	f, vms, err := c.observe(ctx, o, rules)
 	if err != nil {
 		return nil, err
@@ -224,17 +214,16 @@ func list(items []Item) string {
 // fleet again and re-runs the gates, because the world moves between plan
 // and removal (an agent update, a new SVM powered off); the first SVM that
 // no longer passes stops the run, the ones after it untouched.
-func (*Module) Apply(ctx context.Context, req *ansible.Request, pl ansible.Plan, resp *ansible.Response) error {
+func (m *Module) Apply(ctx context.Context, req *ansible.Request, pl ansible.Plan, resp *ansible.Response) error {
 	o, rules, err := decode(req)
 	if err != nil {
 		return err
 	}
 	p := pl.(Plan)
-	c, err := connect(ctx, o)
+	c, err := m.connect(ctx, o)
 	if err != nil {
 		return err
 	}
-	defer c.close(ctx)
 
 	removed, absent := []Item{}, append([]string{}, p.Absent...)
 	gone := map[string]bool{}
