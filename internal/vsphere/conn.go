@@ -60,6 +60,7 @@ type Session struct {
 	sm    *session.Manager
 	trips *atomic.Int64
 	host  string
+	found lookups
 }
 
 // Client returns the underlying govmomi client for calls this package does

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
+	"sync"
 
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
@@ -17,6 +19,50 @@ import (
 // path ("/DC0/host/DC0_C0/DC0_C0_H0") or a plain name searched recursively,
 // and returns exactly one object: a *NotFoundError or an *AmbiguousError
 // otherwise, never the first of several matches (govc's ManagedObject).
+
+// lookups remembers the placement objects (datacenter, host, cluster,
+// datastore, network, folder, resource pool) a session found, so Apply
+// does not search again what Observe resolved: a session lives for one
+// module run, seconds in which an admin does not rename a datastore, and
+// a MoRef stays valid. VMs are never remembered: runs create and delete
+// them.
+type lookups struct {
+	mu sync.Mutex
+	m  map[string]any
+}
+
+// remember returns what find found for key, calling find only the first
+// time it succeeds.
+func remember[T any](l *lookups, key string, find func() (T, error)) (T, error) {
+	l.mu.Lock()
+	v, ok := l.m[key]
+	l.mu.Unlock()
+	if ok {
+		return v.(T), nil
+	}
+	got, err := find()
+	if err != nil {
+		return got, err
+	}
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = map[string]any{}
+	}
+	l.m[key] = got
+	l.mu.Unlock()
+	return got, nil
+}
+
+// lookupKey names a lookup of kind under the objects in scope.
+func lookupKey(kind, name string, scope ...object.Reference) string {
+	k := kind + "\x00" + name
+	for _, o := range scope {
+		if o != nil && !reflect.ValueOf(o).IsNil() {
+			k += "\x00" + o.Reference().String()
+		}
+	}
+	return k
+}
 
 // finder returns a govmomi finder scoped to dc; nil means the only
 // datacenter there is.
@@ -69,8 +115,10 @@ func (s *Session) Datacenter(ctx context.Context, name string) (*object.Datacent
 	if arg == "" {
 		arg = "*"
 	}
-	list, err := find.NewFinder(s.c, true).DatacenterList(ctx, arg)
-	return one("datacenter", name, "", list, err, func(o *object.Datacenter) string { return o.InventoryPath })
+	return remember(&s.found, lookupKey("datacenter", name), func() (*object.Datacenter, error) {
+		list, err := find.NewFinder(s.c, true).DatacenterList(ctx, arg)
+		return one("datacenter", name, "", list, err, func(o *object.Datacenter) string { return o.InventoryPath })
+	})
 }
 
 // Host finds one ESXi host in dc.
@@ -82,8 +130,10 @@ func (s *Session) Host(ctx context.Context, dc *object.Datacenter, name string) 
 	if err != nil {
 		return nil, err
 	}
-	list, err := f.HostSystemList(ctx, name)
-	return one("host", name, scopeName(dc), list, err, func(o *object.HostSystem) string { return o.InventoryPath })
+	return remember(&s.found, lookupKey("host", name, dc), func() (*object.HostSystem, error) {
+		list, err := f.HostSystemList(ctx, name)
+		return one("host", name, scopeName(dc), list, err, func(o *object.HostSystem) string { return o.InventoryPath })
+	})
 }
 
 // Cluster finds one cluster in dc.
@@ -92,8 +142,10 @@ func (s *Session) Cluster(ctx context.Context, dc *object.Datacenter, name strin
 	if err != nil {
 		return nil, err
 	}
-	list, err := f.ClusterComputeResourceList(ctx, name)
-	return one("cluster", name, scopeName(dc), list, err, func(o *object.ClusterComputeResource) string { return o.InventoryPath })
+	return remember(&s.found, lookupKey("cluster", name, dc), func() (*object.ClusterComputeResource, error) {
+		list, err := f.ClusterComputeResourceList(ctx, name)
+		return one("cluster", name, scopeName(dc), list, err, func(o *object.ClusterComputeResource) string { return o.InventoryPath })
+	})
 }
 
 // Datastore finds one datastore in dc.
@@ -105,8 +157,10 @@ func (s *Session) Datastore(ctx context.Context, dc *object.Datacenter, name str
 	if err != nil {
 		return nil, err
 	}
-	list, err := f.DatastoreList(ctx, name)
-	return one("datastore", name, scopeName(dc), list, err, func(o *object.Datastore) string { return o.InventoryPath })
+	return remember(&s.found, lookupKey("datastore", name, dc), func() (*object.Datastore, error) {
+		list, err := f.DatastoreList(ctx, name)
+		return one("datastore", name, scopeName(dc), list, err, func(o *object.Datastore) string { return o.InventoryPath })
+	})
 }
 
 // Network finds one network (standard, distributed port group or opaque)
@@ -116,8 +170,10 @@ func (s *Session) Network(ctx context.Context, dc *object.Datacenter, name strin
 	if err != nil {
 		return nil, err
 	}
-	list, err := f.NetworkList(ctx, name)
-	return one("network", name, scopeName(dc), list, err, func(o object.NetworkReference) string { return o.GetInventoryPath() })
+	return remember(&s.found, lookupKey("network", name, dc), func() (object.NetworkReference, error) {
+		list, err := f.NetworkList(ctx, name)
+		return one("network", name, scopeName(dc), list, err, func(o object.NetworkReference) string { return o.GetInventoryPath() })
+	})
 }
 
 // Folder finds one VM folder in dc by inventory path ("/DC0/vm/svms"), path
@@ -128,18 +184,22 @@ func (s *Session) Folder(ctx context.Context, dc *object.Datacenter, name string
 		if dc == nil {
 			return nil, errors.New("find folder: a datacenter is required for the default vm folder")
 		}
-		fs, err := dc.Folders(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("find vm folder of datacenter %s: %w", dc.InventoryPath, err)
-		}
-		return fs.VmFolder, nil
+		return remember(&s.found, lookupKey("vm folder", "", dc), func() (*object.Folder, error) {
+			fs, err := dc.Folders(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("find vm folder of datacenter %s: %w", dc.InventoryPath, err)
+			}
+			return fs.VmFolder, nil
+		})
 	}
 	f, dc, err := s.finder(ctx, dc)
 	if err != nil {
 		return nil, err
 	}
-	list, err := f.FolderList(ctx, name)
-	return one("folder", name, scopeName(dc), list, err, func(o *object.Folder) string { return o.InventoryPath })
+	return remember(&s.found, lookupKey("folder", name, dc), func() (*object.Folder, error) {
+		list, err := f.FolderList(ctx, name)
+		return one("folder", name, scopeName(dc), list, err, func(o *object.Folder) string { return o.InventoryPath })
+	})
 }
 
 // ResourcePool finds one resource pool in dc. An empty name means the root
@@ -149,18 +209,22 @@ func (s *Session) ResourcePool(ctx context.Context, dc *object.Datacenter, host 
 		if host == nil {
 			return nil, errors.New("find resource pool: a host is required for the default pool")
 		}
-		p, err := host.ResourcePool(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("find resource pool of host %s: %w", host.InventoryPath, err)
-		}
-		return p, nil
+		return remember(&s.found, lookupKey("host resource pool", "", host), func() (*object.ResourcePool, error) {
+			p, err := host.ResourcePool(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("find resource pool of host %s: %w", host.InventoryPath, err)
+			}
+			return p, nil
+		})
 	}
 	f, dc, err := s.finder(ctx, dc)
 	if err != nil {
 		return nil, err
 	}
-	list, err := f.ResourcePoolList(ctx, name)
-	return one("resource pool", name, scopeName(dc), list, err, func(o *object.ResourcePool) string { return o.InventoryPath })
+	return remember(&s.found, lookupKey("resource pool", name, dc), func() (*object.ResourcePool, error) {
+		list, err := f.ResourcePoolList(ctx, name)
+		return one("resource pool", name, scopeName(dc), list, err, func(o *object.ResourcePool) string { return o.InventoryPath })
+	})
 }
 
 // VMByName returns every VM in dc whose name is exactly name (no pattern

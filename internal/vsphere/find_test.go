@@ -112,3 +112,52 @@ func TestVMByName(t *testing.T) {
 	_, err = s.VM(ctx, dc, "DC0_H0_VM0")
 	assert.ErrorContains(t, err, `2 vms match "DC0_H0_VM0"`)
 }
+
+// Within a session (one module run), a placement object found once is not
+// searched for again; VMs always are, since runs create and delete them.
+func TestFindersRememberPlacement(t *testing.T) {
+	l := newLab(t, nil)
+	s := l.session(t)
+	ctx := context.Background()
+	dc, err := s.Datacenter(ctx, "DC0")
+	require.NoError(t, err)
+	host, err := s.Host(ctx, dc, "DC0_C0_H0")
+	require.NoError(t, err)
+
+	tests := []struct {
+		name     string
+		find     func() (object.Reference, error)
+		remember bool
+	}{
+		{"datacenter", func() (object.Reference, error) { return s.Datacenter(ctx, "DC0") }, true},
+		{"host", func() (object.Reference, error) { return s.Host(ctx, dc, "DC0_C0_H0") }, true},
+		{"cluster", func() (object.Reference, error) { return s.Cluster(ctx, dc, "DC0_C0") }, true},
+		{"datastore", func() (object.Reference, error) { return s.Datastore(ctx, dc, "LocalDS_0") }, true},
+		{"network", func() (object.Reference, error) { return s.Network(ctx, dc, "VM Network") }, true},
+		{"vm folder", func() (object.Reference, error) { return s.Folder(ctx, dc, "") }, true},
+		{"host's pool", func() (object.Reference, error) { return s.ResourcePool(ctx, dc, host, "") }, true},
+		{"pool by path", func() (object.Reference, error) { return s.ResourcePool(ctx, dc, nil, "/DC0/host/DC0_C0/Resources") }, true},
+		{"vm", func() (object.Reference, error) { return s.VM(ctx, dc, "DC0_H0_VM0") }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			first, err := tt.find()
+			require.NoError(t, err)
+			before := s.RoundTrips()
+			again, err := tt.find()
+			require.NoError(t, err)
+			assert.Equal(t, first.Reference(), again.Reference())
+			if tt.remember {
+				assert.Equal(t, before, s.RoundTrips(), "found again without asking vCenter")
+			} else {
+				assert.Greater(t, s.RoundTrips(), before, "looked up afresh")
+			}
+		})
+	}
+	_, err = s.Datastore(ctx, dc, "nope")
+	require.Error(t, err)
+	before := s.RoundTrips()
+	_, err = s.Datastore(ctx, dc, "nope")
+	require.Error(t, err)
+	assert.Greater(t, s.RoundTrips(), before, "a failed lookup is not remembered")
+}
