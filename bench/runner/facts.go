@@ -101,14 +101,10 @@ func factsAt(ctx context.Context, e *Env, sc scale) (rows []Row, goals []Goal, n
 		func() error { l.KSC().ResetCalls(); return nil },
 		func(s Sample) error {
 			var res struct {
-				Failed     bool           `json:"failed"`
-				Msg        string         `json:"msg"`
-				RoundTrips map[string]int `json:"round_trips"`
-				Facts      struct {
-					KSVLA struct {
-						Agents []json.RawMessage `json:"agents"`
-					} `json:"ksvla"`
-				} `json:"ansible_facts"`
+				Failed     bool              `json:"failed"`
+				Msg        string            `json:"msg"`
+				RoundTrips map[string]int    `json:"round_trips"`
+				Agents     []json.RawMessage `json:"agents"`
 			}
 			if err := json.Unmarshal(s.Stdout, &res); err != nil || res.Failed {
 				return fmt.Errorf("agent_facts failed: %s", oneLine(res.Msg))
@@ -119,7 +115,7 @@ func factsAt(ctx context.Context, e *Env, sc scale) (rows []Row, goals []Goal, n
 			}
 			vcRT = append(vcRT, float64(res.RoundTrips["vcenter"]))
 			kscCalls = append(kscCalls, float64(calls))
-			agents = append(agents, float64(len(res.Facts.KSVLA.Agents)))
+			agents = append(agents, float64(len(res.Agents)))
 			return nil
 		})
 	if err != nil {

@@ -7,7 +7,7 @@ func (*Module) Doc() ansible.Doc {
 	return ansible.Doc{
 		ShortDescription: "Facts about KSVLA SVMs and Light Agents, per hypervisor",
 		Description: []string{
-			"Reads every VM in scope from vCenter in one property-collector pass and the SVMs and Light Agents from Kaspersky Security Center (KSC), joins them, and returns the fleet as C(ansible_facts.ksvla).",
+			"Reads every VM in scope from vCenter in one property-collector pass and the SVMs and Light Agents from Kaspersky Security Center (KSC), joins them, and returns the fleet as C(ansible_facts.ksvla) and each Light Agent in the result's C(agents) (a plain result, not a fact: on thousands of VMs it is most of the output, and facts are copied into every later task's variables and AWX's fact cache).",
 			"An SVM is recognised by the marks M(ksvla.lightagent.svm_deploy) puts on it, by the Protection Server product KSC lists on it, or, for VMs matching O(svm_name_pattern), by a klconfig C(version) probe when O(probe=true). A name alone never makes a VM an SVM.",
 			"VMs are matched to KSC hosts by name, DNS name, FQDN and IP; a VM that matches several KSC hosts is reported in C(ambiguous_matches) and a warning, never guessed.",
 			"For each hypervisor it computes the SVMs by version, the Light Agents by version, the agents still pending, the unprotected VMs (no compatible powered-on SVM on their host), whether a target SVM runs, whether the host is ready (target SVM running and no agent pending) and which old SVMs may be removed.",
@@ -50,10 +50,14 @@ func (*Module) Doc() ansible.Doc {
 		Return: map[string]ansible.ReturnValue{
 			"ansible_facts": {Description: []string{"The fleet under the key C(ksvla)."}, Returned: "success", Type: "dict",
 				Contains: map[string]ansible.ReturnValue{
-					"ksvla": {Description: []string{"C(target_version), C(svms), C(agents), C(hypervisors), C(summary), C(ready_to_remove) (old version -> every host ready), C(unrecognised_candidates), C(ambiguous_matches), C(unmatched_ksc_hosts)."},
+					"ksvla": {Description: []string{"C(target_version), C(svms), C(hypervisors) (each with its Light Agents by version and the names still pending), C(summary), C(ready_to_remove) (old version -> every host ready), C(unrecognised_candidates), C(ambiguous_matches), C(unmatched_ksc_hosts)."},
 						Returned: "success", Type: "dict",
 						Sample: map[string]any{"summary": map[string]any{"hosts": 4, "hosts_ready": 1, "agents_pending": 9, "unprotected": 0}}},
 				}},
+			"agents": {Description: []string{"Every Light Agent in scope: C(name), C(host), C(ip), C(ksc_id), C(version), C(updated) (runs the target version), C(protected) and C(served_by) (the compatible powered-on SVMs on its host)."},
+				Returned: "success", Type: "list",
+				Sample: []any{map[string]any{"name": "vm-esxi-01-001", "host": "esxi-01.example.com", "ip": "10.20.1.11", "version": "6.1.0.300",
+					"updated": false, "protected": true, "served_by": []any{"svm-esxi-01-6.1"}}}},
 			"round_trips": {Description: []string{"vCenter SOAP calls made, for sizing."}, Returned: "success", Type: "dict"},
 			"msg":         {Description: []string{"A one-line summary."}, Returned: "always", Type: "str"},
 		},

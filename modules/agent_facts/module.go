@@ -71,10 +71,24 @@ func (*Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.
 	for _, a := range f.Ambiguous {
 		resp.Warn("ambiguous KSC match, not guessed: " + a)
 	}
-	resp.Facts = map[string]any{"ksvla": f}
+	resp.Facts = map[string]any{"ksvla": factsView{Fleet: f}}
+	// One record per protected VM is most of the output on a large fleet
+	// (16k VMs: about 4 MB). As a fact Ansible would copy it into every
+	// later task's variables and AWX into its fact cache; plays use the
+	// hypervisors' counts and pending lists, so the list is a plain result
+	// for whoever registers it, as vmware_vm_info returns its VMs.
+	resp.Set("agents", f.Agents)
 	resp.Set("round_trips", map[string]any{"vcenter": sess.RoundTrips()})
 	resp.Msg = summary(f)
 	return f, nil
+}
+
+// factsView is the fleet without its per-agent list (returned beside
+// the facts): for encoding/json the outer field, always nil and so
+// omitted, hides the embedded one of the same name.
+type factsView struct {
+	fleet.Fleet
+	Agents []fleet.Agent `json:"agents,omitempty"`
 }
 
 // Plan is always empty: agent_facts changes nothing.

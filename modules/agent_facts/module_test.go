@@ -78,6 +78,15 @@ func TestHalfUpgradedFleet(t *testing.T) {
 		assert.Equal(t, false, ansibletest.Get(res, "ansible_facts", "ksvla", "ready_to_remove", "6.1.0.100"))
 		assert.EqualValues(t, 1, ansibletest.Get(res, "ansible_facts", "ksvla", "summary", "hosts_ready"))
 		assert.EqualValues(t, 4, ansibletest.Get(res, "ansible_facts", "ksvla", "summary", "agents_pending"))
+		// Every protected VM's record is in the result, not in the facts.
+		assert.Nil(t, ansibletest.Get(res, "ansible_facts", "ksvla", "agents"))
+		agents, ok := res["agents"].([]any)
+		require.True(t, ok, "agents is a list: %v", res["agents"])
+		assert.Len(t, agents, 6)
+		for _, a := range agents {
+			assert.NotEmpty(t, ansibletest.Get(a, "version"))
+			assert.NotEmpty(t, ansibletest.Get(a, "host"))
+		}
 	}
 	assert.Empty(t, l.Gaps())
 }
