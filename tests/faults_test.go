@@ -56,37 +56,21 @@ func labSecrets(l *sim.Lab) []string {
 	return []string{v.VCenterPassword, v.KSCPassword, v.SVMKlconfigPassword}
 }
 
-// merge returns the union of maps, later ones winning; a nil value drops
-// the key.
 // The lab's connection options, certificates verified (the default).
 var (
 	vcArgs  = labtest.VCenterArgs
 	kscArgs = labtest.KSCArgs
 )
 
-func merge(ms ...map[string]any) map[string]any {
-	out := map[string]any{}
-	for _, m := range ms {
-		for k, v := range m {
-			if v == nil {
-				delete(out, k)
-				continue
-			}
-			out[k] = v
-		}
-	}
-	return out
-}
-
 func deployArgs(v sim.Vars, host string, extra map[string]any) map[string]any {
-	return merge(vcArgs(v), map[string]any{
+	return labtest.Args(vcArgs(v), map[string]any{
 		"datacenter": v.Datacenter, "esxi_hostname": host, "datastore": v.LocalDatastores[host],
 		"name": v.SVMs[host], "image": v.NewImage.Path, "version": v.NewVersion, "wait_timeout": 30, "timeout": 120,
 	}, extra)
 }
 
 func removeArgs(v sim.Vars, host string) map[string]any {
-	return merge(vcArgs(v), kscArgs(v), map[string]any{
+	return labtest.Args(vcArgs(v), kscArgs(v), map[string]any{
 		"datacenter": v.Datacenter, "esxi_hostnames": []any{host}, "version": v.OldVersion,
 		"target_version": v.NewVersion, "ps_products": []any{v.PSProductKey}, "la_products": []any{v.LAProductKey},
 		"shutdown_timeout": 1, "timeout": 120,
@@ -94,7 +78,7 @@ func removeArgs(v sim.Vars, host string) map[string]any {
 }
 
 func factsArgs(v sim.Vars, extra map[string]any) map[string]any {
-	return merge(vcArgs(v), kscArgs(v), map[string]any{
+	return labtest.Args(vcArgs(v), kscArgs(v), map[string]any{
 		"datacenter": v.Datacenter, "target_version": v.NewVersion,
 		"ps_products": []any{v.PSProductKey}, "la_products": []any{v.LAProductKey}, "timeout": 60,
 	}, extra)
@@ -392,7 +376,7 @@ func TestFaultKSC(t *testing.T) {
 		t.Run("ksc_purge restart mid-removal, "+name+" serving it", func(t *testing.T) {
 			display := "svm-esxi-08-6.1-" + name
 			gone := f.UpsertHost(kscsim.Host{DisplayName: display, IP: "10.9.9.8"})
-			args := merge(kscArgs(v), map[string]any{"names": []any{display}})
+			args := labtest.Args(kscArgs(v), map[string]any{"names": []any{display}})
 
 			// The cut removal is not repeated blindly: the module asks KSC
 			// which records are still there and removes only those.
@@ -429,7 +413,7 @@ func TestFaultKSC(t *testing.T) {
 
 	t.Run("ksc_purge busy then removes", func(t *testing.T) {
 		gone := f.UpsertHost(kscsim.Host{DisplayName: "svm-esxi-09-6.1", IP: "10.9.9.9"})
-		args := merge(kscArgs(v), map[string]any{"names": []any{"svm-esxi-09-6.1"}})
+		args := labtest.Args(kscArgs(v), map[string]any{"names": []any{"svm-esxi-09-6.1"}})
 
 		f.busy.Store(1 << 20)
 		res := runModule(t, ctx, l, "ksc_purge", args, ansibletest.Mode{})
@@ -453,7 +437,7 @@ func TestFaultKSC(t *testing.T) {
 }
 
 func klconfigArgs(v sim.Vars, host string, extra map[string]any) map[string]any {
-	return merge(map[string]any{"host": host, "port": v.SVMSSHPort, "password": v.SVMKlconfigPassword,
+	return labtest.Args(map[string]any{"host": host, "port": v.SVMSSHPort, "password": v.SVMKlconfigPassword,
 		"known_hosts": v.SVMKnownHosts, "timeout": 60, "connect_timeout": 2}, extra)
 }
 
@@ -518,7 +502,7 @@ func TestFaultSSHDroppedMidCommand(t *testing.T) {
 			sv := l.SVM(l.VCenter().Inventory().Hosts[i].OldSVM)
 			require.NotNil(t, sv)
 			ip := sv.IP()
-			args := klconfigArgs(v, ip, merge(tc.extra, map[string]any{"record_path": t.TempDir()}))
+			args := klconfigArgs(v, ip, labtest.Args(tc.extra, map[string]any{"record_path": t.TempDir()}))
 
 			sv.DropConnection(tc.prefix, 1, tc.at)
 			res := runModule(t, ctx, l, "svm_klconfig", args, ansibletest.Mode{})

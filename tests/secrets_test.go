@@ -196,9 +196,9 @@ func TestSecretsNeverLeak(t *testing.T) {
 		{"ksc_task", playtest.Options{Playbook: "tests/playbooks/ksc_task.yml", ExtraVars: testVars}, true},
 		{"svm_remove", playtest.Options{Playbook: "tests/playbooks/svm_remove.yml", ExtraVars: testVars}, true},
 		// Removes a gone SVM's record, refuses (ignored) a running one's.
-		{"ksc_purge", playtest.Options{Playbook: "tests/playbooks/ksc_purge.yml", ExtraVars: merge(testVars,
+		{"ksc_purge", playtest.Options{Playbook: "tests/playbooks/ksc_purge.yml", ExtraVars: labtest.Args(testVars,
 			map[string]any{"gone_svm": goneSVM, "running_svm": v.SVMs[v.ESXiHosts[0]]})}, true},
-		{"passwords", playtest.Options{Playbook: pwBook, ExtraVars: merge(testVars, map[string]any{"svm_host": ""}),
+		{"passwords", playtest.Options{Playbook: pwBook, ExtraVars: labtest.Args(testVars, map[string]any{"svm_host": ""}),
 			Args: []string{"-e", "@" + pwVars}}, true},
 	}
 	// Every tests/playbooks/*.yml runs above.
@@ -334,17 +334,17 @@ func TestDefaultTLSVerification(t *testing.T) {
 	v := l.Vars(l.Dir())
 	host := v.ESXiHosts[0]
 	const badFP = "AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99"
-	purge := merge(kscArgs(v), map[string]any{"names": []any{"svm-esxi-09-6.1"}})
+	purge := labtest.Args(kscArgs(v), map[string]any{"names": []any{"svm-esxi-09-6.1"}})
 	cases := []struct {
 		module string
 		args   map[string]any
 		want   string
 	}{
-		{"ksc_purge", merge(purge, map[string]any{"ksc_ca_file": nil}), "certificate"},
-		{"ksc_purge", merge(purge, map[string]any{"ksc_ca_file": nil, "ksc_fingerprint": badFP}), "fingerprint"},
-		{"ksc_task", merge(kscArgs(v), map[string]any{"ksc_ca_file": nil, "name": v.UpdateAgentsTask}), "certificate"},
+		{"ksc_purge", labtest.Args(purge, map[string]any{"ksc_ca_file": nil}), "certificate"},
+		{"ksc_purge", labtest.Args(purge, map[string]any{"ksc_ca_file": nil, "ksc_fingerprint": badFP}), "fingerprint"},
+		{"ksc_task", labtest.Args(kscArgs(v), map[string]any{"ksc_ca_file": nil, "name": v.UpdateAgentsTask}), "certificate"},
 		{"svm_deploy", deployArgs(v, host, map[string]any{"ca_file": nil}), "certificate"},
-		{"svm_remove", merge(removeArgs(v, host), map[string]any{"ca_file": nil}), "certificate"},
+		{"svm_remove", labtest.Args(removeArgs(v, host), map[string]any{"ca_file": nil}), "certificate"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.module, func(t *testing.T) {

@@ -42,14 +42,7 @@ func (e env) args(host, name string, extra map[string]any) map[string]any {
 		"datacenter": e.v.Datacenter, "esxi_hostname": host, "datastore": e.v.LocalDatastores[host],
 		"name": name, "image": e.v.NewImage.Path, "wait_timeout": 30, "timeout": 120,
 	}
-	for k, v := range extra {
-		if v == nil {
-			delete(a, k)
-			continue
-		}
-		a[k] = v
-	}
-	return a
+	return labtest.Args(a, extra)
 }
 
 func (e env) run(t testing.TB, ctx context.Context, args map[string]any, mode ansibletest.Mode) ansible.Result {

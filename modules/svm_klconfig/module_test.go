@@ -24,6 +24,7 @@ import (
 
 	"github.com/ksvla/lightagent/internal/ansible"
 	"github.com/ksvla/lightagent/internal/ansible/ansibletest"
+	"github.com/ksvla/lightagent/internal/sim/labtest"
 	"github.com/ksvla/lightagent/internal/sim/svm"
 )
 
@@ -413,14 +414,7 @@ func TestAuthAndHostKeyFailures(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			args := f.args(t, map[string]any{"timezone": "UTC"})
-			for k, v := range tc.opts {
-				if v == nil {
-					delete(args, k)
-				} else {
-					args[k] = v
-				}
-			}
+			args := labtest.Args(f.args(t, map[string]any{"timezone": "UTC"}), tc.opts)
 			for _, check := range []bool{true, false} {
 				got := run(t, args, ansibletest.Mode{Check: check})
 				require.True(t, got.Failed())

@@ -21,22 +21,6 @@ func labArgs(l *sim.Lab) map[string]any {
 		map[string]any{"datacenter": v.Datacenter, "target_version": v.NewVersion})
 }
 
-// with returns a copy of args with changes; a nil value drops the key.
-func with(args map[string]any, changes map[string]any) map[string]any {
-	out := map[string]any{}
-	for k, v := range args {
-		out[k] = v
-	}
-	for k, v := range changes {
-		if v == nil {
-			delete(out, k)
-		} else {
-			out[k] = v
-		}
-	}
-	return out
-}
-
 // vms lists the lab's VMs by name, with their moid.
 func vms(t *testing.T, s *vsphere.Session) map[string]string {
 	t.Helper()
@@ -142,7 +126,7 @@ func TestGatesBlock(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			for _, mode := range []ansibletest.Mode{{Check: true, Diff: true}, {Diff: true}} {
-				res := ansibletest.Run(t, ctx, "svm_remove", New(), with(args, tc.change), mode)
+				res := ansibletest.Run(t, ctx, "svm_remove", New(), labtest.Args(args, tc.change), mode)
 				require.True(t, res.Failed(), "check=%v: %v", mode.Check, res)
 				if tc.wantBlocked != nil {
 					assert.Contains(t, res.Msg(), tc.wantMsg)
@@ -162,7 +146,7 @@ func TestGatesBlock(t *testing.T) {
 
 	// force lets the agent gate pass, with a warning; check mode only, as
 	// applying it would leave host 2's old agents unprotected.
-	res := ansibletest.Run(t, ctx, "svm_remove", New(), with(args, map[string]any{"name": oldSVM(l, 1), "force": true}), ansibletest.Mode{Check: true})
+	res := ansibletest.Run(t, ctx, "svm_remove", New(), labtest.Args(args, map[string]any{"name": oldSVM(l, 1), "force": true}), ansibletest.Mode{Check: true})
 	require.False(t, res.Failed(), res.Msg())
 	assert.True(t, res.Changed())
 	assert.Equal(t, true, ansibletest.Get(res, "removed", 0, "would_remove"))
@@ -171,7 +155,7 @@ func TestGatesBlock(t *testing.T) {
 		"force=true: svm-esxi-02-6.1 on esxi-02.lab.local passes although 1 Light Agent(s) on esxi-02.lab.local still need it: vm-esxi-02-001 (6.1.0.300)")
 
 	// force without KSC: SVMs are recognised by their marks alone.
-	res = ansibletest.Run(t, ctx, "svm_remove", New(), with(args, map[string]any{"name": oldSVM(l, 0), "force": true,
+	res = ansibletest.Run(t, ctx, "svm_remove", New(), labtest.Args(args, map[string]any{"name": oldSVM(l, 0), "force": true,
 		"ksc_url": nil, "ksc_username": nil, "ksc_password": nil}), ansibletest.Mode{Check: true})
 	require.False(t, res.Failed(), res.Msg())
 	assert.Equal(t, "would remove 1 SVM(s): svm-esxi-01-6.1 (6.1.0.100 on esxi-01.lab.local)", res.Msg())
@@ -191,7 +175,7 @@ func TestRemoveUpgradedHost(t *testing.T) {
 	labtest.UpdateAgents(t, l)
 	ctx := context.Background()
 	old := oldSVM(l, 0)
-	args := with(labArgs(l), map[string]any{"name": old})
+	args := labtest.Args(labArgs(l), map[string]any{"name": old})
 	beforeDiff := map[string]any{"svms": []any{map[string]any{"name": old, "host": hosts[0], "version": "6.1.0.100", "power_state": "poweredOn"}}}
 	afterDiff := map[string]any{"svms": []any{}}
 
@@ -245,7 +229,7 @@ func TestApplyRechecksGates(t *testing.T) {
 	before := vms(t, s)
 	old := oldSVM(l, 0)
 
-	vr := spec().Validate(with(labArgs(l), map[string]any{"names": []any{"ghost", old}}), ansible.ValidateOptions{})
+	vr := spec().Validate(labtest.Args(labArgs(l), map[string]any{"names": []any{"ghost", old}}), ansible.ValidateOptions{})
 	require.Empty(t, vr.Errors)
 	stale := Plan{Remove: []Item{
 		{Name: "ghost", Moid: "vm-999999", Host: "esxi-01.lab.local"},

@@ -171,11 +171,16 @@ func KSCArgs(v sim.Vars) map[string]any {
 		"ksc_ca_file": v.KSCCAFile}
 }
 
-// Args merges option maps, later ones winning.
+// Args merges option maps, later ones winning; a nil value drops the
+// key (a test leaving an option out).
 func Args(maps ...map[string]any) map[string]any {
 	out := map[string]any{}
 	for _, m := range maps {
 		for k, v := range m {
+			if v == nil {
+				delete(out, k)
+				continue
+			}
 			out[k] = v
 		}
 	}
