@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -93,9 +95,11 @@ func (s *Session) CleanupLeftover(ctx context.Context, l *Leftover) error {
 		return nil
 	}
 	for _, vm := range l.VMs {
+		dir := s.logDirectory(ctx, vm)
 		if err := s.Destroy(ctx, vm); err != nil && !errors.Is(err, ErrNotFound) {
 			return fmt.Errorf("clean up leftovers of %s: %w", l.Name, err)
 		}
+		s.awaitFolderGone(ctx, l.dc, dir)
 	}
 	fm := object.NewFileManager(s.c)
 	for _, f := range l.Folders {
@@ -107,4 +111,45 @@ func (s *Session) CleanupLeftover(ctx context.Context, l *Leftover) error {
 		}
 	}
 	return nil
+}
+
+// folderGoneWait bounds the wait for a destroyed VM's folder to go.
+const folderGoneWait = 5 * time.Second
+
+// logDirectory is vm's folder ("[ds] name/"), or "" when unknown.
+func (s *Session) logDirectory(ctx context.Context, vm *object.VirtualMachine) string {
+	var m mo.VirtualMachine
+	if err := vm.Properties(ctx, vm.Reference(), []string{"config.files.logDirectory"}, &m); err != nil || m.Config == nil {
+		return ""
+	}
+	return m.Config.Files.LogDirectory
+}
+
+// awaitFolderGone waits, up to folderGoneWait, until the folder dir of a
+// destroyed VM is gone, so a new import of the same name does not land in
+// a folder being deleted (it then fails with FileNotFound). vCenter
+// deletes the folder within Destroy_Task, so this is one Stat there; the
+// govmomi simulator deletes it in a task of its own, after. A folder that
+// stays (it held other files) is left to the import to report.
+func (s *Session) awaitFolderGone(ctx context.Context, dc *object.Datacenter, dir string) {
+	var p object.DatastorePath
+	if dir == "" || !p.FromString(dir) {
+		return
+	}
+	ds, err := s.Datastore(ctx, dc, p.Datastore)
+	if err != nil {
+		return
+	}
+	deadline := time.Now().Add(folderGoneWait)
+	for {
+		// Gone (or unreadable: the import reports what is wrong with it).
+		if _, err := ds.Stat(ctx, strings.TrimSuffix(p.Path, "/")); err != nil || time.Now().After(deadline) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
