@@ -73,6 +73,7 @@ func up(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&cfg.NewAgentVersion, "new-agent", "6.2.0.400", "Light Agent version after the update task")
 	fs.StringVar(&cfg.KSC, "ksc", sim.KSC151, "KSC behaviour: 15 or 15.1")
 	fs.BoolVar(&cfg.Unmarked, "unmarked", false, "seed old SVMs without marks, as the vendor's wizard deploys them")
+	fs.BoolVar(&cfg.SecondDatacenter, "second-datacenter", false, "seed a second datacenter (DC2) served by the same KSC, with a running old SVM the upgrade must leave alone")
 	fs.StringVar(&cfg.VCenterListen, "vcenter", "127.0.0.1:0", "vCenter listen address (community.vmware uploads need :443)")
 	fs.StringVar(&imageSize, "image-size", "1MiB", "disk payload of each generated OVA (B, KiB, MiB, GiB)")
 	fs.DurationVar(&cfg.AgentUpdateDuration, "agent-update", 2*time.Second, "duration of the Light Agent update task")

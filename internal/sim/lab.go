@@ -63,8 +63,12 @@ type Config struct {
 	OldAgentVersion string // Light Agent on protected VMs; default "6.1.0.300"
 	NewAgentVersion string // Light Agent after the update task; default "6.2.0.400"
 	Unmarked        bool   // seed old SVMs without marks, as the vendor's wizard does
-	KSC             string // KSC15 or KSC151 (default)
-	VCenterListen   string // default "127.0.0.1:0"
+	// SecondDatacenter seeds vcenter.SecondDatacenter: one more site
+	// served by the same KSC, with a running, registered old SVM that the
+	// upgrade must leave alone (KSC record included).
+	SecondDatacenter bool
+	KSC              string // KSC15 or KSC151 (default)
+	VCenterListen    string // default "127.0.0.1:0"
 	// Dir receives vars.yml, known_hosts, ksc.pem, vcenter.pem and the two
 	// OVAs; default: a temporary directory removed by Close.
 	Dir                 string
@@ -226,7 +230,8 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 		Listen: cfg.VCenterListen, Password: cfg.VCenterPassword,
 		Hosts: cfg.Hosts, VMsPerHost: cfg.VMsPerHost, OldVersion: cfg.OldVersion,
 		OldImageSHA256: l.oldImage.SHA256, Unmarked: cfg.Unmarked, Product: cfg.PSDisplayName,
-		Logf: cfg.Logf,
+		SecondDatacenter: cfg.SecondDatacenter,
+		Logf:             cfg.Logf,
 		Hooks: vcenter.Hooks{
 			OnPowerOn:  func(vm vcenter.VM) { l.queue.put(func() { l.vmPoweredOn(vm) }) },
 			OnPowerOff: func(vm vcenter.VM) { l.queue.put(func() { l.vmPoweredOff(vm) }) },
@@ -278,6 +283,11 @@ func (l *Lab) writeImages() error {
 func (l *Lab) seedKSC() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	for _, o := range l.vc.Inventory().Others {
+		for _, h := range o.Hosts {
+			l.seeded[h.OldSVM] = true
+		}
+	}
 	for _, h := range l.vc.Inventory().Hosts {
 		l.seeded[h.OldSVM] = true
 		for i, name := range h.ProtectedVMs {

@@ -1,0 +1,60 @@
+package tests
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ksvla/lightagent/internal/playtest"
+	"github.com/ksvla/lightagent/internal/sim"
+	"github.com/ksvla/lightagent/internal/sim/kscsim"
+	"github.com/ksvla/lightagent/internal/sim/labtest"
+)
+
+// One KSC serves two sites; the upgrade runs on the first. The second
+// site's running old SVM keeps its KSC record through the whole upgrade,
+// while a record left by an interrupted run (no VM anywhere) is purged by
+// the Finish play, which says why. The diff of that purge prints through
+// the default callback without a callback failure.
+func TestUpgradeKeepsOtherDatacenterRecords(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	l := labtest.Start(t, sim.Config{Hosts: 2, VMsPerHost: 1, SecondDatacenter: true})
+	v := l.Vars(l.Dir())
+	k := l.KSC()
+	const dc2, leftover = "svm-esxi-dc2-01-6.1", "svm-esxi-07-6.1"
+	require.Eventually(t, func() bool { return len(k.FindByName(dc2)) == 1 }, 10*time.Second, 20*time.Millisecond)
+	k.UpsertHost(kscsim.Host{DisplayName: leftover, IP: "10.9.9.7", Products: []kscsim.Product{
+		{Key: v.PSProductKey, Version: v.OldVersion, DisplayName: v.PSProductName, ProdVersion: v.OldVersion}}})
+
+	run := upgrade(t, ctx, l, playtest.Options{Diff: true})
+	require.Zero(t, run.ExitCode, run.Output)
+	assert.NotContains(t, run.Output, "Failure using method", "a diff the default callback cannot print")
+	assert.Len(t, k.FindByName(dc2), 1, "the second site's running SVM lost its KSC record")
+	assert.Empty(t, k.FindByName(leftover), "a record proven gone stays")
+	purge := run.Task("Delete KSC records of old SVMs left by an interrupted run")
+	require.Len(t, purge, 1)
+	removed, _ := purge[0].Result["removed"].([]any)
+	require.Len(t, removed, 1, purge[0].Result)
+	assert.Equal(t, leftover, removed[0].(map[string]any)["name"])
+	assert.Equal(t, "no VM named svm-esxi-07-6.1 (name or guest host name) in datacenters DC1, DC2", removed[0].(map[string]any)["proof"])
+	kept, _ := purge[0].Result["kept"].([]any)
+	require.Len(t, kept, 1, purge[0].Result)
+	assert.Equal(t, dc2, kept[0].(map[string]any)["name"])
+	assert.Contains(t, run.Output, "KSC record svm-esxi-07-6.1 (id ", "the purge's diff is printed")
+	for _, h := range l.Status().Hosts {
+		want := v.NewVersion
+		if h.Name == "esxi-dc2-01.lab.local" {
+			want = v.OldVersion // outside the upgrade
+		}
+		require.Len(t, h.SVMs, 1, h.Name)
+		assert.Equal(t, want, h.SVMs[0].Version, h.Name)
+	}
+	assert.Empty(t, l.Gaps())
+}
