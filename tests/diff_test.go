@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -79,27 +78,8 @@ func TestDiffsPrint(t *testing.T) {
 	out, err := exec.CommandContext(ctx, "ansible-runner", "run", pdd, "-p", "diffs.yml", "--ident", ident).CombinedOutput()
 	require.NoError(t, err, string(out))
 	art := filepath.Join(pdd, "artifacts", ident)
-	files, err := filepath.Glob(filepath.Join(art, "job_events", "*.json"))
-	require.NoError(t, err)
-	type event struct {
-		Counter   int    `json:"counter"`
-		Event     string `json:"event"`
-		Stdout    string `json:"stdout"`
-		EventData struct {
-			Task string         `json:"task"`
-			Res  map[string]any `json:"res"`
-		} `json:"event_data"`
-	}
-	var events []event
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		require.NoError(t, err)
-		var e event
-		require.NoError(t, json.Unmarshal(b, &e), f)
-		events = append(events, e)
-	}
-	sort.Slice(events, func(i, j int) bool { return events[i].Counter < events[j].Counter })
-	var purged []event
+	events := readJobEvents(t, art)
+	var purged []jobEvent
 	var stdout strings.Builder
 	for _, e := range events {
 		assert.NotEqual(t, "runner_on_failed", e.Event, "%s: %v", e.EventData.Task, e.EventData.Res["msg"])
