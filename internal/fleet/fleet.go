@@ -61,6 +61,9 @@ type Rules struct {
 	SVMNamePattern *regexp.Regexp
 	// Probes holds klconfig `version` answers by VM name, for VMs probed.
 	Probes map[string]Version
+	// NotProtected names VMs the operator says carry no Light Agent: they
+	// do not block a removal although KSC does not list them as agents.
+	NotProtected []string
 	// MarkRole/MarkVersion name the custom attributes svm_deploy writes and
 	// RoleSVM is the role value that marks an SVM.
 	MarkRole, MarkVersion, RoleSVM string
@@ -136,11 +139,22 @@ type Fleet struct {
 	Ambiguous     []string        `json:"ambiguous_matches"`
 	Unmatched     []string        `json:"unmatched_ksc_hosts"`
 	ProbeErrors   []string        `json:"probe_errors,omitempty"` // VMs that did not answer as SVMs
+	// Unknown are VMs on the hypervisors that are neither a recognised SVM
+	// nor a Light Agent KSC lists with its version: they may need an SVM
+	// nobody can tell, so they block removals on their host.
+	Unknown []UnknownVM `json:"unknown_vms"`
+}
+
+// UnknownVM is a VM whose protection cannot be read.
+type UnknownVM struct {
+	Name   string `json:"name"`
+	Host   string `json:"host"`
+	Reason string `json:"reason"`
 }
 
 // Build joins vCenter's VMs and KSC's hosts under the rules.
 func Build(vms []VM, hosts []KSCHost, r Rules) Fleet {
-	f := Fleet{TargetVersion: r.TargetVersion, ReadyToRemove: map[string]bool{}}
+	f := Fleet{TargetVersion: r.TargetVersion, ReadyToRemove: map[string]bool{}, Unknown: []UnknownVM{}}
 	idx := newHostIndex(hosts)
 	matched := map[string]bool{}
 	vmByHostID := map[string]VM{}
@@ -157,6 +171,9 @@ func Build(vms []VM, hosts []KSCHost, r Rules) Fleet {
 		if svm, ok := recognise(vm, h, r); ok {
 			f.SVMs = append(f.SVMs, svm)
 			continue
+		}
+		if u, ok := unknown(vm, h, r); ok {
+			f.Unknown = append(f.Unknown, u)
 		}
 		if r.SVMNamePattern != nil && r.SVMNamePattern.MatchString(vm.Name) {
 			f.Candidates = append(f.Candidates, vm.Name)
@@ -185,6 +202,34 @@ func Build(vms []VM, hosts []KSCHost, r Rules) Fleet {
 	f.computeHypervisors(r)
 	sortFleet(&f)
 	return f
+}
+
+// unknown tells whether vm, not an SVM, is a VM whose Light Agent KSC
+// cannot vouch for: not in KSC at all (a powered-off VM KSC's retention
+// removed, a VM vMotioned in from another site), or listed without a
+// Light Agent version. Unless the operator says it carries none, it may
+// need the SVM of its host.
+func unknown(vm VM, h *KSCHost, r Rules) (UnknownVM, bool) {
+	for _, n := range r.NotProtected {
+		if strings.EqualFold(n, vm.Name) {
+			return UnknownVM{}, false
+		}
+	}
+	u := UnknownVM{Name: vm.Name, Host: vm.Host}
+	if h == nil {
+		u.Reason = "not in KSC"
+		return u, true
+	}
+	p, ok := findProduct(*h, r.LightAgent)
+	switch {
+	case !ok:
+		u.Reason = "in KSC without a Light Agent"
+	case p.Version == "":
+		u.Reason = "in KSC without a Light Agent version"
+	default:
+		return UnknownVM{}, false
+	}
+	return u, true
 }
 
 func recognise(vm VM, h *KSCHost, r Rules) (SVM, bool) {
@@ -295,6 +340,12 @@ func (f *Fleet) computeHypervisors(r Rules) {
 }
 
 func sortFleet(f *Fleet) {
+	sort.Slice(f.Unknown, func(i, j int) bool {
+		if f.Unknown[i].Host != f.Unknown[j].Host {
+			return f.Unknown[i].Host < f.Unknown[j].Host
+		}
+		return f.Unknown[i].Name < f.Unknown[j].Name
+	})
 	sort.Slice(f.SVMs, func(i, j int) bool {
 		if f.SVMs[i].Host != f.SVMs[j].Host {
 			return f.SVMs[i].Host < f.SVMs[j].Host

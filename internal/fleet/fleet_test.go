@@ -168,25 +168,47 @@ func TestListSome(t *testing.T) {
 func TestGates(t *testing.T) {
 	base := []VM{svmVM("old-1", "esx1", "6.1.0.100", "poweredOn"), {Name: "a1", Host: "esx1"}}
 	tests := map[string]struct {
-		vms    []VM
-		agent  string
-		force  bool
-		passed map[string]bool
+		vms          []VM
+		agent        string
+		force        bool
+		noTarget     bool
+		notProtected []string
+		unknown      string // the unknown-VM gate's reason when it blocks
+		passed       map[string]bool
 	}{
-		"last SVM, no replacement, agent needs it": {base, "6.1.0.300", false,
-			map[string]bool{GateAgents: false, GateReplacement: false, GateNotLast: false}},
-		"replacement running, agent updated": {append(base, svmVM("new-1", "esx1", "6.2.0.200", "poweredOn")), "6.2.0.400", false,
-			map[string]bool{GateAgents: true, GateReplacement: true, GateNotLast: true}},
-		"replacement powered off": {append(base, svmVM("new-1", "esx1", "6.2.0.200", "poweredOff")), "6.2.0.400", false,
-			map[string]bool{GateAgents: true, GateReplacement: false, GateNotLast: true}},
-		"agent lags": {append(base, svmVM("new-1", "esx1", "6.2.0.200", "poweredOn")), "6.1.0.300", false,
-			map[string]bool{GateAgents: false, GateReplacement: true, GateNotLast: true}},
-		"force skips only the agent gate": {base, "6.1.0.300", true,
-			map[string]bool{GateAgents: false, GateReplacement: false, GateNotLast: false}},
+		"last SVM, no replacement, agent needs it": {vms: base, agent: "6.1.0.300",
+			passed: map[string]bool{GateAgents: false, GateReplacement: false, GateNotLast: false, GateUnknownVMs: true}},
+		"replacement running, agent updated": {vms: append(base, svmVM("new-1", "esx1", "6.2.0.200", "poweredOn")), agent: "6.2.0.400",
+			passed: map[string]bool{GateAgents: true, GateReplacement: true, GateNotLast: true, GateUnknownVMs: true}},
+		"replacement powered off": {vms: append(base, svmVM("new-1", "esx1", "6.2.0.200", "poweredOff")), agent: "6.2.0.400",
+			passed: map[string]bool{GateAgents: true, GateReplacement: false, GateNotLast: true, GateUnknownVMs: true}},
+		"agent lags": {vms: append(base, svmVM("new-1", "esx1", "6.2.0.200", "poweredOn")), agent: "6.1.0.300",
+			passed: map[string]bool{GateAgents: false, GateReplacement: true, GateNotLast: true, GateUnknownVMs: true}},
+		"force skips only the agent gate": {vms: base, agent: "6.1.0.300", force: true,
+			passed: map[string]bool{GateAgents: false, GateReplacement: false, GateNotLast: false, GateUnknownVMs: true}},
+		"a VM KSC does not know blocks": {vms: append(base, svmVM("new-1", "esx1", "6.2.0.200", "poweredOn"), VM{Name: "x1", Host: "esx1", PowerState: "poweredOff"}),
+			agent: "6.2.0.400", unknown: "1 VM(s) on esx1 may need it, their Light Agent unknown to KSC: x1 (not in KSC); list a VM that carries no Light Agent in not_protected_vms",
+			passed: map[string]bool{GateAgents: true, GateReplacement: true, GateNotLast: true, GateUnknownVMs: false}},
+		"an agent without a version blocks": {vms: append(base, svmVM("new-1", "esx1", "6.2.0.200", "poweredOn")), agent: "",
+			unknown: "1 VM(s) on esx1 may need it, their Light Agent unknown to KSC: a1 (in KSC without a Light Agent version); list a VM that carries no Light Agent in not_protected_vms",
+			passed:  map[string]bool{GateAgents: true, GateReplacement: true, GateNotLast: true, GateUnknownVMs: false}},
+		"a VM on another host does not": {vms: append(base, svmVM("new-1", "esx1", "6.2.0.200", "poweredOn"), VM{Name: "x1", Host: "esx2"}), agent: "6.2.0.400",
+			passed: map[string]bool{GateAgents: true, GateReplacement: true, GateNotLast: true, GateUnknownVMs: true}},
+		"not_protected_vms lets it pass": {vms: append(base, svmVM("new-1", "esx1", "6.2.0.200", "poweredOn"), VM{Name: "x1", Host: "esx1"}), agent: "6.2.0.400",
+			notProtected: []string{"X1"}, passed: map[string]bool{GateAgents: true, GateReplacement: true, GateNotLast: true, GateUnknownVMs: true}},
+		"force skips the unknown-VM gate": {vms: append(base, svmVM("new-1", "esx1", "6.2.0.200", "poweredOn"), VM{Name: "x1", Host: "esx1"}), agent: "6.2.0.400", force: true,
+			passed: map[string]bool{GateAgents: true, GateReplacement: true, GateNotLast: true, GateUnknownVMs: false}},
+		"no target version: no replacement needed": {vms: append(base, svmVM("new-1", "esx1", "6.2.0.200", "poweredOn")), agent: "6.1.0.300", noTarget: true,
+			passed: map[string]bool{GateAgents: false, GateReplacement: true, GateNotLast: true, GateUnknownVMs: true}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			f := Build(tc.vms, []KSCHost{agentHost("a1", tc.agent)}, rules())
+			r := rules()
+			r.NotProtected = tc.notProtected
+			if tc.noTarget {
+				r.TargetVersion = ""
+			}
+			f := Build(tc.vms, []KSCHost{agentHost("a1", tc.agent)}, r)
 			var old SVM
 			for _, s := range f.SVMs {
 				if s.Name == "old-1" {
@@ -201,8 +223,11 @@ func TestGates(t *testing.T) {
 			for _, x := range g {
 				got[x.Name] = x.Passed
 				assert.NotEmpty(t, x.Reason)
-				if tc.force && x.Name == GateAgents {
+				if tc.force && !x.Passed && (x.Name == GateAgents || x.Name == GateUnknownVMs) {
 					assert.True(t, x.Skipped)
+				}
+				if x.Name == GateUnknownVMs && tc.unknown != "" {
+					assert.Equal(t, tc.unknown, x.Reason)
 				}
 			}
 			assert.Equal(t, tc.passed, got)

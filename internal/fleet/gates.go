@@ -11,6 +11,7 @@ const (
 	GateAgents      = "no_agent_needs_it"
 	GateReplacement = "replacement_running"
 	GateNotLast     = "not_last_svm"
+	GateUnknownVMs  = "no_unknown_vm"
 )
 
 // Gate is one safety check before an SVM is removed.
@@ -54,7 +55,8 @@ func Gates(f Fleet, svm SVM) GateResult {
 	return gates(f, svm, false)
 }
 
-// GatesForced is Gates with the agent gate skipped (force: true).
+// GatesForced is Gates with the agent and unknown-VM gates skipped
+// (force: true).
 func GatesForced(f Fleet, svm SVM) GateResult {
 	return gates(f, svm, true)
 }
@@ -102,6 +104,20 @@ func gates(f Fleet, svm SVM, force bool) GateResult {
 		agents.Skipped = force
 	}
 
+	var unknownVMs []string
+	for _, u := range f.Unknown {
+		if u.Host == svm.Host {
+			unknownVMs = append(unknownVMs, fmt.Sprintf("%s (%s)", u.Name, u.Reason))
+		}
+	}
+	unknown := Gate{Name: GateUnknownVMs, Passed: len(unknownVMs) == 0,
+		Reason: fmt.Sprintf("every other VM on %s is an SVM, a Light Agent KSC lists with its version, or listed in not_protected_vms", svm.Host)}
+	if len(unknownVMs) > 0 {
+		unknown.Reason = fmt.Sprintf("%d VM(s) on %s may need it, their Light Agent unknown to KSC: %s; list a VM that carries no Light Agent in not_protected_vms",
+			len(unknownVMs), svm.Host, listSome(unknownVMs, reasonNames))
+		unknown.Skipped = force
+	}
+
 	replacement := Gate{Name: GateReplacement, Reason: fmt.Sprintf("no powered-on SVM of version %s on %s", f.TargetVersion, svm.Host)}
 	for _, s := range others {
 		if s.Target && s.PowerState == "poweredOn" {
@@ -110,7 +126,13 @@ func gates(f Fleet, svm SVM, force bool) GateResult {
 			break
 		}
 	}
-	if svm.Target {
+	switch {
+	case f.TargetVersion == "":
+		// A removal outside an upgrade (a rollback): nothing replaces the
+		// SVM, the agent and last-SVM gates keep the host protected.
+		replacement.Passed = true
+		replacement.Reason = "no target version: not an upgrade step, no replacement needed"
+	case svm.Target:
 		replacement.Reason = fmt.Sprintf("%s is itself of the target version %s", svm.Name, f.TargetVersion)
 		replacement.Passed = false
 	}
@@ -120,5 +142,28 @@ func gates(f Fleet, svm SVM, force bool) GateResult {
 	if last.Passed {
 		last.Reason = fmt.Sprintf("%d other SVM(s) on %s", len(others), svm.Host)
 	}
-	return GateResult{agents, replacement, last}
+	return GateResult{agents, replacement, last, unknown}
+}
+
+// RefusedError is how every module that deletes SVMs refuses the ones the
+// gates block, before anything is touched: one message whatever the path.
+func RefusedError(blocked []BlockedSVM) error {
+	parts := make([]string, len(blocked))
+	for i, b := range blocked {
+		parts[i] = fmt.Sprintf("%s on %s (%s): %s", b.Name, b.Host, b.Version, b.Gates.Reason())
+	}
+	return fmt.Errorf("refusing to remove any SVM: %d selected SVM(s) blocked by safety gates: %s", len(blocked), strings.Join(parts, "; "))
+}
+
+// BlockedSVM is an SVM the gates keep.
+type BlockedSVM struct {
+	Name, Host string
+	Version    Version
+	Gates      GateResult
+}
+
+// BlockedAtRemovalError is the refusal when the gates, read again right
+// before the deletion, no longer pass; notTouched names what is left.
+func BlockedAtRemovalError(s SVM, g GateResult, notTouched string) error {
+	return fmt.Errorf("%s on %s blocked by safety gates at removal time: %s; not touched, nor: %s", s.Name, s.Host, g.Reason(), notTouched)
 }

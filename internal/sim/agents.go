@@ -56,12 +56,12 @@ func (l *Lab) evaluateLocked(reason string) {
 		}
 		was := a.svm
 		a.svm = l.compatibleSVMLocked(a.host, a.version)
-		if a.svm == "" && (was != "" || !a.evaluated) {
+		if a.svm == "" && (was != "" || !a.evaluated || a.woke) {
 			l.gaps = append(l.gaps, Gap{Time: now, VM: a.name, Host: a.host, AgentVersion: a.version,
 				Reason: fmt.Sprintf("%s: no powered-on, KSC-connected SVM with Protection Server %s.x on %s",
 					reason, vcenter.MajorMinor(a.version), a.host)})
 		}
-		a.evaluated = true
+		a.evaluated, a.woke = true, false
 	}
 }
 

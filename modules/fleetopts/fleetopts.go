@@ -24,6 +24,7 @@ type Options struct {
 	PSProducts     []string `json:"ps_products"`
 	LAProducts     []string `json:"la_products"`
 	SVMNamePattern string   `json:"svm_name_pattern"`
+	NotProtected   []string `json:"not_protected_vms"`
 }
 
 // Spec is the spec of Options. target_version is required.
@@ -42,11 +43,17 @@ func Spec() ansible.Spec {
 		{Name: "la_products", Type: ansible.TypeList, Elements: ansible.TypeStr, Default: anyList(fleet.DefaultLightAgent),
 			Description: []string{"KSC product keys (or display names) of the Light Agent on protected VMs.",
 				"The vendor does not document the key; the default is the lab's assumption."}},
+		NotProtectedOption,
 		{Name: "svm_name_pattern", Type: ansible.TypeStr,
 			Description: []string{"A regular expression for the names of SVMs deployed without this collection (by the vendor's wizard).",
 				"A name alone never makes a VM an SVM: such a VM counts as one only when KSC lists the Protection Server on it (or, where the module offers it, a klconfig probe answers); otherwise it is reported as an unrecognised candidate."}},
 	}}
 }
+
+// NotProtectedOption is not_protected_vms, shared with svm_deploy.
+var NotProtectedOption = ansible.Option{Name: "not_protected_vms", Type: ansible.TypeList, Elements: ansible.TypeStr,
+	Description: []string{"Names of VMs on the hypervisors that carry no Light Agent (appliances, templates, infrastructure VMs).",
+		"Every other VM vCenter shows on a host that is neither an SVM nor a Light Agent KSC lists with its version (KSC's retention removed it, it came by vMotion from another site) blocks the removal of an SVM on that host (gate C(no_unknown_vm)), named in the refusal."}}
 
 func anyList(s []string) []any {
 	out := make([]any, len(s))
@@ -68,6 +75,7 @@ func (o Options) Rules() (fleet.Rules, error) {
 		TargetVersion:    fleet.Version(o.TargetVersion),
 		ProtectionServer: o.PSProducts,
 		LightAgent:       o.LAProducts,
+		NotProtected:     o.NotProtected,
 		MarkRole:         vsphere.MarkRole, MarkVersion: vsphere.MarkVersion, RoleSVM: vsphere.RoleSVM,
 	}
 	if o.SVMNamePattern != "" {
