@@ -81,6 +81,13 @@ func (l *Lab) Gaps() []Gap {
 	return append([]Gap(nil), l.gaps...)
 }
 
+// UpdateAgentsNow does what the Light Agent update task does, in the
+// caller's goroutine: from a KSCHook it lands between two KSC calls of a
+// module, as a task running in KSC may.
+func (l *Lab) UpdateAgentsNow(ctx context.Context) error {
+	return l.runAgentUpdate(ctx, func(int) {})
+}
+
 // runAgentUpdate is the KSC task UpdateAgentsTask: it moves agents to the
 // new version one by one, spread over AgentUpdateDuration. An agent is
 // updated only when a compatible new SVM serves its host (otherwise the

@@ -93,7 +93,10 @@ type Config struct {
 	// different ones so their SVMs can all listen on port 22.
 	LoopbackNet int
 	Clock       kscsim.Clock // KSC's clock; nil = real time
-	Logf        func(format string, args ...any)
+	// KSCHook is called with each KSC method name before it is served
+	// (kscsim.Config.Hook): tests drive races with it, deterministically.
+	KSCHook func(method string)
+	Logf    func(format string, args ...any)
 }
 
 func randomSecret(prefix string) string {
@@ -210,7 +213,7 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	}
 	if l.ksc, err = kscsim.Start(kscsim.Config{
 		Username: KSCUsername, Password: cfg.KSCPassword, RemoveHostsForceIgnored: cfg.KSC != KSC15,
-		CertDir: l.dir, Clock: cfg.Clock,
+		CertDir: l.dir, Clock: cfg.Clock, Hook: cfg.KSCHook,
 	}); err != nil {
 		return nil, fmt.Errorf("start lab ksc: %w", err)
 	}

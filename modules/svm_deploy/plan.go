@@ -74,6 +74,8 @@ type observed struct {
 	LeftoverFolders []string
 	// Existing are the other VMs of this name in the datacenter.
 	Existing []vmInfo
+	// Removal is the gates' verdict on the SVM state=absent would delete.
+	Removal *removal
 }
 
 // Summary is the SVM as the diff shows it.
@@ -155,6 +157,9 @@ func plan(o Options, obs observed) (Plan, error) {
 	}
 	if o.State == StateAbsent {
 		if cur != nil {
+			if obs.Removal != nil && !obs.Removal.Gates.Passed() {
+				return Plan{}, obs.Removal.refusal()
+			}
 			p.Steps = append(p.Steps, StepDestroy)
 		}
 		return p, nil
