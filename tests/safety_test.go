@@ -2,6 +2,9 @@ package tests
 
 import (
 	"context"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -57,4 +60,68 @@ func TestUpgradeKeepsOtherDatacenterRecords(t *testing.T) {
 		assert.Equal(t, want, h.SVMs[0].Version, h.Name)
 	}
 	assert.Empty(t, l.Gaps())
+}
+
+// rollback runs rollback.yml against the lab.
+func rollback(t *testing.T, ctx context.Context, l *sim.Lab) *playtest.Run {
+	t.Helper()
+	run, err := playtest.Playbook(ctx, playtest.Options{Playbook: "playbooks/rollback.yml",
+		Args: []string{"-e", "@" + filepath.Join(l.Dir(), "vars.yml")}})
+	require.NoError(t, err)
+	return run
+}
+
+// rollback.yml after an upgrade interrupted before the Light Agent
+// update: the new SVMs go, the old ones serve, no gap. Then the same with
+// the Light Agent update task running in KSC meanwhile, landed by the
+// lab's KSC hook after rollback's own check (its first KSC session), as
+// the removal starts (the second): the removal's gates catch it, the run
+// fails with svm_remove's refusal and no agent loses its SVM. (The module
+// test TestAbsentRechecksGatesAtDeletion lands it between the removal's
+// two reads.)
+func TestRollbackGated(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	for _, race := range []bool{false, true} {
+		t.Run(fmt.Sprintf("agent update racing=%v", race), func(t *testing.T) {
+			var logins atomic.Int64
+			var armed atomic.Bool
+			var lab atomic.Pointer[sim.Lab]
+			hookErr := make(chan error, 1)
+			l := labtest.Start(t, sim.Config{Hosts: 1, VMsPerHost: 2, KSCHook: func(method string) {
+				if race && armed.Load() && method == "Session.StartSession" && logins.Add(1) == 2 {
+					hookErr <- lab.Load().UpdateAgentsNow(context.Background())
+				}
+			}})
+			lab.Store(l)
+			host := l.Vars(l.Dir()).ESXiHosts[0]
+			newSVM := labtest.DeployNewSVM(t, l, labtest.VSphere(t, l), host)
+
+			armed.Store(true)
+			run := rollback(t, ctx, l)
+			if !race {
+				require.Zero(t, run.ExitCode, run.Output)
+				st := l.Status()
+				require.Len(t, st.Hosts[0].SVMs, 1)
+				assert.Equal(t, l.Vars(l.Dir()).OldVersion, st.Hosts[0].SVMs[0].Version)
+				assert.Empty(t, l.KSC().FindByName(newSVM))
+				assert.Empty(t, l.Gaps())
+				return
+			}
+			select {
+			case err := <-hookErr:
+				require.NoError(t, err)
+			default:
+				t.Fatalf("the agent update never ran: %s", tail(run.Output))
+			}
+			require.NotZero(t, run.ExitCode, "rollback removed the SVM the agents had moved to: %s", tail(run.Output))
+			assert.Contains(t, run.Output, "refusing to remove any SVM: 1 selected SVM(s) blocked by safety gates: "+newSVM+" on "+host)
+			assert.Len(t, l.Status().Hosts[0].SVMs, 2, "nothing removed")
+			require.NoError(t, l.Sync(ctx))
+			assert.Empty(t, l.Gaps())
+		})
+	}
 }
