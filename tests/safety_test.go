@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -124,4 +125,43 @@ func TestRollbackGated(t *testing.T) {
 			assert.Empty(t, l.Gaps())
 		})
 	}
+}
+
+// Input that cannot be misread: a version that is not one fails
+// pre-flight naming the variable, and an old version no host carries (the
+// 6.1 for 6.1.0.100 typo) fails naming every host; nothing changes.
+func TestUpgradeRefusesMisreadVersions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	l := labtest.Start(t, sim.Config{Hosts: 2, VMsPerHost: 1})
+	before := l.Status()
+	for _, tc := range []struct {
+		vars string
+		want []string
+	}{
+		{`{"svm_old_version": "6.1"}`, []string{
+			"esxi-01.lab.local has no SVM of 6.1 and none of 6.2.0.200 (it carries: 6.1.0.100): wrong svm_old_version, or not a KSVLA host?",
+			"esxi-02.lab.local has no SVM of 6.1 and none of 6.2.0.200 (it carries: 6.1.0.100): wrong svm_old_version, or not a KSVLA host?"}},
+		{`{"svm_new_version": "latest"}`, []string{`svm_new_version must be a version of two to four dotted numbers such as "6.2.0.200" (a string: quote it in YAML), got "latest"`}},
+		{`{"svm_new_version": "v6.2.0.200"}`, []string{`got "v6.2.0.200"`}},
+		{`{"svm_new_version": "6.2.0.200 "}`, []string{`got "6.2.0.200 "`}},
+		{`{"svm_old_version": 6.1}`, []string{`svm_old_version must be a version of two to four dotted numbers such as "6.2.0.200" (a string: quote it in YAML), got 6.1`}},
+	} {
+		run := upgrade(t, ctx, l, playtest.Options{Args: []string{"-e", tc.vars}})
+		require.NotZero(t, run.ExitCode, "%s: %s", tc.vars, tail(run.Output))
+		var msgs []string
+		for _, r := range run.Tasks {
+			if strings.Contains(r.Status, "failed") {
+				msgs = append(msgs, r.Msg())
+			}
+		}
+		for _, w := range tc.want {
+			assert.Contains(t, strings.Join(msgs, "\n"), w, tc.vars)
+		}
+		assert.NotContains(t, run.Output, "Deploy the new SVM", "%s: pre-flight let it through", tc.vars)
+	}
+	assert.Equal(t, before, l.Status(), "a refused run changed the lab")
 }

@@ -71,6 +71,9 @@ func (o Options) Scope() vsphere.Scope {
 // Rules are the recognition rules the options give, with the marks
 // svm_deploy writes.
 func (o Options) Rules() (fleet.Rules, error) {
+	if err := fleet.CheckVersion("target_version", o.TargetVersion); err != nil {
+		return fleet.Rules{}, err
+	}
 	r := fleet.Rules{
 		TargetVersion:    fleet.Version(o.TargetVersion),
 		ProtectionServer: o.PSProducts,

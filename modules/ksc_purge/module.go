@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ksvla/lightagent/internal/ansible"
+	"github.com/ksvla/lightagent/internal/fleet"
 	"github.com/ksvla/lightagent/internal/ksc"
 	"github.com/ksvla/lightagent/internal/vsphere"
 	"github.com/ksvla/lightagent/modules/conn"
@@ -40,6 +41,11 @@ func decode(req *ansible.Request) (Options, error) {
 	}
 	if err := checkBatch(o.BatchSize); err != nil {
 		return o, err
+	}
+	if o.ProductVersion != "" {
+		if err := fleet.CheckVersion("product_version", o.ProductVersion); err != nil {
+			return o, err
+		}
 	}
 	if o.NotVisibleMinutes != nil && *o.NotVisibleMinutes < 0 {
 		return o, fmt.Errorf("not_visible_minutes must not be negative, got %d", *o.NotVisibleMinutes)

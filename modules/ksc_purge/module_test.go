@@ -325,6 +325,10 @@ func TestBadOptions(t *testing.T) {
 		{"batch size", map[string]any{"names": []any{"x"}, "batch_size": 0}, "batch_size must be at least 1, got 0"},
 		{"product keys", map[string]any{"product_version": "6.1", "ps_products": []any{"Some Product"}},
 			"ps_products needs at least one KSC product key (display names with spaces cannot be searched)"},
+		{"version with a v", map[string]any{"product_version": "v6.1.0.100"},
+			`product_version must be a version of two to four dotted numbers such as 6.2.0.200, got "v6.1.0.100"`},
+		{"version with a space", map[string]any{"names": []any{"x"}, "product_version": "6.1.0.100 "},
+			`product_version must be a version of two to four dotted numbers such as 6.2.0.200, got "6.1.0.100 "`},
 		{"vcenter half given", map[string]any{"names": []any{"svm-esxi-01-6.1"}, "hostname": "127.0.0.1"},
 			"username is required: set the username option or export VMWARE_USER=..."},
 	} {

@@ -61,6 +61,11 @@ func decode(req *ansible.Request) (input, error) {
 	if o.WaitTimeout <= 0 {
 		return in, fmt.Errorf("wait_timeout must be positive, got %d", o.WaitTimeout)
 	}
+	if o.Version != "" {
+		if err := fleet.CheckVersion("version", o.Version); err != nil {
+			return in, err
+		}
+	}
 	in.networks = make(map[string]string, len(o.Networks))
 	for k, v := range o.Networks {
 		s, ok := v.(string)

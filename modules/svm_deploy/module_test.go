@@ -323,6 +323,8 @@ func TestRefusals(t *testing.T) {
 	}{
 		{"version mismatch", e.args(h0, "svm-x", map[string]any{"version": "9.9"}),
 			fmt.Sprintf("image %s carries Protection Server version %s, but option version is 9.9", e.v.NewImage.Path, e.v.NewVersion)},
+		{"version not a version", e.args(h0, "svm-x", map[string]any{"version": "latest"}),
+			`version must be a version of two to four dotted numbers such as 6.2.0.200, got "latest"`},
 		{"not an SVM", e.args(h0, protected, nil),
 			fmt.Sprintf("VM %s (/%s/vm/%s) exists and is not an SVM marked by ksvla.lightagent (custom attribute ksvla.role: not set): refusing to overwrite it; choose another name",
 				protected, e.v.Datacenter, protected)},

@@ -42,6 +42,9 @@ func decode(req *ansible.Request) (Options, fleet.Rules, error) {
 		return o, fleet.Rules{}, err
 	}
 	r, err := o.Rules()
+	if err == nil && o.Version != "" {
+		err = fleet.CheckVersion("version", o.Version)
+	}
 	return o, r, err
 }
 
