@@ -16,6 +16,7 @@ import (
 	"github.com/ksvla/lightagent/internal/sim"
 	"github.com/ksvla/lightagent/internal/sim/kscsim"
 	"github.com/ksvla/lightagent/internal/sim/labtest"
+	"github.com/ksvla/lightagent/internal/vsphere"
 )
 
 // One KSC serves two sites; the upgrade runs on the first. The second
@@ -164,4 +165,35 @@ func TestUpgradeRefusesMisreadVersions(t *testing.T) {
 		assert.NotContains(t, run.Output, "Deploy the new SVM", "%s: pre-flight let it through", tc.vars)
 	}
 	assert.Equal(t, before, l.Status(), "a refused run changed the lab")
+}
+
+// An SVM of a third version the run does not remove (here 6.0, powered
+// off) is still on an upgraded host at the end: the Finish play fails
+// naming it instead of reporting the host done.
+func TestUpgradeFinishRefusesOtherVersions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	l := labtest.Start(t, sim.Config{Hosts: 1, VMsPerHost: 1})
+	v := l.Vars(l.Dir())
+	s := labtest.VSphere(t, l)
+	host := v.ESXiHosts[0]
+	res, err := s.Import(ctx, vsphere.ImportSpec{Source: v.OldImage.Path, Name: "svm-esxi-01-6.0", Datacenter: v.Datacenter,
+		Host: host, Datastore: v.LocalDatastores[host]})
+	require.NoError(t, err)
+	require.NoError(t, s.SetMarks(ctx, res.VM, map[string]string{vsphere.MarkRole: vsphere.RoleSVM, vsphere.MarkVersion: "6.0.0.1",
+		vsphere.MarkDeployedBy: vsphere.DeployedBy}))
+
+	run := upgrade(t, ctx, l, playtest.Options{})
+	require.NotZero(t, run.ExitCode, tail(run.Output))
+	check := run.Task("Every upgraded hypervisor carries SVMs of the new version only")
+	require.NotEmpty(t, check, tail(run.Output))
+	var msgs []string
+	for _, r := range check {
+		msgs = append(msgs, r.Msg())
+	}
+	assert.Contains(t, msgs, host+" still carries SVMs of another version than "+v.NewVersion+": svm-esxi-01-6.0")
+	assert.Empty(t, l.Gaps())
 }
