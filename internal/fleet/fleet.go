@@ -61,6 +61,10 @@ type Rules struct {
 	SVMNamePattern *regexp.Regexp
 	// Probes holds klconfig `version` answers by VM name, for VMs probed.
 	Probes map[string]Version
+	// NarrowedScope says the VMs were read for some hosts or a cluster
+	// only: a KSC record that matches none of them belongs elsewhere, not
+	// to this answer (set by Observe).
+	NarrowedScope bool
 	// NotProtected names VMs the operator says carry no Light Agent: they
 	// do not block a removal although KSC does not list them as agents.
 	NotProtected []string
@@ -99,9 +103,14 @@ type Agent struct {
 	Version   Version  `json:"version"`
 	KSCID     string   `json:"ksc_id"`
 	IP        string   `json:"ip,omitempty"`
-	Updated   bool     `json:"updated"`   // on the target line
-	Protected bool     `json:"protected"` // a compatible SVM runs on its host
-	ServedBy  []string `json:"served_by,omitempty"`
+	Updated   bool     `json:"updated"` // on the target line
+	// Protected: a compatible SVM runs on its host; null when the agent
+	// is Unplaced (its host is unknown, so is its protection).
+	Protected *bool `json:"protected"`
+	// Unplaced: KSC lists the agent but no VM in scope matches it (on
+	// another site, or gone).
+	Unplaced bool     `json:"unplaced,omitempty"`
+	ServedBy []string `json:"served_by,omitempty"`
 }
 
 // Hypervisor is the upgrade state of one ESXi host.
@@ -124,6 +133,11 @@ type Summary struct {
 	AgentsPending   int            `json:"agents_pending"`
 	Unprotected     int            `json:"unprotected"`
 	HostsReady      int            `json:"hosts_ready"`
+	// AgentsUnplaced are agents KSC lists that no VM in scope matches;
+	// AgentsOutsideScope those left out because the scope names hosts or
+	// a cluster (NarrowedScope).
+	AgentsUnplaced     int `json:"agents_unplaced"`
+	AgentsOutsideScope int `json:"agents_outside_scope"`
 	Hosts           int            `json:"hosts"`
 }
 
@@ -179,13 +193,14 @@ func Build(vms []VM, hosts []KSCHost, r Rules) Fleet {
 			f.Candidates = append(f.Candidates, vm.Name)
 		}
 	}
+	outside := 0
 	for _, h := range hosts {
 		p, ok := findProduct(h, r.LightAgent)
 		if !ok {
 			if !matched[h.ID] && !hasProduct(h, r.ProtectionServer) {
 				continue
 			}
-			if !matched[h.ID] {
+			if !matched[h.ID] && !r.NarrowedScope {
 				f.Unmatched = append(f.Unmatched, h.DisplayName)
 			}
 			continue
@@ -193,13 +208,18 @@ func Build(vms []VM, hosts []KSCHost, r Rules) Fleet {
 		a := Agent{Name: h.DisplayName, Version: p.Version, KSCID: h.ID, IP: h.IP}
 		if vm, ok := vmByHostID[h.ID]; ok {
 			a.Name, a.Host = vm.Name, vm.Host
+		} else if r.NarrowedScope {
+			outside++
+			continue
 		} else {
+			a.Unplaced = true
 			f.Unmatched = append(f.Unmatched, h.DisplayName)
 		}
 		a.Updated = a.Version.Line() == r.TargetVersion.Line()
 		f.Agents = append(f.Agents, a)
 	}
 	f.computeHypervisors(r)
+	f.Summary.AgentsOutsideScope = outside
 	sortFleet(&f)
 	return f
 }
@@ -272,9 +292,11 @@ func (f *Fleet) computeHypervisors(r Rules) {
 			h.TargetSVMRunning = true
 		}
 	}
+	unplaced := 0
 	for i := range f.Agents {
 		a := &f.Agents[i]
 		if a.Host == "" {
+			unplaced++
 			continue
 		}
 		h := get(a.Host)
@@ -284,15 +306,16 @@ func (f *Fleet) computeHypervisors(r Rules) {
 				a.ServedBy = append(a.ServedBy, s.Name)
 			}
 		}
-		a.Protected = len(a.ServedBy) > 0
+		protected := len(a.ServedBy) > 0
+		a.Protected = &protected
 		if !a.Updated {
 			h.AgentsPending = append(h.AgentsPending, a.Name)
 		}
-		if !a.Protected {
+		if !protected {
 			h.Unprotected = append(h.Unprotected, a.Name)
 		}
 	}
-	f.Summary = Summary{SVMsByVersion: map[string]int{}, AgentsByVersion: map[string]int{}}
+	f.Summary = Summary{SVMsByVersion: map[string]int{}, AgentsByVersion: map[string]int{}, AgentsUnplaced: unplaced}
 	oldVersions := map[string]bool{}
 	for _, h := range byName {
 		h.Ready = h.TargetSVMRunning && len(h.AgentsPending) == 0
