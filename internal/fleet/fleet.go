@@ -98,12 +98,12 @@ type SVM struct {
 
 // Agent is a protected VM with a Light Agent.
 type Agent struct {
-	Name      string   `json:"name"`
-	Host      string   `json:"host,omitempty"` // empty when no VM matched
-	Version   Version  `json:"version"`
-	KSCID     string   `json:"ksc_id"`
-	IP        string   `json:"ip,omitempty"`
-	Updated   bool     `json:"updated"` // on the target line
+	Name    string  `json:"name"`
+	Host    string  `json:"host,omitempty"` // empty when no VM matched
+	Version Version `json:"version"`
+	KSCID   string  `json:"ksc_id"`
+	IP      string  `json:"ip,omitempty"`
+	Updated bool    `json:"updated"` // on the target line
 	// Protected: a compatible SVM runs on its host; null when the agent
 	// is Unplaced (its host is unknown, so is its protection).
 	Protected *bool `json:"protected"`
@@ -138,7 +138,7 @@ type Summary struct {
 	// a cluster (NarrowedScope).
 	AgentsUnplaced     int `json:"agents_unplaced"`
 	AgentsOutsideScope int `json:"agents_outside_scope"`
-	Hosts           int            `json:"hosts"`
+	Hosts              int `json:"hosts"`
 }
 
 // Fleet is the joined view.
