@@ -198,3 +198,47 @@ func TestUpgradeFinishRefusesOtherVersions(t *testing.T) {
 	assert.Contains(t, msgs, host+" still carries SVMs of another version than "+v.NewVersion+": svm-esxi-01-6.0")
 	assert.Empty(t, l.Gaps())
 }
+
+// Two upgrade.yml runs started together on one lab (an AWX user who
+// launches twice): one takes the lock and upgrades, the other fails in
+// pre-flight naming the holder, before any change. The lab ends with one
+// SVM per host and no gap.
+func TestUpgradeOneRunAtATime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	l := labtest.Start(t, sim.Config{Hosts: 2, VMsPerHost: 1})
+	runs := make([]*playtest.Run, 2)
+	done := make(chan int, 2)
+	for i := range runs {
+		go func() {
+			run, err := playtest.Playbook(ctx, playtest.Options{Playbook: "playbooks/upgrade.yml",
+				Args: append([]string{"-e", "@" + filepath.Join(l.Dir(), "vars.yml")}, upgradeArgs...)})
+			assert.NoError(t, err)
+			runs[i] = run
+			done <- i
+		}()
+	}
+	<-done
+	<-done
+	require.NotNil(t, runs[0])
+	require.NotNil(t, runs[1])
+	ok, refused := runs[0], runs[1]
+	if ok.ExitCode != 0 {
+		ok, refused = refused, ok
+	}
+	require.Zero(t, ok.ExitCode, tail(ok.Output))
+	require.NotZero(t, refused.ExitCode, "both runs went on: %s", tail(refused.Output))
+	lock := refused.Task("Take the upgrade lock of the datacenter (one run at a time, whatever the controller)")
+	require.Len(t, lock, 1, tail(refused.Output))
+	assert.Regexp(t, `^another upgrade run (holds|took) the lock of datacenter DC1.*\(run [^)]+\) since 20`, lock[0].Msg())
+	assert.Empty(t, refused.Task("Deploy the new SVM (step 1)"), "the refused run changed nothing")
+	v := l.Vars(l.Dir())
+	for _, h := range l.Status().Hosts {
+		require.Len(t, h.SVMs, 1, h.Name)
+		assert.Equal(t, v.NewVersion, h.SVMs[0].Version, h.Name)
+	}
+	assert.Empty(t, l.Gaps())
+}
