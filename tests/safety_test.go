@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -241,4 +242,53 @@ func TestUpgradeOneRunAtATime(t *testing.T) {
 		assert.Equal(t, v.NewVersion, h.SVMs[0].Version, h.Name)
 	}
 	assert.Empty(t, l.Gaps())
+}
+
+// changes lists "host: task" for every changed result of a run.
+func changes(run *playtest.Run) []string {
+	var out []string
+	for _, r := range run.Tasks {
+		if r.Changed() {
+			out = append(out, r.Host+": "+r.Task)
+		}
+	}
+	return out
+}
+
+// --check --diff lists every change a real run makes, per hypervisor and
+// in order (deploy, klconfig, KSC tasks, the old SVM's removal with the
+// gate's verdict, the KSC record), and writes it as Markdown; the real
+// run right after makes exactly those changes.
+func TestUpgradePlanIsTruthful(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	l := labtest.Start(t, sim.Config{Hosts: 2, VMsPerHost: 1})
+	before := l.Status()
+	planFile := filepath.Join(t.TempDir(), "plan.md")
+
+	check := upgrade(t, ctx, l, playtest.Options{Check: true, Diff: true, Args: []string{"-e", "upgrade_plan_file=" + planFile}})
+	require.Zero(t, check.ExitCode, check.Output)
+	assert.Equal(t, before, l.Status(), "--check changed the lab")
+	run := upgrade(t, ctx, l, playtest.Options{})
+	require.Zero(t, run.ExitCode, run.Output)
+	assert.Equal(t, changes(run), changes(check), "the real run made other changes than the plan listed")
+
+	raw, err := os.ReadFile(planFile)
+	require.NoError(t, err)
+	plan := string(raw)
+	for _, want := range []string{
+		"## esxi-01.lab.local",
+		"1. Deploy **svm-esxi-01-6.2** on esxi-01.lab.local",
+		"2. would configure svm-esxi-01-6.2 through klconfig at the address vCenter reports once it runs: Administration Server ",
+		"KSC task Update Light Agent would be started",
+		"would remove svm-esxi-01-6.1 once the new SVM runs and 1 Light Agent(s) on esxi-01.lab.local are updated (vm-esxi-01-001)",
+		"would delete the KSC record of svm-esxi-01-6.1 once it is removed",
+		"## esxi-02.lab.local",
+	} {
+		assert.Contains(t, plan, want)
+	}
+	assert.Less(t, strings.Index(plan, "would remove svm-esxi-01-6.1"), strings.Index(plan, "## esxi-02.lab.local"))
 }
