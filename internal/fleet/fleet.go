@@ -7,6 +7,7 @@ package fleet
 
 import (
 	"fmt"
+	"path"
 	"regexp"
 	"sort"
 	"strings"
@@ -231,7 +232,8 @@ func Build(vms []VM, hosts []KSCHost, r Rules) Fleet {
 // need the SVM of its host.
 func unknown(vm VM, h *KSCHost, r Rules) (UnknownVM, bool) {
 	for _, n := range r.NotProtected {
-		if strings.EqualFold(n, vm.Name) {
+		// Shell patterns too: vSphere names some appliances itself (vCLS-*).
+		if ok, _ := path.Match(strings.ToLower(n), strings.ToLower(vm.Name)); ok || strings.EqualFold(n, vm.Name) {
 			return UnknownVM{}, false
 		}
 	}

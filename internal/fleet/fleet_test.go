@@ -196,6 +196,8 @@ func TestGates(t *testing.T) {
 			passed: map[string]bool{GateAgents: true, GateReplacement: true, GateNotLast: true, GateUnknownVMs: true}},
 		"not_protected_vms lets it pass": {vms: append(base, svmVM("new-1", "esx1", "6.2.0.200", "poweredOn"), VM{Name: "x1", Host: "esx1"}), agent: "6.2.0.400",
 			notProtected: []string{"X1"}, passed: map[string]bool{GateAgents: true, GateReplacement: true, GateNotLast: true, GateUnknownVMs: true}},
+		"a pattern in not_protected_vms": {vms: append(base, svmVM("new-1", "esx1", "6.2.0.200", "poweredOn"), VM{Name: "vCLS-4c2f", Host: "esx1"}), agent: "6.2.0.400",
+			notProtected: []string{"vCLS-*"}, passed: map[string]bool{GateAgents: true, GateReplacement: true, GateNotLast: true, GateUnknownVMs: true}},
 		"force skips the unknown-VM gate": {vms: append(base, svmVM("new-1", "esx1", "6.2.0.200", "poweredOn"), VM{Name: "x1", Host: "esx1"}), agent: "6.2.0.400", force: true,
 			passed: map[string]bool{GateAgents: true, GateReplacement: true, GateNotLast: true, GateUnknownVMs: false}},
 		"no target version: no replacement needed": {vms: append(base, svmVM("new-1", "esx1", "6.2.0.200", "poweredOn")), agent: "6.1.0.300", noTarget: true,

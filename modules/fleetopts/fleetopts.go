@@ -52,7 +52,7 @@ func Spec() ansible.Spec {
 
 // NotProtectedOption is not_protected_vms, shared with svm_deploy.
 var NotProtectedOption = ansible.Option{Name: "not_protected_vms", Type: ansible.TypeList, Elements: ansible.TypeStr,
-	Description: []string{"Names of VMs on the hypervisors that carry no Light Agent (appliances, templates, infrastructure VMs).",
+	Description: []string{"Names of VMs on the hypervisors that carry no Light Agent (appliances, templates, infrastructure VMs), or shell-style patterns such as V(vCLS-*), matched case-insensitively.",
 		"Every other VM vCenter shows on a host that is neither an SVM nor a Light Agent KSC lists with its version (KSC's retention removed it, it came by vMotion from another site) blocks the removal of an SVM on that host (gate C(no_unknown_vm)), named in the refusal."}}
 
 func anyList(s []string) []any {
