@@ -167,6 +167,17 @@ func TestUpgradeRefusesMisreadVersions(t *testing.T) {
 		assert.NotContains(t, run.Output, "Deploy the new SVM", "%s: pre-flight let it through", tc.vars)
 	}
 	assert.Equal(t, before, l.Status(), "a refused run changed the lab")
+
+	// Every host has its new SVM already, beside an old one of another
+	// version than the one named: the run would change nothing, and says so.
+	for _, h := range l.Vars(l.Dir()).ESXiHosts {
+		labtest.DeployNewSVM(t, l, labtest.VSphere(t, l), h)
+	}
+	run := upgrade(t, ctx, l, playtest.Options{Args: []string{"-e", `{"svm_old_version": "6.1.0.99"}`}})
+	require.NotZero(t, run.ExitCode, tail(run.Output))
+	nothing := run.Task("The run has something to do, or nothing is left to do")
+	require.Len(t, nothing, 1, tail(run.Output))
+	assert.Equal(t, "no target host carries an SVM of 6.1.0.99, but SVMs of 6.1.0.100 run there: wrong svm_old_version? The run would change nothing.", nothing[0].Msg())
 }
 
 // An SVM of a third version the run does not remove (here 6.0, powered
