@@ -178,6 +178,24 @@ func TestUpgradeRefusesMisreadVersions(t *testing.T) {
 	nothing := run.Task("The run has something to do, or nothing is left to do")
 	require.Len(t, nothing, 1, tail(run.Output))
 	assert.Equal(t, "no target host carries an SVM of 6.1.0.99, but SVMs of 6.1.0.100 run there: wrong svm_old_version? The run would change nothing.", nothing[0].Msg())
+
+	// A second SVM of the old version on a host: which one to keep is the
+	// operator's call, pre-flight names them.
+	v := l.Vars(l.Dir())
+	s := labtest.VSphere(t, l)
+	host := v.ESXiHosts[0]
+	res, err := s.Import(ctx, vsphere.ImportSpec{Source: v.OldImage.Path, Name: "svm-esxi-01-6.1-b", Datacenter: v.Datacenter,
+		Host: host, Datastore: v.LocalDatastores[host]})
+	require.NoError(t, err)
+	require.NoError(t, s.SetMarks(ctx, res.VM, map[string]string{vsphere.MarkRole: vsphere.RoleSVM, vsphere.MarkVersion: v.OldVersion,
+		vsphere.MarkDeployedBy: vsphere.DeployedBy}))
+	run = upgrade(t, ctx, l, playtest.Options{})
+	require.NotZero(t, run.ExitCode, tail(run.Output))
+	var msgs []string
+	for _, r := range run.Task("Every target host carries an SVM of the old or the new version, and at most one old") {
+		msgs = append(msgs, r.Msg())
+	}
+	assert.Contains(t, msgs, host+" carries 2 SVMs of "+v.OldVersion+" (svm-esxi-01-6.1, svm-esxi-01-6.1-b): remove all but one first")
 }
 
 // An SVM of a third version the run does not remove (here 6.0, powered
