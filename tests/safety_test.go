@@ -66,6 +66,19 @@ func TestUpgradeKeepsOtherDatacenterRecords(t *testing.T) {
 	assert.Empty(t, l.Gaps())
 }
 
+// addSVM imports the lab's old image onto host as name, marked as an SVM
+// of version, powered off: an SVM the upgrade does not expect.
+func addSVM(t *testing.T, ctx context.Context, l *sim.Lab, host, name, version string) {
+	t.Helper()
+	v := l.Vars(l.Dir())
+	s := labtest.VSphere(t, l)
+	res, err := s.Import(ctx, vsphere.ImportSpec{Source: v.OldImage.Path, Name: name, Datacenter: v.Datacenter,
+		Host: host, Datastore: v.LocalDatastores[host]})
+	require.NoError(t, err)
+	require.NoError(t, s.SetMarks(ctx, res.VM, map[string]string{vsphere.MarkRole: vsphere.RoleSVM, vsphere.MarkVersion: version,
+		vsphere.MarkDeployedBy: vsphere.DeployedBy}))
+}
+
 // rollback runs rollback.yml against the lab.
 func rollback(t *testing.T, ctx context.Context, l *sim.Lab) *playtest.Run {
 	t.Helper()
@@ -182,13 +195,8 @@ func TestUpgradeRefusesMisreadVersions(t *testing.T) {
 	// A second SVM of the old version on a host: which one to keep is the
 	// operator's call, pre-flight names them.
 	v := l.Vars(l.Dir())
-	s := labtest.VSphere(t, l)
 	host := v.ESXiHosts[0]
-	res, err := s.Import(ctx, vsphere.ImportSpec{Source: v.OldImage.Path, Name: "svm-esxi-01-6.1-b", Datacenter: v.Datacenter,
-		Host: host, Datastore: v.LocalDatastores[host]})
-	require.NoError(t, err)
-	require.NoError(t, s.SetMarks(ctx, res.VM, map[string]string{vsphere.MarkRole: vsphere.RoleSVM, vsphere.MarkVersion: v.OldVersion,
-		vsphere.MarkDeployedBy: vsphere.DeployedBy}))
+	addSVM(t, ctx, l, host, "svm-esxi-01-6.1-b", v.OldVersion)
 	run = upgrade(t, ctx, l, playtest.Options{})
 	require.NotZero(t, run.ExitCode, tail(run.Output))
 	var msgs []string
@@ -209,13 +217,8 @@ func TestUpgradeFinishRefusesOtherVersions(t *testing.T) {
 	defer cancel()
 	l := labtest.Start(t, sim.Config{Hosts: 1, VMsPerHost: 1})
 	v := l.Vars(l.Dir())
-	s := labtest.VSphere(t, l)
 	host := v.ESXiHosts[0]
-	res, err := s.Import(ctx, vsphere.ImportSpec{Source: v.OldImage.Path, Name: "svm-esxi-01-6.0", Datacenter: v.Datacenter,
-		Host: host, Datastore: v.LocalDatastores[host]})
-	require.NoError(t, err)
-	require.NoError(t, s.SetMarks(ctx, res.VM, map[string]string{vsphere.MarkRole: vsphere.RoleSVM, vsphere.MarkVersion: "6.0.0.1",
-		vsphere.MarkDeployedBy: vsphere.DeployedBy}))
+	addSVM(t, ctx, l, host, "svm-esxi-01-6.0", "6.0.0.1")
 
 	run := upgrade(t, ctx, l, playtest.Options{})
 	require.NotZero(t, run.ExitCode, tail(run.Output))
