@@ -23,9 +23,9 @@ bin-modules:
 bin-lab:
 	$(GOBUILD) -o bin/ksvla-lab ./cmd/ksvla-lab
 
-## docs: regenerate library/<module>.yml and README's module reference from the option specs
+## docs: regenerate library/<module>.yml and docs/modules/<module>.md from the option specs
 docs: bin-modules
-	bin/ksvla docs library README.md
+	bin/ksvla docs library docs/modules
 
 ## deps: install what the tests need (ansible-core, openssh-client) when missing
 deps:
@@ -66,6 +66,7 @@ collection: docs
 	rm -rf build && mkdir -p dist
 	bash tests/stage-collection.sh bin/ksvla build --copy
 	cd $(COLLECTION_DIR) && ansible-galaxy collection build --force --output-path $(CURDIR)/dist
+	cp dist/ksvla-lightagent-$(VERSION).tar.gz dist/ksvla-lightagent.tar.gz
 
 ## dist: static binaries for linux/amd64 and linux/arm64
 dist:

@@ -1,6 +1,6 @@
 // Package sim composes the whole lab in one process: the vCenter (govmomi
 // simulator), one klconfig SSH server per powered-on SVM, and the KSC
-// OpenAPI server, wired like the real thing (DESIGN.md "The lab").
+// OpenAPI server, wired like the real thing (docs/lab.md).
 //
 // Lab assumptions, where the vendor documentation is silent (NOT FOUND):
 //   - Product keys of the Protection Server and the Light Agent in KSC are
