@@ -8,7 +8,7 @@ MODULES := agent_facts ksc_purge ksc_task svm_deploy svm_klconfig svm_remove
 COLLECTION_DIR := build/ansible_collections/ksvla/lightagent
 FUZZTIME ?= 5s
 
-.PHONY: all build bin-modules bin-lab docs deps test unit e2e fuzz vet fmt-check lint collection dist demo bench bench-full bench-runner soak clean
+.PHONY: changelog all build bin-modules bin-lab docs deps test unit e2e fuzz vet fmt-check lint collection dist demo bench bench-full bench-runner soak clean
 
 all: build docs
 
@@ -26,6 +26,10 @@ bin-lab:
 ## docs: regenerate library/<module>.yml and docs/modules/<module>.md from the option specs
 docs: bin-modules
 	bin/ksvla docs library docs/modules
+
+## changelog: check changelogs/ and render CHANGELOG.rst (a release: go run ./cmd/ksvla-changelog release X.Y.Z)
+changelog:
+	$(GO) run ./cmd/ksvla-changelog render
 
 ## deps: install what the tests need (ansible-core, openssh-client) when missing
 deps:

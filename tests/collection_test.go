@@ -39,7 +39,7 @@ func TestCollectionBuildInstallRun(t *testing.T) {
 	assert.Equal(t, versioned, stable, "the version-less copy is the tarball just built")
 	listing, err := exec.CommandContext(ctx, "tar", "-tzf", tarballs[0]).Output()
 	require.NoError(t, err)
-	for _, f := range []string{"LICENSE", "CHANGELOG.md", "execution-environment.yml", "awx/README.md", "docs/requirements.md", "docs/modules/svm_deploy.md"} {
+	for _, f := range []string{"LICENSE", "CHANGELOG.rst", "changelogs/changelog.yaml", "execution-environment.yml", "awx/README.md", "docs/requirements.md", "docs/modules/svm_deploy.md"} {
 		assert.Contains(t, strings.Split(string(listing), "\n"), f, "the tarball carries %s", f)
 	}
 
