@@ -14,7 +14,7 @@ import (
 
 func labArgs(l *sim.Lab) map[string]any {
 	v := l.Vars(l.Dir())
-	return labtest.Args(labtest.VCenterArgs(v), labtest.KSCArgs(v),
+	return labtest.Args(labtest.VCenterArgs(v), labtest.KSCArgs(v), labtest.FleetArgs(v),
 		map[string]any{"datacenter": v.Datacenter, "target_version": v.NewVersion})
 }
 
@@ -48,6 +48,7 @@ func TestHalfUpgradedFleet(t *testing.T) {
 	l := labtest.Start(t, sim.Config{Hosts: 3, VMsPerHost: 2})
 	s := labtest.VSphere(t, l)
 	hosts := l.Vars(l.Dir()).ESXiHosts
+	v := l.Vars(l.Dir())
 	newSVM1 := labtest.DeployNewSVM(t, l, s, hosts[0])
 	labtest.UpdateAgents(t, l)
 	labtest.DeployNewSVM(t, l, s, hosts[1])
@@ -62,7 +63,7 @@ func TestHalfUpgradedFleet(t *testing.T) {
 
 		h1, h2, h3 := hv[hosts[0]], hv[hosts[1]], hv[hosts[2]]
 		assert.True(t, h1.Ready)
-		assert.Equal(t, map[string]int{"6.2.0.400": 2}, h1.Agents)
+		assert.Equal(t, map[string]int{"12.6.0.200": 1, "12.2.0.400": 1}, h1.Agents, "Windows and Linux agents, each on its own 12.x")
 		assert.Len(t, h1.RemovableSVMs, 1, "the old SVM of host 1 may go")
 		assert.Contains(t, h1.SVMs["6.2.0.200"], newSVM1)
 
@@ -83,9 +84,27 @@ func TestHalfUpgradedFleet(t *testing.T) {
 		agents, ok := res["agents"].([]any)
 		require.True(t, ok, "agents is a list: %v", res["agents"])
 		assert.Len(t, agents, 6)
+		products := map[any]int{}
 		for _, a := range agents {
 			assert.NotEmpty(t, ansibletest.Get(a, "version"))
 			assert.NotEmpty(t, ansibletest.Get(a, "host"))
+			assert.NotEmpty(t, ansibletest.Get(a, "os"))
+			assert.NotEmpty(t, ansibletest.Get(a, "svm_versions"), "the table pairs every lab agent")
+			products[ansibletest.Get(a, "product")]++
+		}
+		assert.Equal(t, map[any]int{"KES": 3, "kesl": 3}, products)
+		// KSC shows the first new SVM prepared, the second not yet; the
+		// old ones were activated long ago.
+		for _, sv := range ansibletest.Get(res, "ansible_facts", "ksvla", "svms").([]any) {
+			name, prep := ansibletest.Get(sv, "name"), ansibletest.Get(sv, "prepared")
+			switch {
+			case name == newSVM1 || ansibletest.Get(sv, "version") == v.OldVersion:
+				assert.Equal(t, true, prep, name)
+				assert.NotEmpty(t, ansibletest.Get(sv, "databases_date"), name)
+			default:
+				assert.Equal(t, false, prep, name)
+				assert.Equal(t, false, ansibletest.Get(sv, "activated"), name)
+			}
 		}
 	}
 	assert.Empty(t, l.Gaps())
@@ -124,6 +143,7 @@ func TestUnmarkedSVMsNeedProofFromKlconfig(t *testing.T) {
 
 	// With the product key KSC really uses, the KSC product list vouches.
 	args = labArgs(l)
+	args["ps_products"] = []any{v.PSProductKey}
 	args["ps_products"] = []any{v.PSProductKey}
 	res = ansibletest.Run(t, ctx, "agent_facts", New(), args, ansibletest.Mode{})
 	require.False(t, res.Failed(), res.Msg())
