@@ -22,6 +22,7 @@ import (
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/ovf/importer"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
@@ -231,6 +232,14 @@ func TestUpgradeWiring(t *testing.T) {
 	ip, err := vm.WaitForIP(wctx)
 	require.NoError(t, err)
 	assert.Regexp(t, `^127\.10\.`, ip)
+
+	// Imported VMs carry the runtime states seeded ones do, which pyVmomi
+	// (community.vmware) needs to read a VM.
+	var mvm mo.VirtualMachine
+	require.NoError(t, vm.Properties(ctx, vm.Reference(), []string{"runtime", "summary.runtime"}, &mvm))
+	assert.Equal(t, types.VirtualMachineFaultToleranceStateNotConfigured, mvm.Runtime.FaultToleranceState)
+	assert.Equal(t, types.VirtualMachineRecordReplayStateInactive, mvm.Runtime.RecordReplayState)
+	assert.Equal(t, types.VirtualMachineFaultToleranceStateNotConfigured, mvm.Summary.Runtime.FaultToleranceState)
 
 	sim := l.SVM("svm-esxi-01-6.2")
 	require.NotNil(t, sim)
