@@ -152,6 +152,31 @@ func TestUnmarkedSVMsNeedProofFromKlconfig(t *testing.T) {
 	}
 }
 
+// With the vendor's default table (KESL 12.0/12.1 only) the lab's Windows
+// agent and its 6.2 target are in no row: the facts say so instead of
+// calling agents unprotected without a word.
+func TestDefaultTableWarns(t *testing.T) {
+	l := labtest.Start(t, sim.Config{Hosts: 1, VMsPerHost: 2})
+	args := labArgs(l)
+	delete(args, "compatibility")
+	res := ansibletest.Run(t, context.Background(), "agent_facts", New(), args, ansibletest.Mode{})
+	require.False(t, res.Failed(), res.Msg())
+	warnings := ansibletest.Get(res, "warnings")
+	assert.Contains(t, warnings, "compatibility has no row for Protection Server 6.2.0.200: no Light Agent counts as updated; add the agent versions it serves")
+	assert.Contains(t, warnings, "1 Light Agent(s) are in no row of compatibility, so no SVM serves them: vm-esxi-01-001 (KES 12.5.0.100)")
+	assert.EqualValues(t, 1, ansibletest.Get(res, "ansible_facts", "ksvla", "summary", "unprotected"), "the vendor pairs KESL 12.1 with 6.1: only the Windows agent is unserved")
+
+	res = ansibletest.Run(t, context.Background(), "agent_facts", New(), labArgs(l), ansibletest.Mode{})
+	require.False(t, res.Failed(), res.Msg())
+	assert.Nil(t, ansibletest.Get(res, "warnings"), "the lab's table pairs everything")
+	assert.EqualValues(t, 0, ansibletest.Get(res, "ansible_facts", "ksvla", "summary", "unprotected"))
+
+	args["compatibility"] = map[string]any{"6.2": map[string]any{"kesl": []any{12.2}}}
+	res = ansibletest.Run(t, context.Background(), "agent_facts", New(), args, ansibletest.Mode{})
+	require.True(t, res.Failed())
+	assert.Equal(t, `compatibility: 6.2 -> kesl: version 12.2 is not a string (quote it: "12.2")`, res.Msg())
+}
+
 func TestConnectionErrors(t *testing.T) {
 	l := labtest.Start(t, sim.Config{Hosts: 1, VMsPerHost: 1})
 	ctx := context.Background()
