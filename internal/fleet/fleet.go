@@ -38,7 +38,7 @@ type KSCHost struct {
 	OS          string    `json:"os,omitempty"` // KLHST_WKS_OS_NAME
 	Products    []Product `json:"products,omitempty"`
 	// Activated: KSC shows the host's application licensed (see
-	// observe.go, licenceMask). BasesDate: its anti-virus databases date
+	// ksc.Activated). BasesDate: its anti-virus databases date
 	// (KLHST_WKS_RTP_AV_BASES_TIME, RFC 3339), "" when it has none.
 	Activated bool   `json:"activated"`
 	BasesDate string `json:"bases_date,omitempty"`

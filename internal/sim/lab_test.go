@@ -197,6 +197,7 @@ func TestLabStartsWired(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(sb.String()), "\n")
 	require.Len(t, lines, 1+len(st.Hosts)+1, sb.String())
 	assert.Contains(t, lines[1], "12.1.0.300 x1, 12.5.0.100 x1")
+	assert.Contains(t, lines[1], " yes ", "seeded SVMs are prepared")
 	// Columns line up across hosts: the SVM column starts at the same offset.
 	assert.Equal(t, strings.Index(lines[1], "svm-esxi-01"), strings.Index(lines[2], "svm-esxi-02"), sb.String())
 
@@ -298,8 +299,8 @@ func TestUpgradeWiring(t *testing.T) {
 	assert.Equal(t, map[string]int{"12.6.0.200": 1, "12.2.0.400": 1}, st.Hosts[0].Agents)
 	assert.Equal(t, map[string]int{"12.5.0.100": 1, "12.1.0.300": 1}, st.Hosts[1].Agents)
 	assert.Equal(t, []SVMStatus{
-		{Name: "svm-esxi-01-6.1", Version: "6.1.0.100", Power: "on", IP: st.Hosts[0].SVMs[0].IP, SSH: st.Hosts[0].SVMs[0].SSH, InKSC: true, Agents: 0},
-		{Name: "svm-esxi-01-6.2", Version: "6.2.0.200", Power: "on", IP: ip, SSH: sim.Addr(), InKSC: true, Agents: 2},
+		{Name: "svm-esxi-01-6.1", Version: "6.1.0.100", Power: "on", IP: st.Hosts[0].SVMs[0].IP, SSH: st.Hosts[0].SVMs[0].SSH, InKSC: true, Activated: true, Databases: true, Agents: 0},
+		{Name: "svm-esxi-01-6.2", Version: "6.2.0.200", Power: "on", IP: ip, SSH: sim.Addr(), InKSC: true, Activated: true, Databases: true, Agents: 2},
 	}, st.Hosts[0].SVMs)
 	agent, ok := kscHostByName(t, l, "vm-esxi-01-001")
 	require.True(t, ok)
