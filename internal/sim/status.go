@@ -31,6 +31,8 @@ type SVMStatus struct {
 	SSH     string `json:"ssh"` // ip:port served now, "" when not answering
 	InKSC   bool   `json:"in_ksc"`
 	Agents  int    `json:"agents"` // Light Agents connected to it
+	// Commands counts the klconfig commands it received, by name.
+	Commands map[string]int `json:"commands,omitempty"`
 }
 
 // Status returns the fleet table, hosts in inventory order, SVMs by name.
@@ -64,7 +66,8 @@ func (l *Lab) Status() Status {
 		}
 	}
 	for _, s := range l.svms {
-		ss := SVMStatus{Name: s.name, Version: s.version, Power: "off", InKSC: s.registered, Agents: connected[s.name]}
+		ss := SVMStatus{Name: s.name, Version: s.version, Power: "off", InKSC: s.registered, Agents: connected[s.name],
+			Commands: l.CommandCounts(s.name)}
 		if s.on {
 			ss.Power = "on"
 		}
