@@ -82,10 +82,11 @@ func (m *Module) openVM(ctx context.Context, o *Options) (*vmLink, error) {
 		}
 		v.key, v.trust = key, trustRecorded
 	} else if c.Marks[vsphere.MarkFirstContact] == vsphere.FirstContactPending {
-		key, err := klconfig.FetchHostKey(ctx, net.JoinHostPort(o.Host, strconv.Itoa(o.Port)), time.Duration(o.ConnectTimeout)*time.Second)
+		addr := net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
+		key, err := presentedKey(ctx, addr, time.Duration(o.ConnectTimeout)*time.Second, time.Duration(o.WaitTimeout)*time.Second)
 		if err != nil {
 			if errors.Is(err, klconfig.ErrUnreachable) {
-				return nil, fmt.Errorf("first contact with vm %s at %s: the SVM does not answer over SSH (%w); rerun once it does", o.VM, net.JoinHostPort(o.Host, strconv.Itoa(o.Port)), err)
+				return nil, fmt.Errorf("first contact with vm %s at %s: the SVM does not answer over SSH within wait_timeout=%ds (%w); rerun once it does", o.VM, addr, o.WaitTimeout, err)
 			}
 			return nil, fmt.Errorf("first contact with vm %s: %w", o.VM, err)
 		}
@@ -129,4 +130,30 @@ func (v *vmLink) saveRecord(ctx context.Context, rec Record) error {
 		return fmt.Errorf("record on vm %s: %w", v.contact.Name, err)
 	}
 	return nil
+}
+
+// presentedKey reads the host key addr presents, waiting with backoff up to wait while the SVM
+// does not answer yet (a freshly booted SVM's sshd comes up after its address).
+func presentedKey(ctx context.Context, addr string, connect, wait time.Duration) (ssh.PublicKey, error) {
+	ctx, cancel := context.WithTimeout(ctx, max(wait, connect))
+	defer cancel()
+	delay := 250 * time.Millisecond
+	var last error // the last "not answering", which says more than the deadline that ended the wait
+	for {
+		key, err := klconfig.FetchHostKey(ctx, addr, connect)
+		switch {
+		case err == nil:
+			return key, nil
+		case errors.Is(err, klconfig.ErrUnreachable):
+			last = err
+		case last != nil && ctx.Err() != nil:
+			return nil, last
+		default:
+			return nil, err
+		}
+		if sleep(ctx, delay) != nil {
+			return nil, last
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
 }

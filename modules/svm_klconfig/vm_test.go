@@ -195,3 +195,23 @@ func TestKnownHostsKeyRecordedOnVM(t *testing.T) {
 	require.False(t, res.Failed(), res.Msg())
 	assert.False(t, res.Changed(), "timezone from the VM's record: %v", res["commands"])
 }
+
+// A freshly booted SVM whose SSH does not answer yet: the first contact waits up to wait_timeout,
+// then trusts the key; when the SVM stays silent longer, it fails naming the wait, trusting nothing.
+func TestFirstContactWaitsForSSH(t *testing.T) {
+	e := deployFresh(t, sim.Config{})
+	e.l.RefuseSSH(e.name, true)
+	res := e.run(t, e.args(t, map[string]any{"wait_timeout": 1}), ansibletest.Mode{})
+	require.True(t, res.Failed())
+	assert.Contains(t, res.Msg(), "first contact with vm "+e.name+" at ")
+	assert.Contains(t, res.Msg(), "the SVM does not answer over SSH within wait_timeout=1s")
+	assert.Contains(t, res.Msg(), "connection refused")
+	assert.Equal(t, vsphere.FirstContactPending, e.marks(t)[vsphere.MarkFirstContact])
+
+	time.AfterFunc(time.Second, func() { e.l.RefuseSSH(e.name, false) })
+	start := time.Now()
+	res = e.run(t, e.args(t, map[string]any{"wait_timeout": 20}), ansibletest.Mode{})
+	require.False(t, res.Failed(), res.Msg())
+	assert.GreaterOrEqual(t, time.Since(start), time.Second, "it waited for the SVM")
+	assert.Empty(t, e.marks(t)[vsphere.MarkFirstContact])
+}
