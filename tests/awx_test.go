@@ -227,9 +227,11 @@ func TestAWXCredentialTypesRender(t *testing.T) {
 			map[string]string{"KSC_URL": "https://ksc:13299", "KSC_USERNAME": "DOM\\u", "KSC_PASSWORD": "p", "KSC_INTERNAL_USER": "false",
 				"KSC_CA_FILE": "@file:-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----", "KSC_FINGERPRINT": "AA:BB", "KSC_VSERVER": "tenant1"}},
 		{"svm password", svm, map[string]any{"klconfig_password": "pw"},
-			map[string]string{"KSVLA_KLCONFIG_PASSWORD": "pw", "KSVLA_KLCONFIG_PRIVATE_KEY_FILE": ""}},
+			map[string]string{"KSVLA_KLCONFIG_PASSWORD": "pw", "KSVLA_KLCONFIG_IMAGE_PASSWORD": "", "KSVLA_KLCONFIG_PRIVATE_KEY_FILE": ""}},
+		{"svm first contact", svm, map[string]any{"klconfig_password": "pw", "image_password": "img"},
+			map[string]string{"KSVLA_KLCONFIG_PASSWORD": "pw", "KSVLA_KLCONFIG_IMAGE_PASSWORD": "img", "KSVLA_KLCONFIG_PRIVATE_KEY_FILE": ""}},
 		{"svm key", svm, map[string]any{"private_key": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n-----END OPENSSH PRIVATE KEY-----"},
-			map[string]string{"KSVLA_KLCONFIG_PASSWORD": "",
+			map[string]string{"KSVLA_KLCONFIG_PASSWORD": "", "KSVLA_KLCONFIG_IMAGE_PASSWORD": "",
 				"KSVLA_KLCONFIG_PRIVATE_KEY_FILE": "@file:-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n-----END OPENSSH PRIVATE KEY-----\n"}},
 	}
 	for _, tt := range tests {

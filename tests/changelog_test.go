@@ -31,11 +31,14 @@ func TestChangesCarryAFragment(t *testing.T) {
 	}
 	lines := strings.Split(added, "\n")
 	base := lines[len(lines)-1]
-	list, err := git("rev-list", "--no-merges", "--reverse", base+"..HEAD")
+	// Parents before children, so a branch's commits come before the
+	// merge that lands them (and may add their fragment).
+	list, err := git("rev-list", "--topo-order", "--reverse", base+"..HEAD")
 	assert.NoError(t, err)
 	var pending []string
 	for _, c := range strings.Fields(list) {
-		files, err := git("diff-tree", "--no-commit-id", "--name-only", "-r", c)
+		// A merge counts with what it brings to its first parent.
+		files, err := git("diff-tree", "--no-commit-id", "--name-only", "-r", "-m", "--first-parent", c)
 		assert.NoError(t, err)
 		msg, _ := git("log", "-1", "--format=%s%n%b", c)
 		user, fragment := false, false

@@ -53,7 +53,7 @@ func runModule(t *testing.T, ctx context.Context, l *sim.Lab, name string, args 
 // labSecrets are the lab's passwords.
 func labSecrets(l *sim.Lab) []string {
 	v := l.Vars(l.Dir())
-	return []string{v.VCenterPassword, v.KSCPassword, v.SVMKlconfigPassword}
+	return []string{v.VCenterPassword, v.KSCPassword, v.SVMKlconfigPassword, v.SVMImagePassword}
 }
 
 // The lab's connection options, certificates verified (the default).

@@ -42,6 +42,7 @@ type Vars struct {
 	KSCNagentSSLPort    int               `yaml:"ksc_nagent_ssl_port"`
 	KSCNagentPort       int               `yaml:"ksc_nagent_port"`
 	SVMKlconfigPassword string            `yaml:"svm_klconfig_password"`
+	SVMImagePassword    string            `yaml:"svm_image_klconfig_password"` // what a new SVM accepts until first contact
 	SVMKnownHosts       string            `yaml:"svm_known_hosts"`
 	SVMSSHPort          int               `yaml:"svm_ssh_port"` // klconfig SSH port of every SVM
 	OldVersion          string            `yaml:"svm_old_version"`
@@ -109,7 +110,7 @@ func (l *Lab) Vars(dir string) Vars {
 		KSCURL: l.ksc.URL(), KSCUsername: KSCUsername, KSCPassword: l.cfg.KSCPassword,
 		KSCCAFile: filepath.Join(dir, "ksc.pem"), KSCFingerprint: l.ksc.Fingerprint(),
 		KSCNagentAddress: l.kscIP, KSCNagentSSLPort: NagentSSLPort, KSCNagentPort: NagentPort,
-		SVMKlconfigPassword: l.cfg.SVMPassword, SVMKnownHosts: filepath.Join(dir, "known_hosts"),
+		SVMKlconfigPassword: l.cfg.SVMPassword, SVMImagePassword: l.cfg.ImagePassword, SVMKnownHosts: filepath.Join(dir, "known_hosts"),
 		OldVersion: l.cfg.OldVersion, NewVersion: l.cfg.NewVersion,
 		PSProductKey: l.cfg.PSKey, PSProductName: l.cfg.PSDisplayName,
 		Compatibility: l.cfg.Compatibility, UpdateAgentsTask: UpdateAgentsTask,
@@ -169,12 +170,13 @@ func (l *Lab) WriteFiles(dir string) error {
 	return l.writeKnownHostsLocked()
 }
 
-// writeKnownHostsLocked writes every SVM's host key at its current
-// address into each known_hosts the lab maintains.
+// writeKnownHostsLocked writes the host keys an admin's known_hosts would
+// hold, at their SVMs' current addresses, into each known_hosts the lab
+// maintains: the seeded SVMs' only (new SVMs' too with KnownNewHostKeys).
 func (l *Lab) writeKnownHostsLocked() error {
 	var lines []string
 	for _, s := range l.svms {
-		if s.sim == nil {
+		if s.sim == nil || (!l.seeded[s.name] && !l.cfg.KnownNewHostKeys) {
 			continue
 		}
 		addr := s.sim.Addr()

@@ -10,8 +10,13 @@
 //     version with NewVersion (the vendor's table for 6.2 was not found).
 //   - KSC shows an SVM without a key with the "licence expired" status
 //     condition (kscsim.StatusMaskLicence).
-//   - Every SVM, seeded or deployed, accepts the lab's one klconfig
-//     password (Config.SVMPassword).
+//   - Seeded SVMs accept the operator's klconfig password
+//     (Config.SVMPassword) and their host keys are in the lab's
+//     known_hosts, as an admin's would be. A new SVM deployed from the
+//     image has the image's password (Config.ImagePassword) and a host key
+//     generated at its first boot that no known_hosts holds, as in the
+//     field; Config.OnePassword and Config.KnownNewHostKeys are the
+//     simplifications, for tests about something else.
 //   - Network Agent on an SVM reaches KSC only when `nagent` names the KSC
 //     address (its IP or KSCHostName) and SSL port 13000.
 package sim
@@ -25,6 +30,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -89,8 +95,18 @@ type Config struct {
 	// in KSC; default 1s.
 	HeartbeatInterval    time.Duration
 	PSKey, PSDisplayName string // Protection Server product in KSC (and the OVA's product)
-	// SVMPassword is the klconfig password of every SVM; default random.
+	// SVMPassword is the operator's klconfig password, the one the seeded
+	// SVMs have; default random.
 	SVMPassword string
+	// ImagePassword is the klconfig (and root) password of the SVM image:
+	// what a new SVM accepts until it is changed; default random.
+	ImagePassword string
+	// OnePassword is a simplification: new SVMs accept SVMPassword instead
+	// of the image's password.
+	OnePassword bool
+	// KnownNewHostKeys is a simplification: the lab writes new SVMs' host
+	// keys into its known_hosts, as if an admin had added them.
+	KnownNewHostKeys bool
 	// VCenterPassword, KSCPassword: default random.
 	VCenterPassword, KSCPassword string
 	// SSHPort is the SVMs' klconfig SSH port: 0 = 22 (falling back to an
@@ -156,6 +172,10 @@ func (c *Config) defaults() {
 	setStr(&c.PSKey, DefaultPSKey)
 	setStr(&c.PSDisplayName, DefaultPSDisplayName)
 	setStr(&c.SVMPassword, randomSecret("Svm-"))
+	setStr(&c.ImagePassword, randomSecret("Img-"))
+	if c.OnePassword {
+		c.ImagePassword = c.SVMPassword
+	}
 	setStr(&c.VCenterPassword, randomSecret("Vc-"))
 	setStr(&c.KSCPassword, randomSecret("Ksc-"))
 	setDur(&c.AgentUpdateDuration, 2*time.Second)
@@ -209,6 +229,14 @@ type Lab struct {
 	wg         sync.WaitGroup
 	closed     sync.Once
 
+	// cmdMu guards commands apart from mu: SVMs report commands from
+	// inside lab logic that holds mu (the seeded SVMs' nagent).
+	cmdMu sync.Mutex
+	// commands counts, per SVM name, the klconfig commands it received by
+	// command name, so tests can assert that a rerun sent no nagent or
+	// passwd.
+	commands map[string]map[string]int
+
 	mu      sync.Mutex         // guards everything below; lab logic runs under it
 	svms    map[string]*svmRec // by VM name
 	licence []LicenceEvent
@@ -220,6 +248,10 @@ type Lab struct {
 	keySeed string
 	agents  map[string]*agentRec // by VM name
 	seeded  map[string]bool      // old SVMs the lab seeded (known even unmarked)
+	// commands counts, per SVM name, the klconfig commands it received by
+	// command name, so tests can assert that a rerun sent no nagent or
+	// passwd.
+	refused map[string]bool // SVM names whose SSH port refuses connections (RefuseSSH)
 	nextIP  int
 	ips     map[string]string // VM name -> loopback IP, stable across power cycles
 	gaps    []Gap
@@ -236,7 +268,8 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	cfg.defaults()
 	l := &Lab{cfg: cfg, dir: cfg.Dir, queue: newQueue(), stop: make(chan struct{}), taskIDs: map[string]string{},
 		svms: map[string]*svmRec{}, agents: map[string]*agentRec{}, seeded: map[string]bool{},
-		ips: map[string]string{}, started: time.Now(), keySeed: randomSecret("hostkey-")}
+		ips: map[string]string{}, started: time.Now(), keySeed: randomSecret("hostkey-"),
+		commands: map[string]map[string]int{}, refused: map[string]bool{}}
 	defer func() {
 		if err != nil {
 			l.Close()
@@ -500,5 +533,41 @@ func (q *queue) get(stop <-chan struct{}) (func(), bool) {
 		case <-stop:
 			return nil, false
 		}
+	}
+}
+
+// countCommand notes that SVM name received cmdline.
+func (l *Lab) countCommand(name, cmdline string) {
+	cmd, _, _ := strings.Cut(strings.TrimSpace(cmdline), " ")
+	l.cmdMu.Lock()
+	defer l.cmdMu.Unlock()
+	if l.commands[name] == nil {
+		l.commands[name] = map[string]int{}
+	}
+	l.commands[name][cmd]++
+}
+
+// CommandCounts returns how many times the SVM called name received each
+// klconfig command (by command name, e.g. "nagent", "passwd"), over SSH
+// or from its first startup script, since the lab started.
+func (l *Lab) CommandCounts(name string) map[string]int {
+	l.cmdMu.Lock()
+	defer l.cmdMu.Unlock()
+	out := map[string]int{}
+	for k, v := range l.commands[name] {
+		out[k] = v
+	}
+	return out
+}
+
+// RefuseSSH makes the SVM called name refuse SSH connections (refuse) or
+// serve them again, as an SVM whose sshd is down or a firewall in the way.
+// It applies to an SVM not deployed yet too, from its first power-on.
+func (l *Lab) RefuseSSH(name string, refuse bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.refused[name] = refuse
+	if rec := l.svms[name]; rec != nil && rec.sim != nil {
+		rec.sim.RefuseSSH(refuse)
 	}
 }

@@ -96,23 +96,44 @@ func deploySVM(t *testing.T, l *Lab, c *govmomi.Client, f *find.Finder, host, na
 	return vm
 }
 
-// klconfig runs one klconfig command over SSH, verifying the host key
-// against the lab's known_hosts.
+// klconfig runs one klconfig command over SSH on an old (seeded) SVM,
+// verifying the host key against the lab's known_hosts.
 func klconfig(t *testing.T, l *Lab, addr, cmd string) string {
 	t.Helper()
 	check, err := knownhosts.New(filepath.Join(l.Dir(), "known_hosts"))
 	require.NoError(t, err)
+	out, err := klconfigWith(addr, l.Config().SVMPassword, check, cmd)
+	require.NoError(t, err)
+	return out
+}
+
+// klconfigNew runs one klconfig command on a new SVM as its admin would:
+// the image's password, the host key read on the VM's console.
+func klconfigNew(t *testing.T, l *Lab, name, cmd string) string {
+	t.Helper()
+	sv := l.SVM(name)
+	require.NotNil(t, sv)
+	out, err := klconfigWith(sv.Addr(), l.Config().ImagePassword, ssh.FixedHostKey(sv.HostKey()), cmd)
+	require.NoError(t, err)
+	return out
+}
+
+func klconfigWith(addr, password string, check ssh.HostKeyCallback, cmd string) (string, error) {
 	client, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{
-		User: "klconfig", Auth: []ssh.AuthMethod{ssh.Password(l.Config().SVMPassword)},
+		User: "klconfig", Auth: []ssh.AuthMethod{ssh.Password(password)},
 		HostKeyCallback: check, Timeout: 5 * time.Second,
 	})
-	require.NoError(t, err)
+	if err != nil {
+		return "", err
+	}
 	defer client.Close()
 	sess, err := client.NewSession()
-	require.NoError(t, err)
+	if err != nil {
+		return "", err
+	}
 	defer sess.Close()
 	out, _ := sess.CombinedOutput(cmd) // a failing command exits non-zero; the output says why
-	return string(out)
+	return string(out), nil
 }
 
 // kscAPI calls the KSC OpenAPI over HTTPS (connection-bound session).
@@ -249,7 +270,7 @@ func TestUpgradeWiring(t *testing.T) {
 	assert.Equal(t, "de", state.ConnectorLang)
 	assert.Equal(t, ip, state.IP)
 
-	out := klconfig(t, l, sim.Addr(), fmt.Sprintf("nagent %s %d %d", l.Vars(l.Dir()).KSCNagentAddress, NagentSSLPort, NagentPort))
+	out := klconfigNew(t, l, "svm-esxi-01-6.2", fmt.Sprintf("nagent %s %d %d", l.Vars(l.Dir()).KSCNagentAddress, NagentSSLPort, NagentPort))
 	assert.Contains(t, out, "KLCONFIG OK")
 
 	var k kscsim.Host
@@ -299,8 +320,10 @@ func TestUpgradeWiring(t *testing.T) {
 	assert.Equal(t, map[string]int{"12.6.0.200": 1, "12.2.0.400": 1}, st.Hosts[0].Agents)
 	assert.Equal(t, map[string]int{"12.5.0.100": 1, "12.1.0.300": 1}, st.Hosts[1].Agents)
 	assert.Equal(t, []SVMStatus{
-		{Name: "svm-esxi-01-6.1", Version: "6.1.0.100", Power: "on", IP: st.Hosts[0].SVMs[0].IP, SSH: st.Hosts[0].SVMs[0].SSH, InKSC: true, Activated: true, Databases: true, Agents: 0},
-		{Name: "svm-esxi-01-6.2", Version: "6.2.0.200", Power: "on", IP: ip, SSH: sim.Addr(), InKSC: true, Activated: true, Databases: true, Agents: 2},
+		{Name: "svm-esxi-01-6.1", Version: "6.1.0.100", Power: "on", IP: st.Hosts[0].SVMs[0].IP, SSH: st.Hosts[0].SVMs[0].SSH, InKSC: true, Activated: true, Databases: true, Agents: 0,
+			Commands: map[string]int{"nagent": 1}}, // configured when the lab seeded it
+		{Name: "svm-esxi-01-6.2", Version: "6.2.0.200", Power: "on", IP: ip, SSH: sim.Addr(), InKSC: true, Activated: true, Databases: true, Agents: 2,
+			Commands: map[string]int{"timezone": 1, "connectorlang": 1, "nagent": 1}}, // first boot, then this test
 	}, st.Hosts[0].SVMs)
 	agent, ok := kscHostByName(t, l, "vm-esxi-01-001")
 	require.True(t, ok)
@@ -387,4 +410,85 @@ func BenchmarkStart16Hosts(b *testing.B) {
 		b.ReportMetric(time.Since(start).Seconds(), "s/start")
 		l.Close()
 	}
+}
+
+// A new SVM is a stranger, as in the field: the image's password, a host key no known_hosts the
+// lab writes holds, while the old SVMs' keys and password stay known. The simplifications turn
+// that off by name. The lab counts the commands each SVM received and can refuse SSH on one.
+func TestNewSVMIsAStranger(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		cfg       Config
+		knownNew  bool
+		imageOnly bool
+	}{
+		{"field", Config{}, false, true},
+		{"simplified", Config{OnePassword: true, KnownNewHostKeys: true}, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.Hosts, tc.cfg.VMsPerHost = 1, 1
+			l := startLab(t, tc.cfg)
+			c, f := labClient(t, l)
+			deploySVM(t, l, c, f, "esxi-01.lab.local", "svm-esxi-01-6.2")
+			var sv *svm.SVM
+			require.Eventually(t, func() bool {
+				sv = l.SVM("svm-esxi-01-6.2")
+				return sv != nil && sv.Addr() != ""
+			}, 5*time.Second, 10*time.Millisecond)
+			old := l.Status().Hosts[0].SVMs[0]
+			require.Equal(t, "svm-esxi-01-6.1", old.Name)
+
+			check, err := knownhosts.New(filepath.Join(l.Dir(), "known_hosts"))
+			require.NoError(t, err)
+			_, err = klconfigWith(old.SSH, l.Config().SVMPassword, check, "version")
+			require.NoError(t, err, "the old SVM's key is known and its password is the operator's")
+			_, err = klconfigWith(sv.Addr(), l.Config().SVMPassword, check, "version")
+			if tc.knownNew {
+				require.NoError(t, err)
+			} else {
+				require.ErrorContains(t, err, "knownhosts: key is unknown")
+			}
+			_, err = klconfigWith(sv.Addr(), l.Config().SVMPassword, ssh.FixedHostKey(sv.HostKey()), "version")
+			if tc.imageOnly {
+				require.ErrorContains(t, err, "unable to authenticate", "the operator's password is not the image's")
+				assert.NotEqual(t, l.Config().SVMPassword, l.Config().ImagePassword)
+			} else {
+				require.NoError(t, err)
+			}
+			assert.Contains(t, klconfigNew(t, l, "svm-esxi-01-6.2", "version"), "6.2.0.200")
+			assert.NotEqual(t, seededKeyFingerprint(l, "svm-esxi-01-6.2"), ssh.FingerprintSHA256(sv.HostKey()),
+				"a new SVM's key is generated at its first boot")
+
+			raw, err := os.ReadFile(filepath.Join(l.Dir(), "vars.yml"))
+			require.NoError(t, err)
+			var vars Vars
+			require.NoError(t, yaml.Unmarshal(raw, &vars))
+			assert.Equal(t, l.Config().ImagePassword, vars.SVMImagePassword)
+			assert.Equal(t, l.Config().SVMPassword, vars.SVMKlconfigPassword)
+
+			counts := l.CommandCounts("svm-esxi-01-6.2")
+			sent := 1
+			if tc.knownNew {
+				sent++
+			}
+			if !tc.imageOnly {
+				sent++
+			}
+			assert.Equal(t, sent, counts["version"], "the commands this test sent")
+			assert.Equal(t, counts, l.Status().Hosts[0].SVMs[1].Commands)
+
+			addr := sv.Addr()
+			l.RefuseSSH("svm-esxi-01-6.2", true)
+			_, err = klconfigWith(addr, l.Config().ImagePassword, ssh.FixedHostKey(sv.HostKey()), "version")
+			assert.ErrorContains(t, err, "connection refused")
+			assert.Empty(t, sv.Addr(), "refused: not answering")
+			l.RefuseSSH("svm-esxi-01-6.2", false)
+			assert.Contains(t, klconfigNew(t, l, "svm-esxi-01-6.2", "version"), "6.2.0.200")
+		})
+	}
+}
+
+// seededKeyFingerprint is the fingerprint a seeded SVM of this name would have.
+func seededKeyFingerprint(l *Lab, name string) string {
+	return ssh.FingerprintSHA256(svm.HostKeyFromSeed(l.keySeed + name).PublicKey())
 }

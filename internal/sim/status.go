@@ -34,6 +34,8 @@ type SVMStatus struct {
 	Activated bool `json:"activated"`
 	Databases bool `json:"databases"`
 	Agents    int  `json:"agents"` // Light Agents connected to it
+	// Commands counts the klconfig commands it received, by name.
+	Commands map[string]int `json:"commands,omitempty"`
 }
 
 // Status returns the fleet table, hosts in inventory order, SVMs by name.
@@ -68,7 +70,7 @@ func (l *Lab) Status() Status {
 	}
 	for _, s := range l.svms {
 		ss := SVMStatus{Name: s.name, Version: s.version, Power: "off", InKSC: s.registered, Agents: connected[s.name],
-			Activated: s.activated, Databases: !s.bases.IsZero()}
+			Activated: s.activated, Databases: !s.bases.IsZero(), Commands: l.CommandCounts(s.name)}
 		if s.on {
 			ss.Power = "on"
 		}

@@ -113,9 +113,15 @@ func (l *Lab) vmPoweredOn(vm vcenter.VM) {
 	first := rec.sim == nil
 	if first {
 		name := vm.Name
+		// Seeded SVMs were configured long ago with the operator's password;
+		// a new one has the image's and a host key generated at first boot.
+		key, password := svm.HostKeyFromSeed(l.keySeed+name), l.cfg.SVMPassword
+		if !l.seeded[name] {
+			key, password = svm.HostKeyFromSeed(randomSecret("firstboot-")), l.cfg.ImagePassword
+		}
 		sim, err := svm.New(svm.Config{
 			Name: name, Version: version, IP: l.loopbackIP(name), Port: l.cfg.SSHPort,
-			HostKey: svm.HostKeyFromSeed(l.keySeed + name), Password: l.cfg.SVMPassword, RootPassword: l.cfg.SVMPassword,
+			HostKey: key, Password: password, RootPassword: password,
 			Hosts:               map[string]string{KSCHostName: l.kscIP},
 			NetworkRestartDelay: l.cfg.NetworkRestartDelay, RebootDelay: l.cfg.RebootDelay,
 			Hooks: svm.Hooks{
@@ -124,6 +130,7 @@ func (l *Lab) vmPoweredOn(vm vcenter.VM) {
 				},
 				AddressChanged: func(_ *svm.SVM, _, _ string) { l.queue.put(func() { l.addressChanged(name) }) },
 				Rebooted:       func(*svm.SVM) { l.queue.put(func() { l.addressChanged(name) }) },
+				Command:        func(_ *svm.SVM, cmdline string, _ bool) { l.countCommand(name, cmdline) },
 			},
 		})
 		if err != nil {
@@ -131,6 +138,7 @@ func (l *Lab) vmPoweredOn(vm vcenter.VM) {
 			return
 		}
 		rec.sim = sim
+		sim.RefuseSSH(l.refused[name])
 		if cmds := firstBootCommands(vm.ExtraConfig); len(cmds) > 0 {
 			sim.FirstBoot(cmds)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/ksvla/lightagent/internal/sim"
 	"github.com/ksvla/lightagent/internal/vsphere"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/ssh"
 )
 
 // Start starts a small, fast lab that is closed when the test ends.
@@ -115,18 +116,35 @@ func DeployNewSVM(t testing.TB, l *sim.Lab, s *vsphere.Session, host string) str
 	}
 	nagent, err := klconfig.Nagent(v.KSCNagentAddress, v.KSCNagentSSLPort, v.KSCNagentPort)
 	require.NoError(t, err)
-	Klconfig(t, l, addr, nagent)
+	// A new SVM is a stranger: the admin reads its host key on the VM's console (the lab's view
+	// of it here) and logs in with the image's password.
+	sv := l.SVM(name)
+	require.NotNil(t, sv, "the lab runs %s", name)
+	klconfigPinned(t, addr, v.SVMImagePassword, ssh.FingerprintSHA256(sv.HostKey()), nagent)
 	require.NoError(t, l.Sync(ctx))
 	return name
 }
 
-// Klconfig runs one command on an SVM over SSH with the lab's password and
-// known_hosts.
+// Klconfig runs one command on an old (seeded) SVM over SSH with the
+// lab's password and known_hosts.
 func Klconfig(t testing.TB, l *sim.Lab, addr string, cmd klconfig.Command) klconfig.Result {
 	t.Helper()
 	v := l.Vars(l.Dir())
-	r, err := klconfig.NewSSHRunner(klconfig.SSHConfig{Addr: addr, Password: v.SVMKlconfigPassword,
-		HostKey: klconfig.HostKeyStrict, KnownHostsFile: v.SVMKnownHosts})
+	return klconfigRun(t, addr, klconfig.SSHConfig{Addr: addr, Password: v.SVMKlconfigPassword,
+		HostKey: klconfig.HostKeyStrict, KnownHostsFile: v.SVMKnownHosts}, cmd)
+}
+
+// klconfigPinned runs one command with password, accepting only the host
+// key fingerprint.
+func klconfigPinned(t testing.TB, addr, password, fingerprint string, cmd klconfig.Command) klconfig.Result {
+	t.Helper()
+	return klconfigRun(t, addr, klconfig.SSHConfig{Addr: addr, Password: password,
+		HostKey: klconfig.HostKeyStrict, Fingerprint: fingerprint}, cmd)
+}
+
+func klconfigRun(t testing.TB, addr string, cfg klconfig.SSHConfig, cmd klconfig.Command) klconfig.Result {
+	t.Helper()
+	r, err := klconfig.NewSSHRunner(cfg)
 	require.NoError(t, err)
 	res, err := klconfig.New(klconfig.Retry{Runner: r, MaxWait: 10 * time.Second}).Do(context.Background(), cmd)
 	require.NoError(t, err, fmt.Sprintf("klconfig %s on %s", cmd, addr))

@@ -102,6 +102,7 @@ type SVM struct {
 	networkDown bool
 	sshdStopped bool
 	drop        *dropRule // test-facing fault: see DropConnection
+	refused     bool      // test-facing fault: see RefuseSSH
 
 	passwords       map[string]string
 	passwordChanges map[string]int
@@ -312,7 +313,7 @@ func (s *SVM) configuredIPLocked() string {
 }
 
 func (s *SVM) shouldServeLocked() bool {
-	return s.poweredOn && !s.rebooting && !s.bootFailed && !s.networkDown && !s.sshdStopped
+	return s.poweredOn && !s.rebooting && !s.bootFailed && !s.networkDown && !s.sshdStopped && !s.refused
 }
 
 // syncListenerLocked opens or closes the listener to match the SVM's condition.
