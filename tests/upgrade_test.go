@@ -176,6 +176,17 @@ func TestUpgradeRerunActivates(t *testing.T) {
 		assert.NotEqual(t, sim.EventActivated, e.Kind, "run 1 activated %s", e.SVM)
 	}
 
+	// Check mode after the failure predicts the preparation from KSC's
+	// state and changes nothing.
+	starts, history := l.TaskStarts(), len(l.History())
+	check := upgrade(t, ctx, l, playtest.Options{Check: true, Diff: true, Args: []string{"-e", "upgrade_batch_size=2"}})
+	require.Zero(t, check.ExitCode, check.Output)
+	assert.Contains(t, changedTasks(check), "Activate the new Protection Servers (step 4)")
+	assert.Contains(t, changedTasks(check), "Update the new Protection Servers' databases (step 4)")
+	assert.NotContains(t, changedTasks(check), "Deploy the new SVM (step 1)", "the new SVMs exist")
+	assert.Equal(t, starts, l.TaskStarts(), "--check started a KSC task")
+	assert.Len(t, l.History(), history, "--check prepared an SVM")
+
 	run := upgrade(t, ctx, l, playtest.Options{Args: []string{"-e", "upgrade_batch_size=2"}})
 	require.Zero(t, run.ExitCode, run.Output)
 	assertUpgraded(t, l)
@@ -198,7 +209,7 @@ func TestUpgradeRerunActivates(t *testing.T) {
 	}
 	assert.Equal(t, 2, destroyed)
 
-	starts := l.TaskStarts()
+	starts = l.TaskStarts()
 	again := upgrade(t, ctx, l, playtest.Options{})
 	require.Zero(t, again.ExitCode, again.Output)
 	assert.Empty(t, changedTasks(again), "a rerun after completion changes nothing")
