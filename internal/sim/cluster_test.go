@@ -1,0 +1,118 @@
+package sim
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ksvla/lightagent/internal/sim/vcenter"
+	"github.com/ksvla/lightagent/internal/vsphere"
+)
+
+func svmHosts(l *Lab) map[string]string {
+	out := map[string]string{}
+	for _, h := range l.Status().Hosts {
+		for _, s := range h.SVMs {
+			out[s.Name] = h.Name
+		}
+	}
+	return out
+}
+
+// The seeded SVMs carry the wizard's DRS override: DRS leaves them; with
+// the overrides ignored (an SVM nobody pinned) DRS moves them and their
+// hosts' agents lose protection.
+func TestDRSMovesOnlyUnpinnedSVMs(t *testing.T) {
+	ctx := context.Background()
+	for name, tc := range map[string]struct {
+		ignore    bool
+		wantMoves bool
+	}{
+		"pinned by the wizard": {false, false},
+		"overrides ignored":    {true, true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			l := startLab(t, Config{Hosts: 3, VMsPerHost: 1, DRSInterval: -1, DRSIgnoresOverrides: tc.ignore})
+			before := svmHosts(l)
+			require.NoError(t, l.DRSPass(ctx))
+			require.NoError(t, l.Sync(ctx))
+			if !tc.wantMoves {
+				assert.Empty(t, l.Moves())
+				assert.Equal(t, before, svmHosts(l))
+				assert.Empty(t, l.Gaps())
+				return
+			}
+			require.Len(t, l.Moves(), 3)
+			m := l.Moves()[0]
+			assert.Equal(t, "DRS", m.By)
+			assert.NotEqual(t, m.From, m.To)
+			eventually(t, func() bool { return len(l.Gaps()) > 0 }) // agents of a host whose SVM left
+			assert.NotEqual(t, before, svmHosts(l))
+		})
+	}
+}
+
+func TestMaintenanceAndAutostart(t *testing.T) {
+	ctx := context.Background()
+	for name, noHA := range map[string]bool{"HA cluster": false, "no HA": true} {
+		t.Run(name, func(t *testing.T) {
+			l := startLab(t, Config{Hosts: 2, VMsPerHost: 1, DRSInterval: -1, NoHA: noHA})
+			host := vcenter.HostName(0)
+			svmName := l.VCenter().Inventory().Hosts[0].OldSVM
+			// Pin with autostart as svm_deploy would (autostart only counts outside HA).
+			_, f := labClient(t, l)
+			vm, err := f.VirtualMachine(ctx, svmName)
+			require.NoError(t, err)
+			v := l.Vars(l.Dir())
+			sess, err := vsphere.Connect(ctx, vsphere.Conn{Hostname: v.VCenterHostname, Port: v.VCenterPort,
+				Username: v.VCenterUsername, Password: v.VCenterPassword, ValidateCerts: true, CAFile: v.VCenterCAFile})
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = sess.Logout(context.Background()) })
+			p, err := sess.Placement(ctx, vm)
+			require.NoError(t, err)
+			assert.Equal(t, !noHA, p.HA)
+			require.NoError(t, sess.Pin(ctx, p))
+			p, err = sess.Placement(ctx, vm)
+			require.NoError(t, err)
+			assert.True(t, p.Pinned(), "%+v", p.Missing())
+
+			require.NoError(t, l.EnterMaintenance(ctx, host))
+			eventually(t, func() bool {
+				h := l.Status().Hosts[0]
+				return h.SVMs[0].Power == "off" && len(h.Agents) == 0 // DRS evacuated the protected VM
+			})
+			require.NoError(t, l.ExitMaintenance(ctx, host))
+			want := "off"
+			if noHA {
+				want = "on"
+			}
+			eventually(t, func() bool { return l.Status().Hosts[0].SVMs[0].Power == want })
+			time.Sleep(200 * time.Millisecond) // nothing else happens
+			assert.Equal(t, want, l.Status().Hosts[0].SVMs[0].Power)
+		})
+	}
+}
+
+func TestFailHostHARestarts(t *testing.T) {
+	ctx := context.Background()
+	l := startLab(t, Config{Hosts: 2, VMsPerHost: 1, DRSInterval: -1, DRSMovesProtectedVMs: true})
+	host := vcenter.HostName(0)
+	require.NoError(t, l.FailHost(ctx, host))
+	eventually(t, func() bool { return len(l.Status().Hosts[0].Agents) == 0 })
+	st := l.Status()
+	// The SVM's HA override keeps it off on the failed host; the protected
+	// VM restarts on the other host, whose SVM serves it.
+	assert.Equal(t, "off", st.Hosts[0].SVMs[0].Power)
+	assert.Empty(t, st.Hosts[0].Agents)
+	assert.Equal(t, 2, st.Hosts[1].Agents[l.Config().OldAgentVersion])
+	assert.Empty(t, l.Moves(), "the SVM must not be restarted elsewhere")
+}
+
+// eventually waits for the watcher to report what the lab did.
+func eventually(t *testing.T, cond func() bool) {
+	t.Helper()
+	require.Eventually(t, cond, 10*time.Second, 20*time.Millisecond)
+}
