@@ -110,7 +110,7 @@ type Config struct {
 	// SmallHost names a host with memory only for what it runs plus
 	// 2 GiB: too little for a second SVM.
 	SmallHost string
-	Logf        func(format string, args ...any)
+	Logf      func(format string, args ...any)
 }
 
 func randomSecret(prefix string) string {
@@ -196,11 +196,11 @@ type Lab struct {
 	moves   []Move
 	// clusterMu serialises the cluster services (DRS, HA, maintenance).
 	clusterMu sync.Mutex
-	ready   bool     // Start is done: connections are evaluated
-	khDirs  []string // directories whose known_hosts is rewritten on change
-	svmGrp  int
-	vmGrp   int
-	started time.Time
+	ready     bool     // Start is done: connections are evaluated
+	khDirs    []string // directories whose known_hosts is rewritten on change
+	svmGrp    int
+	vmGrp     int
+	started   time.Time
 }
 
 // Start starts a lab: images, KSC, vCenter with its seeded VMs (their SVMs

@@ -79,17 +79,17 @@ const (
 // seeder builds the inventory through the vSphere API, as an
 // administrator would.
 type seeder struct {
-	c       *vim25.Client
-	cfg     Config
-	dir     string
-	folders *object.DatacenterFolders
-	finder  *find.Finder
-	hosts   []*object.HostSystem
-	pool    *object.ResourcePool
-	vmNet   types.BaseVirtualDeviceBackingInfo
-	dvpgNet types.BaseVirtualDeviceBackingInfo
+	c          *vim25.Client
+	cfg        Config
+	dir        string
+	folders    *object.DatacenterFolders
+	finder     *find.Finder
+	hosts      []*object.HostSystem
+	pool       *object.ResourcePool
+	vmNet      types.BaseVirtualDeviceBackingInfo
+	dvpgNet    types.BaseVirtualDeviceBackingInfo
 	clusterObj *object.ClusterComputeResource
-	svms    []*object.VirtualMachine
+	svms       []*object.VirtualMachine
 }
 
 func seed(ctx context.Context, c *vim25.Client, cfg Config, dir string) (Inventory, error) {
