@@ -84,6 +84,15 @@ func (p Placement) Settings() map[string]any {
 	return s
 }
 
+// Want is Settings once pinned.
+func (p Placement) Want() map[string]any {
+	s := map[string]any{"drs_automation_disabled": true, "ha_restart_disabled": true}
+	if p.NeedsAutoStart() {
+		s["autostart"] = true
+	}
+	return s
+}
+
 // Placement reads where vm runs and how it is pinned there.
 func (s *Session) Placement(ctx context.Context, vm *object.VirtualMachine) (Placement, error) {
 	var p Placement
@@ -100,29 +109,48 @@ func (s *Session) Placement(ctx context.Context, vm *object.VirtualMachine) (Pla
 		return p, fmt.Errorf("read placement of vm %s: it has no host", m.Name)
 	}
 	p.host = *m.Runtime.Host
+	if err := s.readHostPin(ctx, &p); err != nil {
+		return p, fmt.Errorf("read placement of vm %s: %w", m.Name, err)
+	}
+	return p, nil
+}
+
+// HostPlacement reads what a VM placed on host would need to be pinned
+// there (its cluster's DRS and HA, the host's autostart), for plans made
+// before the VM exists; its Missing names every setting the host needs.
+func (s *Session) HostPlacement(ctx context.Context, host *object.HostSystem) (Placement, error) {
+	p := Placement{host: host.Reference()}
+	if err := s.readHostPin(ctx, &p); err != nil {
+		return p, fmt.Errorf("read host %s: %w", host.InventoryPath, err)
+	}
+	return p, nil
+}
+
+func (s *Session) readHostPin(ctx context.Context, p *Placement) error {
+	pc := property.DefaultCollector(s.c)
 	var h mo.HostSystem
 	if err := pc.RetrieveOne(ctx, p.host, []string{"name", "parent", "configManager.autoStartManager"}, &h); err != nil {
-		return p, fmt.Errorf("read host of vm %s: %w", m.Name, err)
+		return fmt.Errorf("read host: %w", err)
 	}
 	p.Host, p.autoStart = h.Name, h.ConfigManager.AutoStartManager
 	if h.Parent != nil && h.Parent.Type == "ClusterComputeResource" {
 		var c mo.ClusterComputeResource
 		if err := pc.RetrieveOne(ctx, *h.Parent, []string{"name", "configurationEx"}, &c); err != nil {
-			return p, fmt.Errorf("read cluster of host %s: %w", h.Name, err)
+			return fmt.Errorf("read cluster of host %s: %w", h.Name, err)
 		}
 		p.Cluster, p.cluster = c.Name, h.Parent
 		if cfg, ok := c.ConfigurationEx.(*types.ClusterConfigInfoEx); ok {
-			readClusterPin(&p, cfg)
+			readClusterPin(p, cfg)
 		}
 	}
 	if p.autoStart != nil {
 		var a mo.HostAutoStartManager
 		if err := pc.RetrieveOne(ctx, *p.autoStart, []string{"config"}, &a); err != nil {
-			return p, fmt.Errorf("read autostart of host %s: %w", h.Name, err)
+			return fmt.Errorf("read autostart of host %s: %w", h.Name, err)
 		}
-		readAutoStart(&p, a.Config)
+		readAutoStart(p, a.Config)
 	}
-	return p, nil
+	return nil
 }
 
 func readClusterPin(p *Placement, cfg *types.ClusterConfigInfoEx) {

@@ -102,14 +102,16 @@ func TestDeployLifecycle(t *testing.T) {
 	want := map[string]any{
 		"name": name, "host": host, "datastore": e.v.LocalDatastores[host], "version": e.v.NewVersion,
 		"power_state": "poweredOn", "first_boot": []any{"timezone Europe/Berlin", "REPORT"},
+		// The lab's cluster runs HA: no autostart entry.
+		"pin": map[string]any{"drs_automation_disabled": true, "ha_restart_disabled": true},
 	}
 
 	check := e.run(t, ctx, args, ansibletest.Mode{Check: true})
 	require.False(t, check.Failed(), check.Msg())
 	assert.True(t, check.Changed())
-	assert.Equal(t, []any{"import", "set marks", "set first boot", "power on", "wait for IP"}, check["plan"])
+	assert.Equal(t, []any{"import", "set marks", "set first boot", "pin to host", "power on", "wait for IP"}, check["plan"])
 	assert.Equal(t, map[string]any{"before": map[string]any{}, "after": want}, check["diff"])
-	assert.Equal(t, "SVM "+name+" on "+host+": would import, set marks, set first boot, power on, wait for IP", check.Msg())
+	assert.Equal(t, "SVM "+name+" on "+host+": would import, set marks, set first boot, pin to host, power on, wait for IP", check.Msg())
 	assert.Empty(t, e.vms(t, name), "check mode must create nothing")
 
 	first := e.run(t, ctx, args, ansibletest.Mode{})
@@ -212,7 +214,7 @@ func TestPowerOnExisting(t *testing.T) {
 	off := e.run(t, ctx, e.args(host, name, map[string]any{"power_on": false}), ansibletest.Mode{})
 	require.False(t, off.Failed(), off.Msg())
 	assert.True(t, off.Changed())
-	assert.Equal(t, []any{"import", "set marks"}, off["plan"])
+	assert.Equal(t, []any{"import", "set marks", "pin to host"}, off["plan"])
 	assert.Equal(t, "poweredOff", ansibletest.Get(off, "svm", "power_state"))
 	assert.Equal(t, "", ansibletest.Get(off, "svm", "ip"))
 
@@ -442,7 +444,7 @@ func TestLeftoverFromKilledRun(t *testing.T) {
 	args := e.args(host, name, nil)
 	check := e.run(t, ctx, args, ansibletest.Mode{Check: true})
 	require.False(t, check.Failed(), check.Msg())
-	assert.Equal(t, []any{"cleanup leftover", "import", "set marks", "power on", "wait for IP"}, check["plan"])
+	assert.Equal(t, []any{"cleanup leftover", "import", "set marks", "pin to host", "power on", "wait for IP"}, check["plan"])
 	require.Len(t, e.vms(t, name), 1, "check mode removes nothing")
 
 	res := e.run(t, ctx, args, ansibletest.Mode{})
