@@ -1,0 +1,136 @@
+package tests
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ksvla/lightagent/internal/playtest"
+	"github.com/ksvla/lightagent/internal/sim"
+	"github.com/ksvla/lightagent/internal/sim/labtest"
+	"github.com/ksvla/lightagent/internal/vsphere"
+)
+
+// An 8-host upgrade while DRS migrates every unpinned VM every 2 s: the new
+// SVMs are pinned before they are powered on, so none moves and no agent
+// loses its SVM. With the lab's DRS ignoring the overrides (an SVM nobody
+// pinned), SVMs move and protection gaps appear: the test can fail.
+func TestUpgradeUnderDRSKeepsSVMsPut(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	for name, ignore := range map[string]bool{"pinned": false, "pins ignored by DRS": true} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			l := labtest.Start(t, sim.Config{Hosts: 8, VMsPerHost: 1, DRSInterval: 2 * time.Second, DRSIgnoresOverrides: ignore})
+			args := []string{"-e", "upgrade_batch_size=4", "--forks", "4"}
+			if ignore {
+				// Only the moves matter here; the run cannot converge.
+				args = append(args, "-e", "agent_wait_retries=3", "-e", "ksc_wait_retries=5")
+			}
+			run := upgrade(t, ctx, l, playtest.Options{Args: args})
+			if ignore {
+				assert.NotEmpty(t, l.Moves(), "DRS moved no SVM")
+				assert.NotEmpty(t, l.Gaps(), "moved SVMs left agents without protection")
+				return
+			}
+			require.Zero(t, run.ExitCode, run.Output)
+			time.Sleep(3 * time.Second) // one more DRS pass after the run
+			assert.Empty(t, l.Moves(), "DRS moved an SVM")
+			assertUpgraded(t, l)
+			s := labtest.VSphere(t, l)
+			v := l.Vars(l.Dir())
+			for _, host := range v.ESXiHosts {
+				vm, err := s.VM(ctx, nil, v.SVMs[host])
+				require.NoError(t, err)
+				pl, err := s.Placement(ctx, vm)
+				require.NoError(t, err)
+				assert.True(t, pl.Pinned(), "%s: missing %v", v.SVMs[host], pl.Missing())
+				assert.Equal(t, host, pl.Host)
+			}
+			govcShowsOverrides(t, ctx, l)
+		})
+	}
+}
+
+// govcShowsOverrides runs govc v0.46.3 (the benchmarks' pinned version)
+// against the lab: every SVM has a DRS override disabling automation and
+// an HA override disabling restart.
+func govcShowsOverrides(t *testing.T, ctx context.Context, l *sim.Lab) {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "bin")
+	install := exec.CommandContext(ctx, "go", "install", "github.com/vmware/govmomi/govc@v0.46.3")
+	install.Env = append(os.Environ(), "GOBIN="+bin, "GOFLAGS=-mod=mod")
+	if out, err := install.CombinedOutput(); err != nil {
+		if strings.Contains(string(out), "proxy") || strings.Contains(string(out), "dial tcp") || strings.Contains(string(out), "no such host") {
+			t.Skipf("govc v0.46.3 cannot be installed (module proxy unreachable): %s", out)
+		}
+		require.NoError(t, err, string(out))
+	}
+	v := l.Vars(l.Dir())
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "govc"), "cluster.override.info", "-cluster", "Cluster1")
+	cmd.Env = append(os.Environ(), "GOVC_URL="+l.VCenter().URL().String(), "GOVC_USERNAME="+v.VCenterUsername,
+		"GOVC_PASSWORD="+v.VCenterPassword, "GOVC_TLS_CA_CERTS="+v.VCenterCAFile, "GOVC_DATACENTER="+v.Datacenter)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	require.False(t, errors.As(err, &ee), string(out))
+	require.NoError(t, err, string(out))
+	t.Logf("govc cluster.override.info:\n%s", out)
+	for _, host := range v.ESXiHosts {
+		line := ""
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.Contains(l, v.SVMs[host]) {
+				line = l
+			}
+		}
+		require.NotEmpty(t, line, "no override for %s", v.SVMs[host])
+		assert.Contains(t, line, "Disabled", v.SVMs[host])
+		assert.Equal(t, 2, strings.Count(strings.ToLower(line), "disabled"), "DRS and HA: %s", line)
+	}
+}
+
+// One host too small for a second SVM: pre-flight fails naming it with the
+// figures, and no host of the run gets a new VM.
+func TestPreflightRefusesHostWithoutRoom(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	small := "esxi-03.lab.local"
+	l := labtest.Start(t, sim.Config{Hosts: 4, VMsPerHost: 1, SmallHost: small})
+	before := l.Status()
+	run := upgrade(t, ctx, l, playtest.Options{})
+	require.NotZero(t, run.ExitCode, run.Output)
+	assert.Contains(t, run.Output, "host "+small+" cannot take SVM")
+	assert.Contains(t, run.Output, "memory: needs 4096 MB, 2048 MB free (12288 MB of 14336 MB given to powered-on VMs)")
+	assert.Equal(t, before, l.Status(), "pre-flight touched the lab")
+	s := labtest.VSphere(t, l)
+	vms, err := s.Inventory(ctx, vsphere.Scope{})
+	require.NoError(t, err)
+	for _, vm := range vms {
+		assert.NotContains(t, vm.Name, "6.2", "a new SVM was deployed")
+	}
+
+	// With preflight_capacity=skip the small host is left out and reported.
+	skip := upgrade(t, ctx, l, playtest.Options{Args: []string{"-e", "preflight_capacity=skip"}})
+	require.Zero(t, skip.ExitCode, skip.Output)
+	assert.Contains(t, skip.Output, "host "+small+" cannot take SVM")
+	for _, h := range l.Status().Hosts {
+		want := l.Vars(l.Dir()).NewVersion
+		if h.Name == small {
+			want = l.Vars(l.Dir()).OldVersion
+		}
+		require.Len(t, h.SVMs, 1, h.Name)
+		assert.Equal(t, want, h.SVMs[0].Version, h.Name)
+	}
+}
