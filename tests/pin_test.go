@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -32,7 +33,15 @@ func TestUpgradeUnderDRSKeepsSVMsPut(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
 			l := labtest.Start(t, sim.Config{Hosts: 8, VMsPerHost: 1, DRSInterval: 2 * time.Second, DRSIgnoresOverrides: ignore})
-			args := []string{"-e", "upgrade_batch_size=4", "--forks", "4"}
+			// New SVMs on shared storage, where DRS can move them (on a
+			// host's local datastore a compute-only vMotion cannot).
+			shared := map[string]string{}
+			for _, h := range l.Vars(l.Dir()).ESXiHosts {
+				shared[h] = l.Vars(l.Dir()).SharedDatastore
+			}
+			ds, err := json.Marshal(map[string]any{"local_datastores": shared})
+			require.NoError(t, err)
+			args := []string{"-e", string(ds), "-e", "upgrade_batch_size=4", "--forks", "4"}
 			if ignore {
 				// Only the moves matter here; the run cannot converge.
 				args = append(args, "-e", "agent_wait_retries=3", "-e", "ksc_wait_retries=5")

@@ -65,7 +65,7 @@ func (l *Lab) drs() {
 // DRSPass is one fully automated DRS pass: every powered-on VM that no DRS
 // VM override holds (and, unless DRSMovesProtectedVMs, that is not a
 // seeded protected VM) is migrated to the next host of the cluster with
-// the memory for it, as load balancing would.
+// the memory for it and its datastores, as load balancing would.
 func (l *Lab) DRSPass(ctx context.Context) error {
 	l.clusterMu.Lock()
 	defer l.clusterMu.Unlock()
@@ -104,7 +104,10 @@ func (l *Lab) moveLocked(ctx context.Context, hosts []vcenter.HostState, vm vcen
 	}
 	for k := 1; k < len(hosts); k++ {
 		to := &hosts[(from+k+len(hosts))%len(hosts)]
-		if to.Name == vm.Host || !to.Connected || to.Maintenance || to.MemoryMB-to.UsedMemoryMB < vm.MemoryMB {
+		// Compute-only vMotion, as DRS does: the target must see the VM's
+		// datastores (an SVM on a host's local datastore stays; one on
+		// shared storage moves).
+		if to.Name == vm.Host || !to.Connected || to.Maintenance || to.MemoryMB-to.UsedMemoryMB < vm.MemoryMB || !to.Sees(vm) {
 			continue
 		}
 		if err := l.vc.Migrate(ctx, vm.Ref, to.Ref); err != nil {

@@ -251,7 +251,7 @@ type HostState struct {
 	Connected     bool
 	MemoryMB      int64
 	UsedMemoryMB  int64 // powered-on VMs' configured memory
-	LocalFreeByte int64
+	Datastores    []types.ManagedObjectReference
 }
 
 // ClusterVM is one VM as the lab's cluster services see it.
@@ -261,6 +261,23 @@ type ClusterVM struct {
 	Host     string
 	On       bool
 	MemoryMB int64
+	// Datastores holding its files: a migration keeps them, so the target
+	// host must see every one (vCenter refuses otherwise).
+	Datastores []types.ManagedObjectReference
+}
+
+// Sees reports whether host has every datastore of vm.
+func (h HostState) Sees(vm ClusterVM) bool {
+	for _, d := range vm.Datastores {
+		found := false
+		for _, hd := range h.Datastores {
+			found = found || hd == d
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // Cluster reads the hosts (in inventory order) and VMs of the cluster.
@@ -273,11 +290,11 @@ func (v *VCenter) Cluster(ctx context.Context) ([]HostState, []ClusterVM, error)
 	}
 	defer func() { _ = cv.Destroy(context.Background()) }() // best effort
 	var hosts []mo.HostSystem
-	if err := cv.Retrieve(ctx, []string{"HostSystem"}, []string{"name", "runtime", "summary.hardware"}, &hosts); err != nil {
+	if err := cv.Retrieve(ctx, []string{"HostSystem"}, []string{"name", "runtime", "summary.hardware", "datastore"}, &hosts); err != nil {
 		return nil, nil, fmt.Errorf("read hosts: %w", err)
 	}
 	var vms []mo.VirtualMachine
-	if err := cv.Retrieve(ctx, []string{"VirtualMachine"}, []string{"name", "runtime.host", "runtime.powerState", "config.hardware.memoryMB"}, &vms); err != nil {
+	if err := cv.Retrieve(ctx, []string{"VirtualMachine"}, []string{"name", "runtime.host", "runtime.powerState", "config.hardware.memoryMB", "datastore"}, &vms); err != nil {
 		return nil, nil, fmt.Errorf("read vms: %w", err)
 	}
 	names := map[types.ManagedObjectReference]int{}
@@ -285,7 +302,7 @@ func (v *VCenter) Cluster(ctx context.Context) ([]HostState, []ClusterVM, error)
 	for i, h := range hosts {
 		names[h.Self] = i
 		out[i] = HostState{Name: h.Name, Ref: h.Self, Maintenance: h.Runtime.InMaintenanceMode,
-			Connected: h.Runtime.ConnectionState == types.HostSystemConnectionStateConnected}
+			Connected: h.Runtime.ConnectionState == types.HostSystemConnectionStateConnected, Datastores: h.Datastore}
 		if h.Summary.Hardware != nil {
 			out[i].MemoryMB = h.Summary.Hardware.MemorySize >> 20
 		}
@@ -296,7 +313,8 @@ func (v *VCenter) Cluster(ctx context.Context) ([]HostState, []ClusterVM, error)
 	}
 	var cvms []ClusterVM
 	for _, vm := range vms {
-		x := ClusterVM{Ref: vm.Self, Name: vm.Name, On: vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn}
+		x := ClusterVM{Ref: vm.Self, Name: vm.Name, On: vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn,
+			Datastores: vm.Datastore}
 		if vm.Config != nil {
 			x.MemoryMB = int64(vm.Config.Hardware.MemoryMB)
 		}
