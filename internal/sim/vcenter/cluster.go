@@ -245,13 +245,13 @@ func (v *VCenter) HAEnabled() bool { return !v.cfg.NoHA }
 
 // HostState is one host as the lab's cluster services see it.
 type HostState struct {
-	Name          string
-	Ref           types.ManagedObjectReference
-	Maintenance   bool
-	Connected     bool
-	MemoryMB      int64
-	UsedMemoryMB  int64 // powered-on VMs' configured memory
-	Datastores    []types.ManagedObjectReference
+	Name         string
+	Ref          types.ManagedObjectReference
+	Maintenance  bool
+	Connected    bool
+	MemoryMB     int64
+	UsedMemoryMB int64 // powered-on VMs' configured memory
+	Datastores   []types.ManagedObjectReference
 }
 
 // ClusterVM is one VM as the lab's cluster services see it.
