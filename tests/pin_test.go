@@ -48,9 +48,14 @@ func TestUpgradeUnderDRSKeepsSVMsPut(t *testing.T) {
 			}
 			run := upgrade(t, ctx, l, playtest.Options{Args: args})
 			if ignore {
-				// The run stops before agents move to the new SVMs, so no gap
-				// shows here; the lab's unit tests show a moved SVM's gaps.
+				// The run fails (a moved SVM never shows up on its host in
+				// KSC's view); update the agents the way it would have, and
+				// DRS's next moves leave updated agents without their SVM.
+				assert.NotZero(t, run.ExitCode, run.Output)
 				assert.NotEmpty(t, l.Moves(), "DRS moved no SVM")
+				labtest.UpdateAgents(t, l)
+				require.Eventually(t, func() bool { return len(l.Gaps()) > 0 }, 30*time.Second, 100*time.Millisecond,
+					"moved SVMs left agents without protection")
 				return
 			}
 			require.Zero(t, run.ExitCode, run.Output)
@@ -98,8 +103,9 @@ func govcShowsOverrides(t *testing.T, ctx context.Context, l *sim.Lab) {
 	// JSON: govc 0.46.3's text view prints a disabled DRS override as
 	// "Default (FullyAutomated)".
 	var res struct {
-		Overrides []struct {
+		Overrides map[string]struct {
 			Name string `json:"name"`
+			Host string `json:"host"`
 			DRS  *struct {
 				Enabled *bool `json:"enabled"`
 			} `json:"drs"`
@@ -118,6 +124,7 @@ func govcShowsOverrides(t *testing.T, ctx context.Context, l *sim.Lab) {
 				continue
 			}
 			found = true
+			assert.Equal(t, host, o.Host, o.Name)
 			require.NotNil(t, o.DRS, o.Name)
 			require.NotNil(t, o.DRS.Enabled, o.Name)
 			assert.False(t, *o.DRS.Enabled, "DRS automation of %s", o.Name)
