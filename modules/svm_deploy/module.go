@@ -177,7 +177,7 @@ func observe(ctx context.Context, s *vsphere.Session, in input, resp *ansible.Re
 		warnDrift(in, obs, obs.Existing[0], resp)
 	}
 	if len(obs.Existing) == 1 {
-		if cur := obs.Existing[0]; cur.ours() && cur.Host == obs.Host {
+		if cur := obs.Existing[0]; cur.ours() && (cur.Host == obs.Host || cur.Marks[vsphere.MarkHost] == obs.Host) {
 			pl, err := s.Placement(ctx, vmObject(s, cur.Moid))
 			if err != nil {
 				return obs, err
@@ -354,6 +354,15 @@ func apply(ctx context.Context, s *vsphere.Session, in input, p Plan, resp *ansi
 			return err
 		}
 	}
+	if p.Has(StepMoveBack) {
+		host, err := s.Host(ctx, dc, in.ESXiHostname)
+		if err != nil {
+			return err
+		}
+		if err := s.Migrate(ctx, vm, host); err != nil {
+			return err
+		}
+	}
 	if p.Has(StepPin) {
 		pl, err := s.Placement(ctx, vm)
 		if err != nil {
@@ -382,6 +391,8 @@ func apply(ctx context.Context, s *vsphere.Session, in input, p Plan, resp *ansi
 	if !p.Has(StepImport) {
 		verb = "completed"
 		switch {
+		case p.Has(StepMoveBack):
+			verb = "moved back"
 		case !p.Has(StepMarks) && p.Has(StepPowerOn):
 			verb = "powered on"
 		case !p.Has(StepMarks) && p.Has(StepPin):

@@ -126,7 +126,7 @@ func TestDeployLifecycle(t *testing.T) {
 	assert.Equal(t, host, vm.Host)
 	marks := map[string]string{
 		vsphere.MarkRole: vsphere.RoleSVM, vsphere.MarkVersion: e.v.NewVersion,
-		vsphere.MarkImageSHA256: imageSHA(t, e.v.NewImage.Path), vsphere.MarkDeployedBy: vsphere.DeployedBy,
+		vsphere.MarkImageSHA256: imageSHA(t, e.v.NewImage.Path), vsphere.MarkDeployedBy: vsphere.DeployedBy, vsphere.MarkHost: host,
 	}
 	assert.Equal(t, marks, vm.Marks)
 	assert.Equal(t, map[string]string{"guestinfo.klfirstboot.cmd1": "timezone Europe/Berlin", "guestinfo.klfirstboot.cmd2": "REPORT"}, vm.FirstBoot)

@@ -14,6 +14,7 @@ const (
 	StepImport    = "import"
 	StepMarks     = "set marks"
 	StepFirstBoot = "set first boot"
+	StepMoveBack  = "move back to its host"
 	StepPin       = "pin to host"
 	StepPowerOn   = "power on"
 	StepWaitForIP = "wait for IP"
@@ -183,6 +184,7 @@ func plan(o Options, obs observed) (Plan, error) {
 	marks := map[string]string{
 		vsphere.MarkRole: vsphere.RoleSVM, vsphere.MarkVersion: obs.Version,
 		vsphere.MarkImageSHA256: obs.ImageSHA256, vsphere.MarkDeployedBy: vsphere.DeployedBy,
+		vsphere.MarkHost: obs.Host,
 	}
 	if cur == nil {
 		if err := checkCapacity(o, obs); err != nil {
@@ -213,14 +215,25 @@ func plan(o Options, obs observed) (Plan, error) {
 	}
 
 	after := *p.Before
-	if !cur.marked() {
+	if cur.Host != obs.Host {
+		// checkOurs let it through: its host mark names this host.
+		p.Steps = append(p.Steps, StepMoveBack)
+		after.Host = obs.Host
+	}
+	switch {
+	case !cur.marked():
 		// Imported by an earlier run that was stopped before marking it.
 		p.Steps = append(p.Steps, StepMarks)
 		p.Marks = marks
+	case cur.Marks[vsphere.MarkHost] == "":
+		// Deployed before SVMs were marked with their host.
+		p.Steps = append(p.Steps, StepMarks)
+		p.Marks = map[string]string{vsphere.MarkHost: obs.Host}
 	}
 	if obs.Pin != nil {
 		after.Pin = obs.Pin.Want()
-		if !obs.Pin.Pinned() {
+		if !obs.Pin.Pinned() || cur.Host != obs.Host {
+			// Moved back, it may need the autostart entry of its own host.
 			p.Steps = append(p.Steps, StepPin)
 		}
 	}
@@ -249,7 +262,7 @@ func checkOurs(o Options, obs observed, v vmInfo) error {
 		return fmt.Errorf("VM %s (%s) exists and is not an SVM marked by %s (custom attribute %s: %s): refusing to %s it; choose another name",
 			o.Name, v.Path, vsphere.DeployedBy, vsphere.MarkRole, role, verb)
 	}
-	if v.Host != obs.Host {
+	if v.Host != obs.Host && (o.State == StateAbsent || v.Marks[vsphere.MarkHost] != obs.Host) {
 		return fmt.Errorf("SVM %s exists on host %s, not on %s: refusing to touch it (an SVM is pinned to its host; choose another name or set esxi_hostname to %s)",
 			o.Name, v.Host, obs.Host, v.Host)
 	}

@@ -275,7 +275,7 @@ func (s *seeder) seedSVM(ctx context.Context, i int, h *object.HostSystem) (Host
 	}
 	s.svms = append(s.svms, svm)
 	if !s.cfg.Unmarked {
-		if err := s.mark(ctx, svm); err != nil {
+		if err := s.mark(ctx, svm, name); err != nil {
 			return host, fmt.Errorf("mark %s: %w", host.OldSVM, err)
 		}
 	}
@@ -425,7 +425,7 @@ func (s *seeder) await(ctx context.Context, task *object.Task) (types.TaskInfo, 
 	}
 }
 
-func (s *seeder) mark(ctx context.Context, vm *object.VirtualMachine) error {
+func (s *seeder) mark(ctx context.Context, vm *object.VirtualMachine, host string) error {
 	sha := s.cfg.OldImageSHA256
 	if sha == "" {
 		desc, err := images.Descriptor(images.Spec{Version: s.cfg.OldVersion, Product: s.cfg.Product})
@@ -444,6 +444,7 @@ func (s *seeder) mark(ctx context.Context, vm *object.VirtualMachine) error {
 		vsphere.MarkVersion:     s.cfg.OldVersion,
 		vsphere.MarkImageSHA256: sha,
 		vsphere.MarkDeployedBy:  vsphere.DeployedBy,
+		vsphere.MarkHost:        host,
 	}
 	for _, name := range vsphere.Marks {
 		key, err := m.FindKey(ctx, name)
