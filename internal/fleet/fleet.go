@@ -64,6 +64,11 @@ type Rules struct {
 	// MarkRole/MarkVersion name the custom attributes svm_deploy writes and
 	// RoleSVM is the role value that marks an SVM.
 	MarkRole, MarkVersion, RoleSVM string
+	// MarkHost names the custom attribute holding an SVM's own host.
+	MarkHost string
+	// Pins holds how each SVM is pinned to its host, by MoRef value, for
+	// SVMs whose placement was read.
+	Pins map[string]Pin
 }
 
 // Recognition sources, strongest first.
@@ -87,6 +92,7 @@ type SVM struct {
 	FQDN         string  `json:"fqdn,omitempty"`
 	KSCVisible   bool    `json:"ksc_visible"`
 	Target       bool    `json:"target"` // of the target version's line
+	SVMPlacement
 }
 
 // Agent is a protected VM with a Light Agent.
@@ -112,6 +118,8 @@ type Hypervisor struct {
 	Ready            bool                `json:"ready"`
 	RemovableSVMs    []string            `json:"removable_svms"`
 	BlockedRemovals  map[string]string   `json:"blocked_removals,omitempty"` // SVM -> reason
+	// Problems a person must see: an SVM moved away, off, or unpinned.
+	Problems []string `json:"problems"`
 }
 
 // Summary counts the fleet.
@@ -122,6 +130,7 @@ type Summary struct {
 	Unprotected     int            `json:"unprotected"`
 	HostsReady      int            `json:"hosts_ready"`
 	Hosts           int            `json:"hosts"`
+	Problems        int            `json:"problems"`
 }
 
 // Fleet is the joined view.
@@ -204,6 +213,7 @@ func recognise(vm VM, h *KSCHost, r Rules) (SVM, bool) {
 		return SVM{}, false
 	}
 	s.Target = s.Version.Line() == r.TargetVersion.Line()
+	s.SVMPlacement = placement(vm, r)
 	return s, true
 }
 
@@ -214,7 +224,7 @@ func (f *Fleet) computeHypervisors(r Rules) {
 			return h
 		}
 		h := &Hypervisor{Name: name, SVMs: map[string][]string{}, Agents: map[string]int{},
-			AgentsPending: []string{}, Unprotected: []string{}, RemovableSVMs: []string{}}
+			AgentsPending: []string{}, Unprotected: []string{}, RemovableSVMs: []string{}, Problems: []string{}}
 		byName[name] = h
 		return h
 	}
@@ -247,6 +257,11 @@ func (f *Fleet) computeHypervisors(r Rules) {
 			h.Unprotected = append(h.Unprotected, a.Name)
 		}
 	}
+	for _, s := range f.SVMs {
+		if ps := s.Problems(); len(ps) > 0 {
+			get(s.Own()).Problems = append(get(s.Own()).Problems, ps...)
+		}
+	}
 	f.Summary = Summary{SVMsByVersion: map[string]int{}, AgentsByVersion: map[string]int{}}
 	oldVersions := map[string]bool{}
 	for _, h := range byName {
@@ -272,6 +287,7 @@ func (f *Fleet) computeHypervisors(r Rules) {
 		f.Hypervisors = append(f.Hypervisors, *h)
 		f.Summary.AgentsPending += len(h.AgentsPending)
 		f.Summary.Unprotected += len(h.Unprotected)
+		f.Summary.Problems += len(h.Problems)
 		if h.Ready {
 			f.Summary.HostsReady++
 		}

@@ -323,3 +323,93 @@ func (s *Session) allVMs(ctx context.Context, dst *[]mo.VirtualMachine, props []
 	defer func() { _ = cv.Destroy(context.Background()) }() // the session ends soon anyway
 	return cv.Retrieve(ctx, []string{"VirtualMachine"}, props, dst)
 }
+
+// Placements reads the placement of several VMs (by MoRef value) in four
+// property-collector calls whatever their number: the VMs, their hosts,
+// the hosts' clusters and the hosts' autostart configurations. VMs that
+// are gone are left out.
+func (s *Session) Placements(ctx context.Context, moids []string) (map[string]Placement, error) {
+	out := map[string]Placement{}
+	if len(moids) == 0 {
+		return out, nil
+	}
+	pc := property.DefaultCollector(s.c)
+	refs := make([]types.ManagedObjectReference, len(moids))
+	for i, id := range moids {
+		refs[i] = types.ManagedObjectReference{Type: "VirtualMachine", Value: id}
+	}
+	var vms []mo.VirtualMachine
+	if err := pc.Retrieve(ctx, refs, []string{"name", "runtime.host", "runtime.powerState"}, &vms); err != nil && !isGone(err) {
+		return nil, fmt.Errorf("read placement of SVMs: %w", err)
+	}
+	hostSet := map[types.ManagedObjectReference]bool{}
+	for _, vm := range vms {
+		if vm.Runtime.Host != nil {
+			hostSet[*vm.Runtime.Host] = true
+		}
+	}
+	var hosts []mo.HostSystem
+	if err := retrieveSet(ctx, pc, hostSet, []string{"name", "parent", "configManager.autoStartManager"}, &hosts); err != nil {
+		return nil, fmt.Errorf("read hosts of SVMs: %w", err)
+	}
+	clusterSet, autoSet := map[types.ManagedObjectReference]bool{}, map[types.ManagedObjectReference]bool{}
+	for _, h := range hosts {
+		if h.Parent != nil && h.Parent.Type == "ClusterComputeResource" {
+			clusterSet[*h.Parent] = true
+		}
+		if a := h.ConfigManager.AutoStartManager; a != nil {
+			autoSet[*a] = true
+		}
+	}
+	var clusters []mo.ClusterComputeResource
+	if err := retrieveSet(ctx, pc, clusterSet, []string{"name", "configurationEx"}, &clusters); err != nil {
+		return nil, fmt.Errorf("read clusters of SVMs: %w", err)
+	}
+	var autos []mo.HostAutoStartManager
+	if err := retrieveSet(ctx, pc, autoSet, []string{"config"}, &autos); err != nil {
+		return nil, fmt.Errorf("read autostart of SVM hosts: %w", err)
+	}
+	hostBy := map[types.ManagedObjectReference]mo.HostSystem{}
+	for _, h := range hosts {
+		hostBy[h.Self] = h
+	}
+	clusterBy := map[types.ManagedObjectReference]mo.ClusterComputeResource{}
+	for _, c := range clusters {
+		clusterBy[c.Self] = c
+	}
+	autoBy := map[types.ManagedObjectReference]types.HostAutoStartManagerConfig{}
+	for _, a := range autos {
+		autoBy[a.Self] = a.Config
+	}
+	for _, vm := range vms {
+		p := Placement{VM: vm.Name, vm: vm.Self, PowerState: string(vm.Runtime.PowerState)}
+		if vm.Runtime.Host != nil {
+			h := hostBy[*vm.Runtime.Host]
+			p.host, p.Host, p.autoStart = h.Self, h.Name, h.ConfigManager.AutoStartManager
+			if h.Parent != nil {
+				if c, ok := clusterBy[*h.Parent]; ok {
+					p.Cluster, p.cluster = c.Name, h.Parent
+					if cfg, ok := c.ConfigurationEx.(*types.ClusterConfigInfoEx); ok {
+						readClusterPin(&p, cfg)
+					}
+				}
+			}
+			if p.autoStart != nil {
+				readAutoStart(&p, autoBy[*p.autoStart])
+			}
+		}
+		out[vm.Self.Value] = p
+	}
+	return out, nil
+}
+
+func retrieveSet(ctx context.Context, pc *property.Collector, set map[types.ManagedObjectReference]bool, props []string, dst any) error {
+	if len(set) == 0 {
+		return nil
+	}
+	refs := make([]types.ManagedObjectReference, 0, len(set))
+	for r := range set {
+		refs = append(refs, r)
+	}
+	return pc.Retrieve(ctx, refs, props, dst)
+}

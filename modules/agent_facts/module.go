@@ -57,7 +57,7 @@ func (*Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.
 	}
 	defer client.Close(context.WithoutCancel(ctx)) //nolint:errcheck // same: the session expires on its own
 
-	src := fleet.Sources{Inventory: sess, KSC: client}
+	src := fleet.Sources{Inventory: sess, KSC: client, Placements: sess}
 	if o.Probe {
 		src.Prober = &prober{opts: o}
 	}
@@ -70,6 +70,11 @@ func (*Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.
 	}
 	for _, a := range f.Ambiguous {
 		resp.Warn("ambiguous KSC match, not guessed: " + a)
+	}
+	for _, h := range f.Hypervisors {
+		for _, p := range h.Problems {
+			resp.Warn(h.Name + ": " + p)
+		}
 	}
 	resp.Facts = map[string]any{"ksvla": factsView{Fleet: f}}
 	// One record per protected VM is most of the output on a large fleet
@@ -97,8 +102,12 @@ func (*Module) Plan(*ansible.Request, ansible.State, *ansible.Response) (ansible
 }
 
 func summary(f fleet.Fleet) string {
-	return fmt.Sprintf("%d/%d hypervisors ready for %s; %d SVMs, %d Light Agents, %d pending, %d unprotected",
+	msg := fmt.Sprintf("%d/%d hypervisors ready for %s; %d SVMs, %d Light Agents, %d pending, %d unprotected",
 		f.Summary.HostsReady, f.Summary.Hosts, f.TargetVersion, len(f.SVMs), len(f.Agents), f.Summary.AgentsPending, f.Summary.Unprotected)
+	if f.Summary.Problems > 0 {
+		msg += fmt.Sprintf("; %d SVM problems (moved, off or unpinned)", f.Summary.Problems)
+	}
+	return msg
 }
 
 // prober asks a VM for its Protection Server version over klconfig.

@@ -19,7 +19,7 @@ func TestDefaultsBecomeRules(t *testing.T) {
 	r, err := o.Rules()
 	require.NoError(t, err)
 	assert.Equal(t, fleet.Rules{TargetVersion: "6.2.0.200", ProtectionServer: fleet.DefaultProtectionServer, LightAgent: fleet.DefaultLightAgent,
-		MarkRole: vsphere.MarkRole, MarkVersion: vsphere.MarkVersion, RoleSVM: vsphere.RoleSVM}, r)
+		MarkRole: vsphere.MarkRole, MarkVersion: vsphere.MarkVersion, RoleSVM: vsphere.RoleSVM, MarkHost: vsphere.MarkHost}, r)
 	assert.Equal(t, vsphere.Scope{Cluster: "C1", Hosts: []string{"esxi-01"}}, o.Scope())
 }
 
