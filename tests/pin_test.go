@@ -172,3 +172,101 @@ func TestPreflightRefusesHostWithoutRoom(t *testing.T) {
 		assert.Equal(t, want, h.SVMs[0].Version, h.Name)
 	}
 }
+
+// A host goes into maintenance mode and out again: its SVM stays off (HA
+// cluster: no autostart), status.yml shows the problem, rerunning
+// upgrade.yml powers it on, and the run after that changes nothing.
+func TestMaintenanceModeRepair(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	l := labtest.Start(t, sim.Config{Hosts: 2, VMsPerHost: 1})
+	run := upgrade(t, ctx, l, playtest.Options{})
+	require.Zero(t, run.ExitCode, run.Output)
+	v := l.Vars(l.Dir())
+	host := v.ESXiHosts[0]
+
+	require.NoError(t, l.EnterMaintenance(ctx, host))
+	require.NoError(t, l.ExitMaintenance(ctx, host))
+	require.Eventually(t, func() bool {
+		for _, h := range l.Status().Hosts {
+			if h.Name == host {
+				return len(h.SVMs) == 1 && h.SVMs[0].Power == "off"
+			}
+		}
+		return false
+	}, 10*time.Second, 50*time.Millisecond)
+
+	status, err := playtest.Playbook(ctx, playtest.Options{Playbook: "playbooks/status.yml",
+		Args: []string{"-e", "@" + filepath.Join(l.Dir(), "vars.yml"), "-e", "status_html=" + filepath.Join(t.TempDir(), "s.html")}})
+	require.NoError(t, err)
+	require.Zero(t, status.ExitCode, status.Output)
+	assert.Contains(t, status.Output, "PROBLEM "+host+": SVM "+v.SVMs[host]+" is off")
+
+	repair := upgrade(t, ctx, l, playtest.Options{})
+	require.Zero(t, repair.ExitCode, repair.Output)
+	assert.Contains(t, changedTasks(repair), "Deploy the new SVM (step 1)")
+	for _, h := range l.Status().Hosts {
+		require.Len(t, h.SVMs, 1, h.Name)
+		assert.Equal(t, "on", h.SVMs[0].Power, h.Name)
+	}
+
+	again := upgrade(t, ctx, l, playtest.Options{})
+	require.Zero(t, again.ExitCode, again.Output)
+	assert.Empty(t, changedTasks(again), "the run after the repair changes nothing")
+}
+
+// An SVM that drifted (moved by hand or by a DRS that ignored its
+// override) is moved back to the host its mark names and re-pinned by the
+// next upgrade.yml run; a VM that is not a recognised SVM is left alone.
+func TestDriftedSVMMovedBack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	l := labtest.Start(t, sim.Config{Hosts: 2, VMsPerHost: 1})
+	v := l.Vars(l.Dir())
+	shared := map[string]string{}
+	for _, h := range v.ESXiHosts {
+		shared[h] = v.SharedDatastore
+	}
+	ds, err := json.Marshal(map[string]any{"local_datastores": shared})
+	require.NoError(t, err)
+	opts := playtest.Options{Args: []string{"-e", string(ds)}}
+	run := upgrade(t, ctx, l, opts)
+	require.Zero(t, run.ExitCode, run.Output)
+
+	s := labtest.VSphere(t, l)
+	home, other := v.ESXiHosts[0], v.ESXiHosts[1]
+	vm, err := s.VM(ctx, nil, v.SVMs[home])
+	require.NoError(t, err)
+	pl, err := s.Placement(ctx, vm)
+	require.NoError(t, err)
+	require.NoError(t, s.Unpin(ctx, pl))
+	target, err := s.Host(ctx, nil, other)
+	require.NoError(t, err)
+	require.NoError(t, s.Migrate(ctx, vm, target))
+	// A protected VM moved the same way is not an SVM: the repair leaves it.
+	pvm, err := s.VM(ctx, nil, l.VCenter().Inventory().Hosts[0].ProtectedVMs[0])
+	require.NoError(t, err)
+	require.NoError(t, s.Migrate(ctx, pvm, target))
+	require.Eventually(t, func() bool { return len(l.Gaps()) > 0 }, 10*time.Second, 50*time.Millisecond,
+		"the moved SVM's host is left without protection")
+
+	repair := upgrade(t, ctx, l, opts)
+	require.Zero(t, repair.ExitCode, repair.Output)
+	pl, err = s.Placement(ctx, vm)
+	require.NoError(t, err)
+	assert.Equal(t, home, pl.Host)
+	assert.True(t, pl.Pinned(), "%v", pl.Missing())
+	ppl, err := s.Placement(ctx, pvm)
+	require.NoError(t, err)
+	assert.Equal(t, other, ppl.Host, "a protected VM is not the collection's to move")
+
+	again := upgrade(t, ctx, l, opts)
+	require.Zero(t, again.ExitCode, again.Output)
+	assert.Empty(t, changedTasks(again), "the run after the repair changes nothing")
+}
