@@ -17,7 +17,7 @@ import (
 // needs a DRS VM override with automation disabled, an HA VM override with
 // restart disabled and, where the host is not in an HA cluster, a host
 // autostart entry (HA clusters ignore autostart). See
-// https://support.kaspersky.com/KSVLA/6.2/en-US/145452.htm and VMware KB 326330.
+// https://support.kaspersky.com/KSVLA/5.2/en-US/145452.htm and VMware KB 326330.
 
 // HARestartDisabled is the HA VM override restart priority that keeps HA
 // from restarting a VM on another host.
