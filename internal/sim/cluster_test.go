@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ksvla/lightagent/internal/sim/vcenter"
 	"github.com/ksvla/lightagent/internal/vsphere"
@@ -115,5 +117,36 @@ func TestFailHostHARestarts(t *testing.T) {
 // eventually waits for the watcher to report what the lab did.
 func eventually(t *testing.T, cond func() bool) {
 	t.Helper()
-	require.Eventually(t, cond, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, cond, 10*time.Second, 100*time.Millisecond)
+}
+
+// What a real vCenter refuses the lab refuses with a fault, and keeps
+// running: the simulator itself would panic migrating a VM to a host that
+// does not see its datastore.
+func TestLabRefusesImpossibleMigrations(t *testing.T) {
+	ctx := context.Background()
+	l := startLab(t, Config{Hosts: 3, VMsPerHost: 1, DRSInterval: -1})
+	_, f := labClient(t, l)
+	inv := l.VCenter().Inventory()
+	svmVM, err := f.VirtualMachine(ctx, inv.Hosts[0].OldSVM)
+	require.NoError(t, err)
+	protected, err := f.VirtualMachine(ctx, inv.Hosts[0].ProtectedVMs[0])
+	require.NoError(t, err)
+	h2, err := f.HostSystem(ctx, inv.Hosts[1].Name)
+	require.NoError(t, err)
+	h3, err := f.HostSystem(ctx, inv.Hosts[2].Name)
+	require.NoError(t, err)
+	migrate := func(vm *object.VirtualMachine, h *object.HostSystem) error {
+		ref := h.Reference()
+		task, err := vm.Relocate(ctx, types.VirtualMachineRelocateSpec{Host: &ref}, types.VirtualMachineMovePriorityDefaultPriority)
+		if err != nil {
+			return err
+		}
+		return task.Wait(ctx)
+	}
+	assert.ErrorContains(t, migrate(svmVM, h2), "Host esxi-02.lab.local cannot access datastore esxi-01-local of virtual machine svm-esxi-01-6.1")
+	require.NoError(t, l.EnterMaintenance(ctx, inv.Hosts[2].Name))
+	assert.ErrorContains(t, migrate(protected, h3), "esxi-03.lab.local: it is in maintenance mode")
+	require.NoError(t, migrate(protected, h2), "shared storage, a host in service: allowed")
+	assert.Equal(t, inv.Hosts[0].Name, l.Status().Hosts[0].Name, "the lab still answers")
 }

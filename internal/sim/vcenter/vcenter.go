@@ -168,6 +168,8 @@ func Start(ctx context.Context, cfg Config) (_ *VCenter, err error) {
 	if v.server, err = newServer(v.model.Service); err != nil {
 		return nil, fmt.Errorf("serve vcenter on %s: %w", cfg.Listen, err)
 	}
+	// Set before any client exists: no request has read the handler yet.
+	v.server.Config.Handler = v.guard(v.server.Config.Handler)
 	if v.client, err = v.Client(ctx); err != nil {
 		return nil, err
 	}

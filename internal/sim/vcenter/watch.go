@@ -192,6 +192,11 @@ func (w *watcher) apply(ctx context.Context, u types.ObjectUpdate) {
 		vm = w.last[u.Obj]
 		vm.Ref = u.Obj
 	}
+	if prev, known := w.last[u.Obj]; known && prev.Host != "" && vm.Host != "" && prev.Host != vm.Host && w.hooks.OnMove != nil {
+		// Moved before this power change was seen: the runtime.host
+		// update that follows will find the host unchanged.
+		w.hooks.OnMove(vm)
+	}
 	w.last[u.Obj] = vm
 	wasOn := w.on[u.Obj]
 	w.on[u.Obj] = isOn
