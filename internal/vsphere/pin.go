@@ -145,10 +145,15 @@ func (s *Session) readHostPin(ctx context.Context, p *Placement) error {
 	}
 	if p.autoStart != nil {
 		var a mo.HostAutoStartManager
-		if err := pc.RetrieveOne(ctx, *p.autoStart, []string{"config"}, &a); err != nil {
+		err := pc.RetrieveOne(ctx, *p.autoStart, []string{"config"}, &a)
+		switch {
+		case isGone(err):
+			p.autoStart = nil // a reference to a manager the host does not have
+		case err != nil:
 			return fmt.Errorf("read autostart of host %s: %w", h.Name, err)
+		default:
+			readAutoStart(p, a.Config)
 		}
-		readAutoStart(p, a.Config)
 	}
 	return nil
 }
@@ -366,8 +371,26 @@ func (s *Session) Placements(ctx context.Context, moids []string) (map[string]Pl
 		return nil, fmt.Errorf("read clusters of SVMs: %w", err)
 	}
 	var autos []mo.HostAutoStartManager
-	if err := retrieveSet(ctx, pc, autoSet, []string{"config"}, &autos); err != nil {
+	err := retrieveSet(ctx, pc, autoSet, []string{"config"}, &autos)
+	if isGone(err) {
+		// Some host references a manager it does not have: read them one
+		// by one and leave those out.
+		autos, err = nil, nil
+		for ref := range autoSet {
+			var a mo.HostAutoStartManager
+			if e := pc.RetrieveOne(ctx, ref, []string{"config"}, &a); e == nil {
+				autos = append(autos, a)
+			} else if !isGone(e) {
+				err = e
+			}
+		}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("read autostart of SVM hosts: %w", err)
+	}
+	known := map[types.ManagedObjectReference]bool{}
+	for _, a := range autos {
+		known[a.Self] = true
 	}
 	hostBy := map[types.ManagedObjectReference]mo.HostSystem{}
 	for _, h := range hosts {
@@ -393,6 +416,9 @@ func (s *Session) Placements(ctx context.Context, moids []string) (map[string]Pl
 						readClusterPin(&p, cfg)
 					}
 				}
+			}
+			if p.autoStart != nil && !known[*p.autoStart] {
+				p.autoStart = nil
 			}
 			if p.autoStart != nil {
 				readAutoStart(&p, autoBy[*p.autoStart])
