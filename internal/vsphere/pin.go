@@ -47,6 +47,7 @@ type Placement struct {
 	autoStartOn bool // host-wide autostart enabled
 	drsEntry    bool // a DRS VM override exists (whatever it says)
 	haEntry     bool
+	haBare      bool // the HA override has no dasSettings (only the old restartPriority)
 	autoEntry   bool
 }
 
@@ -169,7 +170,7 @@ func readClusterPin(p *Placement, cfg *types.ClusterConfigInfoEx) {
 	}
 	for _, d := range cfg.DasVmConfig {
 		if d.Key == p.vm {
-			p.haEntry = true
+			p.haEntry, p.haBare = true, d.DasSettings == nil
 			p.HAOverride = (d.DasSettings != nil && d.DasSettings.RestartPriority == HARestartDisabled) ||
 				d.RestartPriority == types.DasVmPriorityDisabled
 		}
@@ -203,14 +204,20 @@ func (s *Session) Pin(ctx context.Context, p Placement) error {
 		}
 		if !p.HAOverride {
 			op := types.ArrayUpdateOperationAdd
-			if p.haEntry {
+			if p.haEntry && !p.haBare {
 				op = types.ArrayUpdateOperationEdit
 			}
-			spec.DasVmConfigSpec = []types.ClusterDasVmConfigSpec{{
+			if p.haBare {
+				// An edit merges into dasSettings, which this entry lacks:
+				// replace it (updates apply in order).
+				spec.DasVmConfigSpec = append(spec.DasVmConfigSpec, types.ClusterDasVmConfigSpec{
+					ArrayUpdateSpec: types.ArrayUpdateSpec{Operation: types.ArrayUpdateOperationRemove, RemoveKey: p.vm}})
+			}
+			spec.DasVmConfigSpec = append(spec.DasVmConfigSpec, types.ClusterDasVmConfigSpec{
 				ArrayUpdateSpec: types.ArrayUpdateSpec{Operation: op},
 				Info: &types.ClusterDasVmConfigInfo{Key: p.vm,
 					DasSettings: &types.ClusterDasVmSettings{RestartPriority: HARestartDisabled}},
-			}}
+			})
 		}
 		c := object.NewClusterComputeResource(s.c, *p.cluster)
 		if err := runTask(ctx, "pin (cluster overrides)", p.VM, func(ctx context.Context) (*object.Task, error) {

@@ -75,6 +75,23 @@ func TestPinAndUnpin(t *testing.T) {
 	p, err = s.Placement(ctx, vm)
 	require.NoError(t, err)
 	assert.True(t, p.Pinned())
+
+	// An HA override someone set with only the old restartPriority field
+	// (no dasSettings) is replaced, not edited.
+	require.NoError(t, s.Unpin(ctx, p))
+	task, err = c.Reconfigure(ctx, &types.ClusterConfigSpecEx{DasVmConfigSpec: []types.ClusterDasVmConfigSpec{{
+		ArrayUpdateSpec: types.ArrayUpdateSpec{Operation: types.ArrayUpdateOperationAdd},
+		Info:            &types.ClusterDasVmConfigInfo{Key: vm.Reference(), RestartPriority: types.DasVmPriorityHigh},
+	}}}, true)
+	require.NoError(t, err)
+	require.NoError(t, task.Wait(ctx))
+	p, err = s.Placement(ctx, vm)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"DRS override", "HA override"}, p.Missing())
+	require.NoError(t, s.Pin(ctx, p))
+	p, err = s.Placement(ctx, vm)
+	require.NoError(t, err)
+	assert.True(t, p.Pinned(), "%v", p.Missing())
 }
 
 func TestCapacity(t *testing.T) {
