@@ -85,6 +85,7 @@ func up(ctx context.Context, args []string, out io.Writer) error {
 	fs.DurationVar(&cfg.DRSInterval, "drs-interval", sim.DefaultDRSInterval, "how often fully automated DRS moves VMs that no DRS override holds (negative: never)")
 	fs.BoolVar(&cfg.DRSMovesProtectedVMs, "drs-protected", false, "let DRS move the seeded protected VMs too (their agents then follow the SVM of their new host)")
 	fs.BoolVar(&cfg.NoHA, "no-ha", false, "run the cluster without vSphere HA (hosts power VMs on through autostart)")
+	fs.BoolVar(&cfg.NoMaintenanceAutostart, "no-maintenance-autostart", false, "leaving maintenance mode powers nothing on, even outside HA (VMware KB 326330)")
 	fs.BoolVar(&cfg.UnpinnedSeed, "unpinned-seed", false, "seed old SVMs without the DRS and HA overrides the vendor's wizard gives them")
 	fs.Int64Var(&cfg.Capacity.MemoryMB, "host-memory", 262144, "memory of each host, MB")
 	fs.IntVar(&cfg.Capacity.CPUs, "host-cpus", 32, "logical processors of each host")

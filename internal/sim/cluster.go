@@ -162,8 +162,9 @@ func (l *Lab) EnterMaintenance(ctx context.Context, host string) error {
 }
 
 // ExitMaintenance takes host out of maintenance mode. Outside an HA
-// cluster, the host powers on the VMs its autostart says to; in an HA
-// cluster autostart is not supported and nothing is powered on.
+// cluster, the host powers on the VMs its autostart says to (unless
+// NoMaintenanceAutostart); in an HA cluster autostart is not supported and
+// nothing is powered on.
 func (l *Lab) ExitMaintenance(ctx context.Context, host string) error {
 	l.clusterMu.Lock()
 	defer l.clusterMu.Unlock()
@@ -178,7 +179,7 @@ func (l *Lab) ExitMaintenance(ctx context.Context, host string) error {
 	if err := l.vc.SetMaintenance(ctx, h.Ref, false); err != nil {
 		return err
 	}
-	if l.vc.HAEnabled() {
+	if l.vc.HAEnabled() || l.cfg.NoMaintenanceAutostart {
 		return nil
 	}
 	for _, ref := range l.vc.AutoStartVMs(host) {

@@ -60,9 +60,12 @@ func TestDRSMovesOnlyUnpinnedSVMs(t *testing.T) {
 
 func TestMaintenanceAndAutostart(t *testing.T) {
 	ctx := context.Background()
-	for name, noHA := range map[string]bool{"HA cluster": false, "no HA": true} {
+	for name, tc := range map[string]struct{ noHA, noAutostart bool }{
+		"HA cluster": {false, false}, "no HA": {true, false}, "no HA, KB 326330": {true, true},
+	} {
 		t.Run(name, func(t *testing.T) {
-			l := startLab(t, Config{Hosts: 2, VMsPerHost: 1, DRSInterval: -1, NoHA: noHA})
+			noHA := tc.noHA
+			l := startLab(t, Config{Hosts: 2, VMsPerHost: 1, DRSInterval: -1, NoHA: noHA, NoMaintenanceAutostart: tc.noAutostart})
 			host := vcenter.HostName(0)
 			svmName := l.VCenter().Inventory().Hosts[0].OldSVM
 			// Pin with autostart as svm_deploy would (autostart only counts outside HA).
@@ -89,7 +92,7 @@ func TestMaintenanceAndAutostart(t *testing.T) {
 			})
 			require.NoError(t, l.ExitMaintenance(ctx, host))
 			want := "off"
-			if noHA {
+			if noHA && !tc.noAutostart {
 				want = "on"
 			}
 			eventually(t, func() bool { return l.Status().Hosts[0].SVMs[0].Power == want })

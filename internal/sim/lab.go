@@ -102,6 +102,10 @@ type Config struct {
 	DRSIgnoresOverrides bool
 	// NoHA: the cluster runs without vSphere HA (hosts use autostart).
 	NoHA bool
+	// NoMaintenanceAutostart: leaving maintenance mode powers nothing on,
+	// even outside HA (VMware KB 326330 says autostart does not fire
+	// then); by default the host's autostart entries are honoured.
+	NoMaintenanceAutostart bool
 	// UnpinnedSeed seeds old SVMs without the DRS and HA VM overrides
 	// the vendor's wizard gives them.
 	UnpinnedSeed bool
