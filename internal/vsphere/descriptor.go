@@ -40,6 +40,11 @@ type Descriptor struct {
 	Networks    []string    // OVF network names, for ImportSpec.Networks
 	Files       []ImageFile // files the descriptor references, in order
 	DiskBytes   int64       // sum of Files sizes: what an import uploads
+	// What the SVM asks of its host (VirtualHardwareSection, DiskSection):
+	// vCPUs, memory, and the provisioned size of its disks. Zero: not said.
+	CPUs              int
+	MemoryMB          int64
+	DiskCapacityBytes int64
 	// Manifest is true when the image carries a manifest (.mf); it has then
 	// verified the descriptor, and Import verifies every other file.
 	Manifest bool
@@ -240,6 +245,7 @@ func (im *image) loadDescriptor(ctx context.Context, desc member) error {
 		p := vs.Product[0]
 		d.Product, d.Vendor, d.Version, d.FullVersion = p.Product, p.Vendor, p.Version, p.FullVersion
 	}
+	d.CPUs, d.MemoryMB, d.DiskCapacityBytes = ovfResources(env)
 	if env.Network != nil {
 		for _, n := range env.Network.Networks {
 			d.Networks = append(d.Networks, n.Name)

@@ -57,7 +57,7 @@ func (*Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.
 	}
 	defer client.Close(context.WithoutCancel(ctx)) //nolint:errcheck // same: the session expires on its own
 
-	src := fleet.Sources{Inventory: sess, KSC: client}
+	src := fleet.Sources{Inventory: sess, KSC: client, Placements: sess}
 	if o.Probe {
 		src.Prober = &prober{opts: o}
 	}
@@ -73,6 +73,11 @@ func (*Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.
 	}
 	for _, w := range compatWarnings(f) {
 		resp.Warn(w)
+	}
+	for _, h := range f.Hypervisors {
+		for _, p := range h.Problems {
+			resp.Warn(h.Name + ": " + p)
+		}
 	}
 	resp.Facts = map[string]any{"ksvla": factsView{Fleet: f}}
 	// One record per protected VM is most of the output on a large fleet
@@ -124,8 +129,12 @@ func compatWarnings(f fleet.Fleet) []string {
 }
 
 func summary(f fleet.Fleet) string {
-	return fmt.Sprintf("%d/%d hypervisors ready for %s; %d SVMs, %d Light Agents, %d pending, %d unprotected",
+	msg := fmt.Sprintf("%d/%d hypervisors ready for %s; %d SVMs, %d Light Agents, %d pending, %d unprotected",
 		f.Summary.HostsReady, f.Summary.Hosts, f.TargetVersion, len(f.SVMs), len(f.Agents), f.Summary.AgentsPending, f.Summary.Unprotected)
+	if f.Summary.Problems > 0 {
+		msg += fmt.Sprintf("; %d SVM problems (moved, off or unpinned)", f.Summary.Problems)
+	}
+	return msg
 }
 
 // prober asks a VM for its Protection Server version over klconfig.

@@ -153,6 +153,9 @@ func observe(ctx context.Context, s *vsphere.Session, in input, resp *ansible.Re
 		}
 		obs.ImageSHA256 = desc.ImageSHA256
 		obs.FirstBoot = in.firstBoot
+		if err := observeHost(ctx, s, host, ds, in, desc, &obs); err != nil {
+			return obs, err
+		}
 	}
 
 	lo, err := s.FindLeftover(ctx, dc, in.Name, stores...)
@@ -173,7 +176,41 @@ func observe(ctx context.Context, s *vsphere.Session, in input, resp *ansible.Re
 	if in.State == StatePresent && len(obs.Existing) == 1 {
 		warnDrift(in, obs, obs.Existing[0], resp)
 	}
+	if len(obs.Existing) == 1 {
+		if cur := obs.Existing[0]; cur.ours() && (cur.Host == obs.Host || cur.Marks[vsphere.MarkHost] == obs.Host) {
+			pl, err := s.Placement(ctx, vmObject(s, cur.Moid))
+			if err != nil {
+				return obs, err
+			}
+			obs.Pin = &pl
+		}
+	}
 	return obs, nil
+}
+
+// observeHost reads what a new SVM on host needs to be pinned and whether
+// the host and datastore have room for it (the image's figures, or the
+// cpus and memory_mb options that override them).
+func observeHost(ctx context.Context, s *vsphere.Session, host *object.HostSystem, ds *object.Datastore,
+	in input, desc *vsphere.Descriptor, obs *observed) error {
+	hp, err := s.HostPlacement(ctx, host)
+	if err != nil {
+		return err
+	}
+	obs.HostPin = &hp
+	c, err := s.Capacity(ctx, host, ds)
+	if err != nil {
+		return err
+	}
+	obs.Capacity = &c
+	obs.Need = need{CPUs: desc.CPUs, MemoryMB: desc.MemoryMB, DiskBytes: desc.DiskCapacityBytes}
+	if in.CPUs > 0 {
+		obs.Need.CPUs = in.CPUs
+	}
+	if in.MemoryMB > 0 {
+		obs.Need.MemoryMB = int64(in.MemoryMB)
+	}
+	return nil
 }
 
 // resolveVersion picks the Protection Server version to deploy: the
@@ -317,6 +354,24 @@ func apply(ctx context.Context, s *vsphere.Session, in input, p Plan, resp *ansi
 			return err
 		}
 	}
+	if p.Has(StepMoveBack) {
+		host, err := s.Host(ctx, dc, in.ESXiHostname)
+		if err != nil {
+			return err
+		}
+		if err := s.Migrate(ctx, vm, host); err != nil {
+			return err
+		}
+	}
+	if p.Has(StepPin) {
+		pl, err := s.Placement(ctx, vm)
+		if err != nil {
+			return err
+		}
+		if err := s.Pin(ctx, pl); err != nil {
+			return err
+		}
+	}
 	if p.Has(StepPowerOn) {
 		if err := s.PowerOn(ctx, vm); err != nil {
 			return err
@@ -335,8 +390,13 @@ func apply(ctx context.Context, s *vsphere.Session, in input, p Plan, resp *ansi
 	verb := "deployed"
 	if !p.Has(StepImport) {
 		verb = "completed"
-		if !p.Has(StepMarks) {
+		switch {
+		case p.Has(StepMoveBack):
+			verb = "moved back"
+		case !p.Has(StepMarks) && p.Has(StepPowerOn):
 			verb = "powered on"
+		case !p.Has(StepMarks) && p.Has(StepPin):
+			verb = "pinned to its host"
 		}
 	}
 	resp.Msg = fmt.Sprintf("SVM %s (version %s) %s on %s, %s", in.Name, info.version(), verb, info.Host, info.PowerState)
