@@ -121,6 +121,15 @@ func optionDocs(spec Spec) map[string]optDoc {
 			}
 			desc = append(desc, "If not set, the value of the environment variable "+strings.Join(vars, " or ")+" is used.")
 		}
+		if r := o.Range; r != nil {
+			desc = append(desc, fmt.Sprintf("Must be between %d and %d.", r.Min, r.Max))
+		}
+		if o.MaxItems > 0 {
+			desc = append(desc, fmt.Sprintf("At most %d elements.", o.MaxItems))
+		}
+		if o.MaxLen > 0 {
+			desc = append(desc, fmt.Sprintf("At most %d characters.", o.MaxLen))
+		}
 		aliases := append([]string{}, o.Aliases...)
 		sort.Strings(aliases)
 		od := optDoc{

@@ -43,7 +43,7 @@ func VCenterSpec() ansible.Spec {
 			Description: []string{"The user name for vCenter."}},
 		{Name: "password", Type: ansible.TypeStr, Aliases: []string{"pass", "pwd"}, NoLog: true, EnvFallback: []string{EnvVMwarePassword},
 			Description: []string{"The password of O(username). Never shown in results, errors or logs."}},
-		{Name: "port", Type: ansible.TypeInt, Default: 443, EnvFallback: []string{EnvVMwarePort},
+		{Name: "port", Type: ansible.TypeInt, Default: 443, EnvFallback: []string{EnvVMwarePort}, Range: ansible.PortRange,
 			Description: []string{"The vCenter HTTPS port."}},
 		{Name: "validate_certs", Type: ansible.TypeBool, Default: true, EnvFallback: []string{EnvVMwareValidateCerts},
 			Description: []string{"Verify vCenter's TLS certificate (against the system roots and O(ca_file)) or its O(thumbprint).",
@@ -51,8 +51,10 @@ func VCenterSpec() ansible.Spec {
 		{Name: "ca_file", Type: ansible.TypePath, EnvFallback: []string{EnvVMwareCAFile},
 			Description: []string{"A PEM file of certificate authorities to trust in addition to the system ones."}},
 		{Name: "thumbprint", Type: ansible.TypeStr, EnvFallback: []string{EnvVMwareThumbprint},
-			Description: []string{"The expected SHA-1 (as govc shows it) or SHA-256 fingerprint of vCenter's certificate; when set, only that certificate is accepted."}},
-	}}
+			Description: []string{"The expected SHA-1 (as govc shows it) or SHA-256 fingerprint of vCenter's certificate (hex pairs with or without colons); when set, only that certificate is accepted."}},
+	}, Insecure: []ansible.Insecure{{Option: "validate_certs", Value: false, Unless: []string{"thumbprint"}, When: []string{"hostname"},
+		Msg: "vCenter's TLS certificate is not verified, so the vCenter password goes to whoever answers; set ca_file, or thumbprint to pin the certificate"}},
+	}
 }
 
 // KSCSpec is the Kaspersky Security Center connection spec.
@@ -74,7 +76,9 @@ func KSCSpec() ansible.Spec {
 			Description: []string{"The SHA-256 fingerprint of the Administration Server certificate; when set, only that certificate is accepted."}},
 		{Name: "ksc_validate_certs", Type: ansible.TypeBool, Default: true, EnvFallback: []string{EnvKSCValidateCerts},
 			Description: []string{"Verify the Administration Server certificate. Set to V(false) only for labs."}},
-	}}
+	}, Insecure: []ansible.Insecure{{Option: "ksc_validate_certs", Value: false, Unless: []string{"ksc_fingerprint"}, When: []string{"ksc_url"},
+		Msg: "the Administration Server's TLS certificate is not verified, so the KSC password goes to whoever answers; set ksc_ca_file, or ksc_fingerprint to pin the certificate"}},
+	}
 }
 
 // missing reports a connection option that is neither given nor in the

@@ -60,6 +60,13 @@ func decode(req *ansible.Request) (input, error) {
 	if o.WaitTimeout <= 0 {
 		return in, fmt.Errorf("wait_timeout must be positive, got %d", o.WaitTimeout)
 	}
+	if o.ImageSHA256 != "" {
+		sum, err := vsphere.NormalizeSHA256(o.ImageSHA256)
+		if err != nil {
+			return in, fmt.Errorf("image_sha256: %w", err)
+		}
+		in.ImageSHA256 = sum
+	}
 	in.networks = make(map[string]string, len(o.Networks))
 	for k, v := range o.Networks {
 		s, ok := v.(string)
@@ -74,6 +81,10 @@ func decode(req *ansible.Request) (input, error) {
 		return in, err
 	}
 	return in, nil
+}
+
+func (in input) imageCheck() vsphere.ImageCheck {
+	return vsphere.ImageCheck{SHA256: in.ImageSHA256, Trusted: in.ImageTrusted}
 }
 
 // Observe resolves the placement, reads the image's descriptor and every
@@ -144,6 +155,18 @@ func observe(ctx context.Context, s *vsphere.Session, in input, resp *ansible.Re
 		desc, err := vsphere.ReadDescriptor(ctx, in.Image)
 		if err != nil {
 			return obs, err
+		}
+		// Refused here, in check mode too, before vCenter is asked to
+		// create anything; Import checks again.
+		warn, err := desc.Verification(in.imageCheck())
+		if err != nil {
+			return obs, fmt.Errorf("image: %w", err)
+		}
+		if warn != "" {
+			resp.Warn("image_trusted=true: " + warn)
+		}
+		if err := s.CheckPlacement(ctx, host, ds, desc, in.DiskProvisioning); err != nil {
+			return obs, fmt.Errorf("datastore: %w", err)
 		}
 		if obs.Version, err = resolveVersion(in.Version, desc); err != nil {
 			return obs, err
@@ -375,7 +398,7 @@ func importSVM(ctx context.Context, s *vsphere.Session, in input, p Plan, resp *
 	res, err := s.Import(ctx, vsphere.ImportSpec{
 		Source: in.Image, Name: in.Name, Datacenter: in.Datacenter, Host: in.ESXiHostname, Datastore: in.Datastore,
 		Folder: in.Folder, ResourcePool: in.ResourcePool, Networks: in.networks, DiskProvisioning: in.DiskProvisioning,
-		CPUs: in.CPUs, MemoryMB: in.MemoryMB, ExtraConfig: ec,
+		CPUs: in.CPUs, MemoryMB: in.MemoryMB, ExtraConfig: ec, Check: in.imageCheck(),
 	})
 	if err != nil {
 		return nil, err

@@ -98,8 +98,8 @@ func spec() ansible.Spec {
 	ksc := &ansible.Spec{Options: []ansible.Option{
 		{Name: "address", Type: ansible.TypeStr, Required: true,
 			Description: []string{"The Administration Server's IP address or FQDN."}},
-		{Name: "ssl_port", Type: ansible.TypeInt, Default: 13000, Description: []string{"The Administration Server's SSL port."}},
-		{Name: "port", Type: ansible.TypeInt, Default: 14000, Description: []string{"The Administration Server's non-SSL port; V(0) leaves it out."}},
+		{Name: "ssl_port", Type: ansible.TypeInt, Default: 13000, Range: ansible.PortRange, Description: []string{"The Administration Server's SSL port."}},
+		{Name: "port", Type: ansible.TypeInt, Default: 14000, Range: ansible.Between(0, 65535), Description: []string{"The Administration Server's non-SSL port; V(0) leaves it out."}},
 	}}
 	passwords := &ansible.Spec{Options: []ansible.Option{
 		{Name: "klconfig", Type: ansible.TypeStr, NoLog: true,
@@ -111,7 +111,7 @@ func spec() ansible.Spec {
 		Options: []ansible.Option{
 			{Name: "host", Type: ansible.TypeStr, Required: true,
 				Description: []string{"The SVM's IP address or host name."}},
-			{Name: "port", Type: ansible.TypeInt, Default: 22, Description: []string{"The SVM's SSH port."}},
+			{Name: "port", Type: ansible.TypeInt, Default: 22, Range: ansible.PortRange, Description: []string{"The SVM's SSH port."}},
 			{Name: "username", Type: ansible.TypeStr, Default: "klconfig",
 				Description: []string{"The klconfig account."}},
 			{Name: "password", Type: ansible.TypeStr, NoLog: true, EnvFallback: []string{EnvPassword},
@@ -132,13 +132,13 @@ func spec() ansible.Spec {
 				Description: []string{"V(strict) accepts only a key in O(known_hosts) or equal to O(host_key).",
 					"V(accept_new) records an unknown SVM's key in O(known_hosts) for the next run (not in check mode) and refuses a changed key.",
 					"V(off) accepts any key: for labs only."}},
-			{Name: "timeout", Type: ansible.TypeInt, Default: 600,
+			{Name: "timeout", Type: ansible.TypeInt, Default: 600, Range: ansible.SecondsRange,
 				Description: []string{"Seconds the whole module may take."}},
-			{Name: "wait_timeout", Type: ansible.TypeInt, Default: 300,
+			{Name: "wait_timeout", Type: ansible.TypeInt, Default: 300, Range: ansible.WaitRange,
 				Description: []string{"Seconds to keep retrying, with backoff, while the SVM does not answer yet (freshly booted, network restarting)."}},
-			{Name: "connect_timeout", Type: ansible.TypeInt, Default: 10,
+			{Name: "connect_timeout", Type: ansible.TypeInt, Default: 10, Range: ansible.SecondsRange,
 				Description: []string{"Seconds one SSH connection (dial and handshake) may take."}},
-			{Name: "network_restart_wait", Type: ansible.TypeInt, Default: 20,
+			{Name: "network_restart_wait", Type: ansible.TypeInt, Default: 20, Range: ansible.WaitRange,
 				Description: []string{"Seconds to wait after C(manageservices restart network) before looking for the SVM again.",
 					"The restart is asynchronous on the SVM; the vendor says to check no sooner than 20 seconds later."}},
 			{Name: "network", Type: ansible.TypeDict, Options: network,
@@ -164,7 +164,8 @@ func spec() ansible.Spec {
 				Description: []string{"Services to restart when something changed, as a handler would (C(manageservices restart)).",
 					"A O(connector_language) change restarts C(scanserver) in any case."}},
 			{Name: "commands", Type: ansible.TypeList, Elements: ansible.TypeStr,
-				Description: []string{"Raw klconfig command lines for anything else, e.g. V(rollbackpatch). Split on whitespace; each argument must pass the client's rules (no quotes, shell characters or whitespace inside).",
+				Description: []string{"Raw klconfig command lines for anything else, e.g. V(rollbackpatch). Split on whitespace; each argument must pass the client's rules (no quotes, shell characters or whitespace inside), and a documented command's arguments must be what the SVM takes (count, form, length).",
+					"C(passwd) is refused: it reads the password from standard input; set passwords with O(passwords).",
 					"They run after the settings above and report a change, unless O(commands_changed_when=never)."}},
 			{Name: "commands_changed_when", Type: ansible.TypeStr, Default: "always", Choices: strs("always", "never"),
 				Description: []string{"V(never) declares O(commands) read-only (for example V(dnslookup ksc.example.com)): they then run in check mode too and never report a change."}},
@@ -176,5 +177,7 @@ func spec() ansible.Spec {
 					"A setting whose desired value differs from the record is applied again. Deleting the file makes the next run apply those settings again, which is safe."}},
 		},
 		MutuallyExclusive: [][]string{{"private_key", "private_key_file"}, {"known_hosts", "host_key"}},
+		Insecure: []ansible.Insecure{{Option: "host_key_checking", Value: "off",
+			Msg: "the SVM's SSH host key is not checked, so a machine posing as the SVM gets the klconfig password; use strict with host_key or known_hosts"}},
 	}
 }
