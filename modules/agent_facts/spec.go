@@ -31,7 +31,7 @@ func spec() ansible.Spec {
 				Description: []string{"How SVM host keys are checked when probing."}},
 			{Name: "page_size", Type: ansible.TypeInt, Default: 500,
 				Description: []string{"KSC rows fetched per round trip."}},
-			{Name: "timeout", Type: ansible.TypeInt, Default: 600,
+			{Name: "timeout", Type: ansible.TypeInt, Default: 600, Range: ansible.SecondsRange,
 				Description: []string{"Seconds the whole module may take."}},
 		},
 		RequiredIf: []ansible.RequiredIf{{Key: "probe", Value: true, Requirements: []string{"svm_name_pattern", "klconfig_password"}}},
