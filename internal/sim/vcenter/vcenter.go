@@ -156,6 +156,7 @@ func Start(ctx context.Context, cfg Config) (_ *VCenter, err error) {
 	if v.server, err = newServer(v.model.Service); err != nil {
 		return nil, fmt.Errorf("serve vcenter on %s: %w", cfg.Listen, err)
 	}
+	v.server.Config.Handler = guard(v.model.Map(), v.server.Config.Handler)
 	if v.client, err = v.Client(ctx); err != nil {
 		return nil, err
 	}
