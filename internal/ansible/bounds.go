@@ -91,7 +91,7 @@ func (v *validator) insecureWarnings(spec *Spec, params map[string]any) {
 		if params[in.Option] != normalize(in.Value) || given(in.Unless) || (len(in.When) > 0 && !given(in.When)) {
 			continue
 		}
-		v.warnings = append(v.warnings, fmt.Sprintf("%s=%s: %s", in.Option, pyStr(params[in.Option]), in.Msg))
+		v.warnings = append(v.warnings, fmt.Sprintf("%s=%v: %s", in.Option, params[in.Option], in.Msg))
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,7 +35,7 @@ var ErrUnverified = errors.New("image not verified")
 // NormalizeSHA256 checks a hex SHA-256 (64 digits, any case, an optional
 // "sha256:" prefix as checksum files write it) and returns it in lower case.
 func NormalizeSHA256(s string) (string, error) {
-	h := strings.ToLower(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(s), "sha256:")))
+	h := strings.TrimPrefix(strings.ToLower(strings.TrimSpace(s)), "sha256:")
 	if _, err := hex.DecodeString(h); err != nil || len(h) != 64 {
 		return "", errors.New("not a SHA-256 checksum (64 hexadecimal digits)")
 	}
@@ -197,4 +198,20 @@ func bytesText(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// VerifyImageSHA256 reads the image file at source (an .ova or .ovf path
+// or URL) and compares its SHA-256 with want, honouring ctx.
+func VerifyImageSHA256(ctx context.Context, source, want string) error {
+	sum, err := NormalizeSHA256(want)
+	if err != nil {
+		return err
+	}
+	b, err := openBlob(ctx, source, http.DefaultClient)
+	if err != nil {
+		return fmt.Errorf("read image %s: %w", displaySource(source), err)
+	}
+	defer b.Close()
+	im := &image{desc: Descriptor{Source: displaySource(source)}, closers: []blob{b}}
+	return im.verifySHA256(ctx, sum)
 }

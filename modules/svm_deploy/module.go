@@ -193,6 +193,14 @@ func observe(ctx context.Context, s *vsphere.Session, in input, resp *ansible.Re
 	if obs.Existing, err = readVMs(ctx, s, dc, in.Name, skip); err != nil {
 		return obs, err
 	}
+	if in.State == StatePresent && len(obs.Existing) == 0 && in.ImageSHA256 != "" {
+		// An import is due: a wrong image is refused now, in check mode too.
+		// One read of the file; Import reads it again right before the
+		// upload, as the file may change in between.
+		if err := vsphere.VerifyImageSHA256(ctx, in.Image, in.ImageSHA256); err != nil {
+			return obs, fmt.Errorf("image_sha256: %w", err)
+		}
+	}
 	if in.State == StatePresent && len(obs.Existing) == 1 {
 		warnDrift(in, obs, obs.Existing[0], resp)
 	}
