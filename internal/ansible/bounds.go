@@ -3,6 +3,7 @@ package ansible
 import (
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -166,6 +167,25 @@ func CheckVMName(value any) error {
 			// some clients, so the name would no longer match itself.
 			return fmt.Errorf("character %q at byte %d is not allowed (no < > & \")", r, i)
 		}
+	}
+	return nil
+}
+
+// CheckRegularFile is an Option.Check for a path option the module reads
+// (a CA bundle, a key, known_hosts): a path that exists must be a regular
+// file. Reading a FIFO or a device would block the run past its deadline,
+// or never end; a missing file is left to the module, which may create it.
+func CheckRegularFile(value any) error {
+	p, _ := value.(string)
+	if p == "" {
+		return nil
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		return nil
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", p)
 	}
 	return nil
 }

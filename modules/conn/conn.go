@@ -48,7 +48,7 @@ func VCenterSpec() ansible.Spec {
 		{Name: "validate_certs", Type: ansible.TypeBool, Default: true, EnvFallback: []string{EnvVMwareValidateCerts},
 			Description: []string{"Verify vCenter's TLS certificate (against the system roots and O(ca_file)) or its O(thumbprint).",
 				"Set to V(false) only for labs; a pinned O(thumbprint) is the safe way to trust a self-signed certificate."}},
-		{Name: "ca_file", Type: ansible.TypePath, EnvFallback: []string{EnvVMwareCAFile},
+		{Name: "ca_file", Type: ansible.TypePath, EnvFallback: []string{EnvVMwareCAFile}, Check: ansible.CheckRegularFile,
 			Description: []string{"A PEM file of certificate authorities to trust in addition to the system ones."}},
 		{Name: "thumbprint", Type: ansible.TypeStr, EnvFallback: []string{EnvVMwareThumbprint},
 			Description: []string{"The expected SHA-1 (as govc shows it) or SHA-256 fingerprint of vCenter's certificate (hex pairs with or without colons); when set, only that certificate is accepted."}},
@@ -60,7 +60,7 @@ func VCenterSpec() ansible.Spec {
 // KSCSpec is the Kaspersky Security Center connection spec.
 func KSCSpec() ansible.Spec {
 	return ansible.Spec{Options: []ansible.Option{
-		{Name: "ksc_url", Type: ansible.TypeStr, EnvFallback: []string{EnvKSCURL},
+		{Name: "ksc_url", Type: ansible.TypeStr, EnvFallback: []string{EnvKSCURL}, URLCredentials: true,
 			Description: []string{"The KSC Administration Server OpenAPI URL, e.g. V(https://ksc.example.com:13299)."}},
 		{Name: "ksc_username", Type: ansible.TypeStr, EnvFallback: []string{EnvKSCUsername},
 			Description: []string{"The KSC user name."}},
@@ -70,7 +70,7 @@ func KSCSpec() ansible.Spec {
 			Description: []string{"Whether O(ksc_username) is a KSC internal user (V(true)) or an OS/domain user (V(false))."}},
 		{Name: "ksc_vserver", Type: ansible.TypeStr, EnvFallback: []string{EnvKSCVServer},
 			Description: []string{"The virtual Administration Server to log in to (multitenancy); empty for the main server."}},
-		{Name: "ksc_ca_file", Type: ansible.TypePath, EnvFallback: []string{EnvKSCCAFile},
+		{Name: "ksc_ca_file", Type: ansible.TypePath, EnvFallback: []string{EnvKSCCAFile}, Check: ansible.CheckRegularFile,
 			Description: []string{"The Administration Server certificate (klserver.cer, PEM or DER) or a CA bundle to trust."}},
 		{Name: "ksc_fingerprint", Type: ansible.TypeStr, EnvFallback: []string{EnvKSCFingerprint},
 			Description: []string{"The SHA-256 fingerprint of the Administration Server certificate; when set, only that certificate is accepted."}},
