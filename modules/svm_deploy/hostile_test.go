@@ -239,6 +239,11 @@ func TestImageURLCredentialsMasked(t *testing.T) {
 			assert.NotContains(t, string(raw), c.secret)
 			assert.NotContains(t, string(raw), strings.ReplaceAll(c.secret, `"`, `\"`))
 			assert.NotContains(t, string(raw), strings.ReplaceAll(c.secret, `\`, `\\`))
+			if c.name == "valid url" {
+				require.False(t, res.Failed(), res.Msg())
+			} else {
+				require.True(t, res.Failed())
+			}
 			img, _ := ansibletest.Get(res, "invocation", "module_args", "image").(string)
 			assert.Contains(t, img, "********", "masked in the invocation")
 		})
