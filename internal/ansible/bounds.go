@@ -2,9 +2,11 @@ package ansible
 
 import (
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"strings"
+	"syscall"
 	"unicode"
 	"unicode/utf8"
 )
@@ -188,4 +190,55 @@ func CheckRegularFile(value any) error {
 		return fmt.Errorf("%s is not a regular file", p)
 	}
 	return nil
+}
+
+// maxSecretFile bounds a file read by EnvFileFallback: a password or a key.
+const maxSecretFile = 64 << 10
+
+// fileFallback sets o from the first file an EnvFileFallback variable
+// names. A variable set but empty is skipped (AWX renders an unused file
+// injector as an empty path).
+func (v *validator) fileFallback(o Option, params map[string]any) {
+	for _, name := range o.EnvFileFallback {
+		path, ok := v.opts.Getenv(name)
+		if !ok || path == "" {
+			continue
+		}
+		value, err := readSmallFile(path, maxSecretFile)
+		if err != nil {
+			v.errors = append(v.errors, fmt.Sprintf("value of %s: read the file named by %s: %v", o.Name, name, err))
+			return
+		}
+		if o.NoLog {
+			v.addNoLog(value)
+		}
+		params[o.Name] = value
+		return
+	}
+}
+
+// readSmallFile reads a regular file of at most max bytes without
+// blocking on a FIFO, and drops one trailing line break.
+func readSmallFile(path string, max int64) (string, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	if !st.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file", path)
+	}
+	if st.Size() > max {
+		return "", fmt.Errorf("%s holds %d bytes, more than the %d allowed", path, st.Size(), max)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, max))
+	if err != nil {
+		return "", err
+	}
+	s := strings.TrimSuffix(string(b), "\n")
+	return strings.TrimSuffix(s, "\r"), nil
 }

@@ -213,3 +213,41 @@ func (b *blockingModule) Observe(ctx context.Context, _ *Request, _ *Response) (
 	<-ctx.Done()
 	return nil, fmt.Errorf("wait: %w", ctx.Err())
 }
+
+func TestEnvFileFallback(t *testing.T) {
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "pw")
+	require.NoError(t, os.WriteFile(pwFile, []byte("Fil3-Secret\n"), 0o600))
+	fifo := filepath.Join(dir, "fifo")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	spec := Spec{Options: []Option{{Name: "password", NoLog: true, EnvFallback: []string{"PW"}, EnvFileFallback: []string{"PW_FILE"}}}}
+	cases := []struct {
+		name string
+		args map[string]any
+		env  map[string]string
+		want any
+		err  string
+	}{
+		{"from the file", nil, map[string]string{"PW_FILE": pwFile}, "Fil3-Secret", ""},
+		{"the variable wins", nil, map[string]string{"PW": "env", "PW_FILE": pwFile}, "env", ""},
+		{"the option wins", map[string]any{"password": "opt"}, map[string]string{"PW_FILE": pwFile}, "opt", ""},
+		{"empty path is unset", nil, map[string]string{"PW_FILE": ""}, nil, ""},
+		{"missing file", nil, map[string]string{"PW_FILE": filepath.Join(dir, "nope")}, nil, "value of password: read the file named by PW_FILE: open "},
+		{"a fifo never blocks", nil, map[string]string{"PW_FILE": fifo}, nil, "value of password: read the file named by PW_FILE: " + fifo + " is not a regular file"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			vr := spec.Validate(c.args, ValidateOptions{Getenv: func(k string) (string, bool) { v, ok := c.env[k]; return v, ok }})
+			if c.err != "" {
+				require.NotEmpty(t, vr.Errors)
+				assert.True(t, strings.HasPrefix(vr.Errors[0], c.err), vr.Errors[0])
+				return
+			}
+			require.Empty(t, vr.Errors)
+			assert.Equal(t, c.want, vr.Params.Get("password"))
+			if c.want != nil {
+				assert.Contains(t, vr.NoLogValues, c.want)
+			}
+		})
+	}
+}

@@ -27,6 +27,12 @@ type Option struct {
 	// EnvFallback names environment variables read, in order, when the
 	// option is not set (AnsibleModule's env_fallback).
 	EnvFallback []string
+	// EnvFileFallback names environment variables that hold the path of a
+	// file whose content is the value (one trailing line break dropped),
+	// read when neither the option nor EnvFallback is set. Secrets then
+	// travel as files, so a record of the job's environment (ansible-runner
+	// writes one to artifacts/<job>/command) holds a path, not a password.
+	EnvFileFallback []string
 	// Options are the sub-options of a dict, or of each dict in a list
 	// with Elements dict.
 	Options *Spec

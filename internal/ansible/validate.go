@@ -155,7 +155,7 @@ func (v *validator) level(spec *Spec, params map[string]any, prefix string, ctx 
 // wins, even when empty.
 func (v *validator) fallbacks(spec *Spec, params map[string]any) {
 	for _, o := range spec.Options {
-		if _, ok := params[o.Name]; ok || len(o.EnvFallback) == 0 || v.opts.Getenv == nil {
+		if _, ok := params[o.Name]; ok || len(o.EnvFallback)+len(o.EnvFileFallback) == 0 || v.opts.Getenv == nil {
 			continue
 		}
 		for _, name := range o.EnvFallback {
@@ -168,6 +168,9 @@ func (v *validator) fallbacks(spec *Spec, params map[string]any) {
 			}
 			params[o.Name] = value
 			break
+		}
+		if _, ok := params[o.Name]; !ok {
+			v.fileFallback(o, params)
 		}
 	}
 }

@@ -23,7 +23,7 @@ func spec() ansible.Spec {
 		Options: []ansible.Option{
 			{Name: "probe", Type: ansible.TypeBool, Default: false,
 				Description: []string{"Ask unmarked VMs matching O(svm_name_pattern) for their Protection Server version over klconfig (SSH)."}},
-			{Name: "klconfig_password", Type: ansible.TypeStr, NoLog: true, EnvFallback: []string{"KSVLA_KLCONFIG_PASSWORD"},
+			{Name: "klconfig_password", Type: ansible.TypeStr, NoLog: true, EnvFallback: []string{"KSVLA_KLCONFIG_PASSWORD"}, EnvFileFallback: []string{"KSVLA_KLCONFIG_PASSWORD_FILE"},
 				Description: []string{"The klconfig configuration password used by O(probe)."}},
 			{Name: "klconfig_known_hosts", Type: ansible.TypePath,
 				Description: []string{"The known_hosts file the SVMs' host keys are checked against when probing."}},

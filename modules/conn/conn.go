@@ -19,6 +19,7 @@ const (
 	EnvVMwareHost          = "VMWARE_HOST"
 	EnvVMwareUser          = "VMWARE_USER"
 	EnvVMwarePassword      = "VMWARE_PASSWORD"
+	EnvVMwarePasswordFile  = "VMWARE_PASSWORD_FILE"
 	EnvVMwarePort          = "VMWARE_PORT"
 	EnvVMwareValidateCerts = "VMWARE_VALIDATE_CERTS"
 	EnvVMwareCAFile        = "VMWARE_CA_FILE"
@@ -27,6 +28,7 @@ const (
 	EnvKSCURL           = "KSC_URL"
 	EnvKSCUsername      = "KSC_USERNAME"
 	EnvKSCPassword      = "KSC_PASSWORD"
+	EnvKSCPasswordFile  = "KSC_PASSWORD_FILE"
 	EnvKSCInternalUser  = "KSC_INTERNAL_USER"
 	EnvKSCVServer       = "KSC_VSERVER"
 	EnvKSCCAFile        = "KSC_CA_FILE"
@@ -41,7 +43,7 @@ func VCenterSpec() ansible.Spec {
 			Description: []string{"The vCenter Server (or ESXi) host name or IP address."}},
 		{Name: "username", Type: ansible.TypeStr, Aliases: []string{"user", "admin"}, EnvFallback: []string{EnvVMwareUser},
 			Description: []string{"The user name for vCenter."}},
-		{Name: "password", Type: ansible.TypeStr, Aliases: []string{"pass", "pwd"}, NoLog: true, EnvFallback: []string{EnvVMwarePassword},
+		{Name: "password", Type: ansible.TypeStr, Aliases: []string{"pass", "pwd"}, NoLog: true, EnvFallback: []string{EnvVMwarePassword}, EnvFileFallback: []string{EnvVMwarePasswordFile},
 			Description: []string{"The password of O(username). Never shown in results, errors or logs."}},
 		{Name: "port", Type: ansible.TypeInt, Default: 443, EnvFallback: []string{EnvVMwarePort}, Range: ansible.PortRange,
 			Description: []string{"The vCenter HTTPS port."}},
@@ -64,7 +66,7 @@ func KSCSpec() ansible.Spec {
 			Description: []string{"The KSC Administration Server OpenAPI URL, e.g. V(https://ksc.example.com:13299)."}},
 		{Name: "ksc_username", Type: ansible.TypeStr, EnvFallback: []string{EnvKSCUsername},
 			Description: []string{"The KSC user name."}},
-		{Name: "ksc_password", Type: ansible.TypeStr, NoLog: true, EnvFallback: []string{EnvKSCPassword},
+		{Name: "ksc_password", Type: ansible.TypeStr, NoLog: true, EnvFallback: []string{EnvKSCPassword}, EnvFileFallback: []string{EnvKSCPasswordFile},
 			Description: []string{"The password of O(ksc_username). Never shown in results, errors or logs."}},
 		{Name: "ksc_internal_user", Type: ansible.TypeBool, Default: true, EnvFallback: []string{EnvKSCInternalUser},
 			Description: []string{"Whether O(ksc_username) is a KSC internal user (V(true)) or an OS/domain user (V(false))."}},

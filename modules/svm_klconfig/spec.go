@@ -8,6 +8,7 @@ import (
 // Environment variables read when an option is not set (AWX credential injection uses them).
 const (
 	EnvPassword       = "KSVLA_KLCONFIG_PASSWORD"
+	EnvPasswordFile   = "KSVLA_KLCONFIG_PASSWORD_FILE"
 	EnvPrivateKeyFile = "KSVLA_KLCONFIG_PRIVATE_KEY_FILE"
 )
 
@@ -114,7 +115,7 @@ func spec() ansible.Spec {
 			{Name: "port", Type: ansible.TypeInt, Default: 22, Range: ansible.PortRange, Description: []string{"The SVM's SSH port."}},
 			{Name: "username", Type: ansible.TypeStr, Default: "klconfig",
 				Description: []string{"The klconfig account."}},
-			{Name: "password", Type: ansible.TypeStr, NoLog: true, EnvFallback: []string{EnvPassword},
+			{Name: "password", Type: ansible.TypeStr, NoLog: true, EnvFallback: []string{EnvPassword}, EnvFileFallback: []string{EnvPasswordFile},
 				Description: []string{"The configuration password of O(username).",
 					"A password, a private key, or both are required; the key is tried first."}},
 			{Name: "private_key", Type: ansible.TypeStr, NoLog: true,
