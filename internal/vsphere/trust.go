@@ -54,7 +54,7 @@ func (d *Descriptor) Verification(c ImageCheck) (warning string, err error) {
 	case c.SHA256 != "" && !d.OVF:
 		return "", nil
 	case c.Trusted:
-		return fmt.Sprintf("image %s is not verified (no manifest%s): deployed because it is declared trusted", d.Source, shaNote(c, d)), nil
+		return fmt.Sprintf("image %s is not verified (no manifest%s): accepted because it is declared trusted", d.Source, shaNote(c, d)), nil
 	case c.SHA256 != "":
 		return "", fmt.Errorf("%w: %s has no manifest, and a checksum of an .ovf covers only the descriptor, not its disks: use the .ova or an image with its .mf, or declare it trusted", ErrUnverified, d.Source)
 	}

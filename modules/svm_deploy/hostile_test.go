@@ -186,7 +186,7 @@ func TestImageVerificationOptions(t *testing.T) {
 
 	res := e.run(t, ctx, e.args(h0, "svm-x", map[string]any{"image": bare, "image_trusted": true}), ansibletest.Mode{Check: true})
 	require.False(t, res.Failed(), res.Msg())
-	assert.Equal(t, []any{"image_trusted=true: image " + bare + " is not verified (no manifest, no checksum): deployed because it is declared trusted"}, res["warnings"])
+	assert.Equal(t, []any{"image_trusted=true: image " + bare + " is not verified (no manifest, no checksum): accepted because it is declared trusted"}, res["warnings"])
 
 	res = e.run(t, ctx, e.args(h0, "svm-x", map[string]any{"image": bare, "image_sha256": "SHA256:" + strings.ToUpper(fileSHA(t, bare))}), ansibletest.Mode{})
 	require.False(t, res.Failed(), res.Msg())
