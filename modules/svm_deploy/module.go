@@ -136,6 +136,8 @@ func observe(ctx context.Context, s *vsphere.Session, in input, resp *ansible.Re
 		return obs, fmt.Errorf("read host %s: %w", in.ESXiHostname, err)
 	}
 	var stores []*object.Datastore
+	var target *object.Datastore
+	var image *vsphere.Descriptor
 	if in.State == StatePresent {
 		ds, err := s.Datastore(ctx, dc, in.Datastore)
 		if err != nil {
@@ -165,9 +167,7 @@ func observe(ctx context.Context, s *vsphere.Session, in input, resp *ansible.Re
 		if warn != "" {
 			resp.Warn("image_trusted=true: " + warn)
 		}
-		if err := s.CheckPlacement(ctx, host, ds, desc, in.DiskProvisioning); err != nil {
-			return obs, fmt.Errorf("datastore: %w", err)
-		}
+		target, image = ds, desc
 		if obs.Version, err = resolveVersion(in.Version, desc); err != nil {
 			return obs, err
 		}
@@ -193,12 +193,19 @@ func observe(ctx context.Context, s *vsphere.Session, in input, resp *ansible.Re
 	if obs.Existing, err = readVMs(ctx, s, dc, in.Name, skip); err != nil {
 		return obs, err
 	}
-	if in.State == StatePresent && len(obs.Existing) == 0 && in.ImageSHA256 != "" {
-		// An import is due: a wrong image is refused now, in check mode too.
+	if in.State == StatePresent && len(obs.Existing) == 0 {
+		// An import is due: what vCenter would refuse, or a wrong image, is
+		// refused now, in check mode too. Not on a rerun, where the SVM's own
+		// disks may have taken the space its upload needed.
+		if err := s.CheckPlacement(ctx, host, target, image, in.DiskProvisioning); err != nil {
+			return obs, fmt.Errorf("datastore: %w", err)
+		}
 		// One read of the file; Import reads it again right before the
 		// upload, as the file may change in between.
-		if err := vsphere.VerifyImageSHA256(ctx, in.Image, in.ImageSHA256); err != nil {
-			return obs, fmt.Errorf("image_sha256: %w", err)
+		if in.ImageSHA256 != "" {
+			if err := vsphere.VerifyImageSHA256(ctx, in.Image, in.ImageSHA256); err != nil {
+				return obs, fmt.Errorf("image_sha256: %w", err)
+			}
 		}
 	}
 	if in.State == StatePresent && len(obs.Existing) == 1 {
