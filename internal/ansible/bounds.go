@@ -127,17 +127,6 @@ func URLSecrets(s string) []string {
 	return out
 }
 
-// RedactURL returns s with the password of its user information replaced,
-// for messages; it works on URLs url.Parse refuses.
-func RedactURL(s string) string {
-	sec := URLSecrets(s)
-	if len(sec) == 0 {
-		return s
-	}
-	user, _, _ := strings.Cut(sec[0], ":")
-	return strings.Replace(s, sec[0]+"@", user+":xxxxx@", 1)
-}
-
 // VM names: vCenter takes up to 80 characters and escapes '%', '/' and
 // '\' itself; control characters and bidirectional overrides make a name
 // that displays as another one.

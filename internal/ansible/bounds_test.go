@@ -86,23 +86,21 @@ func TestInsecureWarnings(t *testing.T) {
 
 func TestURLSecrets(t *testing.T) {
 	cases := []struct {
-		url    string
-		want   []string
-		redact string
+		url  string
+		want []string
 	}{
-		{"https://u:pw@h/x.ova", []string{"u:pw", "pw"}, "https://u:xxxxx@h/x.ova"},
-		{"https://u:Pct%zzPw@h:1/x", []string{"u:Pct%zzPw", "Pct%zzPw"}, "https://u:xxxxx@h:1/x"},
-		{"https://u:p%40ss@h/x", []string{"u:p%40ss", "p%40ss", "p@ss"}, "https://u:xxxxx@h/x"},
-		{`https://u:a"b\c@h/x`, []string{`u:a"b\c`, `a"b\c`}, "https://u:xxxxx@h/x"},
-		{"https://u:p@ss@h/x", []string{"u:p@ss", "p@ss"}, "https://u:xxxxx@h/x"},
-		{"https://user@h/x", nil, "https://user@h/x"},
-		{"https://h/x?a=b@c", nil, "https://h/x?a=b@c"},
-		{"/srv/x@y.ova", nil, "/srv/x@y.ova"},
+		{"https://u:pw@h/x.ova", []string{"u:pw", "pw"}},
+		{"https://u:Pct%zzPw@h:1/x", []string{"u:Pct%zzPw", "Pct%zzPw"}},
+		{"https://u:p%40ss@h/x", []string{"u:p%40ss", "p%40ss", "p@ss"}},
+		{`https://u:a"b\c@h/x`, []string{`u:a"b\c`, `a"b\c`}},
+		{"https://u:p@ss@h/x", []string{"u:p@ss", "p@ss"}},
+		{"https://user@h/x", nil},
+		{"https://h/x?a=b@c", nil},
+		{"/srv/x@y.ova", nil},
 	}
 	for _, c := range cases {
 		t.Run(c.url, func(t *testing.T) {
 			assert.Equal(t, c.want, URLSecrets(c.url))
-			assert.Equal(t, c.redact, RedactURL(c.url))
 		})
 	}
 }
