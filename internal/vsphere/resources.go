@@ -1,10 +1,6 @@
 package vsphere
 
-import (
-	"strconv"
-
-	"github.com/vmware/govmomi/ovf"
-)
+import "github.com/vmware/govmomi/ovf"
 
 // CIM resource types of a VirtualHardwareSection item (DSP0243).
 const (
@@ -13,10 +9,10 @@ const (
 )
 
 // ovfResources reads what the image asks of a host: vCPUs and memory from
-// the first VirtualHardwareSection, and the provisioned size of every disk
-// of the DiskSection (what the datastore must hold, thin or not: a thin
-// disk grows to it). Zero means the descriptor does not say.
-func ovfResources(env *ovf.Envelope) (cpus int, memoryMB, diskBytes int64) {
+// the first VirtualHardwareSection. Zero means the descriptor does not say.
+// The disks' provisioned size is diskCapacity's, which refuses what it
+// cannot read instead of guessing.
+func ovfResources(env *ovf.Envelope) (cpus int, memoryMB int64) {
 	if env.VirtualSystem != nil && len(env.VirtualSystem.VirtualHardware) > 0 {
 		for _, item := range env.VirtualSystem.VirtualHardware[0].Item {
 			if item.ResourceType == nil || item.VirtualQuantity == nil {
@@ -37,20 +33,5 @@ func ovfResources(env *ovf.Envelope) (cpus int, memoryMB, diskBytes int64) {
 			}
 		}
 	}
-	if env.Disk != nil {
-		for _, d := range env.Disk.Disks {
-			n, err := strconv.ParseInt(d.Capacity, 10, 64)
-			if err != nil {
-				continue // a ${property} capacity: the deployment option decides it
-			}
-			unit := int64(1)
-			if d.CapacityAllocationUnits != nil && *d.CapacityAllocationUnits != "" {
-				if u := ovf.ParseCapacityAllocationUnits(*d.CapacityAllocationUnits); u > 0 {
-					unit = u
-				}
-			}
-			diskBytes += n * unit
-		}
-	}
-	return cpus, memoryMB, diskBytes
+	return cpus, memoryMB
 }

@@ -7,16 +7,19 @@ import (
 	"html"
 	"io"
 	"net/http"
+	"strings"
 
+	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
 // guard refuses, with a SOAP fault as vCenter would, the calls a real
-// vCenter refuses and the simulator cannot take: it panics (and takes
-// the whole lab down) migrating a VM to a host that does not see its
-// datastore, and happily migrates to a host in maintenance mode or not
-// responding.
+// vCenter refuses and the simulator cannot take. It panics in a task
+// goroutine (and takes the whole lab down) migrating a VM to a host that
+// does not see its datastore, or importing or creating a VM on a datastore
+// its host does not mount (vCenter answers InvalidDatastore); and it
+// happily migrates to a host in maintenance mode or not responding.
 func (v *VCenter) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -33,6 +36,12 @@ func (v *VCenter) guard(next http.Handler) http.Handler {
 		if bytes.Contains(body, []byte("RelocateVM_Task")) {
 			if msg := v.refuseRelocate(body); msg != "" {
 				writeFault(w, msg)
+				return
+			}
+		}
+		if bytes.Contains(body, []byte("ImportVApp")) || bytes.Contains(body, []byte("CreateVM_Task")) {
+			if msg, name := unmountedDatastore(v.model.Map(), body); msg != "" {
+				writeDatastoreFault(w, msg, name)
 				return
 			}
 		}
@@ -118,4 +127,62 @@ func writeFault(w http.ResponseWriter, msg string) {
 <soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
 <soapenv:Body><soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>%s</faultstring><detail><InvalidArgumentFault xmlns="urn:vim25" xsi:type="InvalidArgument"><invalidProperty>spec.host</invalidProperty></InvalidArgumentFault></detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>`,
 		html.EscapeString(msg))
+}
+
+// unmountedDatastore returns a fault message and the datastore's name when
+// the request places a VM on a datastore its host does not mount.
+func unmountedDatastore(m *simulator.Registry, body []byte) (string, string) {
+	method, err := simulator.UnmarshalBody(types.TypeFunc(), body)
+	if err != nil {
+		return "", ""
+	}
+	var host *types.ManagedObjectReference
+	var cs *types.VirtualMachineConfigSpec
+	switch req := method.Body.(type) {
+	case *types.ImportVApp:
+		host = req.Host
+		if is, ok := req.Spec.(*types.VirtualMachineImportSpec); ok {
+			cs = &is.ConfigSpec
+		}
+	case *types.CreateVM_Task:
+		host, cs = req.Host, &req.Config
+	}
+	if host == nil || cs == nil || cs.Files == nil {
+		return "", ""
+	}
+	var p object.DatastorePath
+	if !p.FromString(cs.Files.VmPathName) || p.Datastore == "" {
+		return "", ""
+	}
+	h, ok := m.Get(*host).(*simulator.HostSystem)
+	if !ok {
+		return "", ""
+	}
+	var names []string
+	for _, ref := range h.Datastore {
+		ds, ok := m.Get(ref).(*simulator.Datastore)
+		if !ok {
+			continue
+		}
+		if ds.Name == p.Datastore {
+			return "", ""
+		}
+		names = append(names, ds.Name)
+	}
+	return fmt.Sprintf("The datastore %s is not accessible from host %s (it mounts %s).", p.Datastore, h.Name, strings.Join(names, ", ")), p.Datastore
+}
+
+// writeDatastoreFault answers with a SOAP fault carrying InvalidDatastore.
+func writeDatastoreFault(w http.ResponseWriter, msg, name string) {
+	esc := func(s string) string {
+		var b bytes.Buffer
+		_ = xml.EscapeText(&b, []byte(s))
+		return b.String()
+	}
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.WriteHeader(http.StatusInternalServerError)
+	fmt.Fprintf(w, `%s<soapenv:Envelope xmlns:soapenc="http://schemas.xmlsoap.org/soap/encoding/" xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">`+
+		`<soapenv:Body><soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>%s</faultstring>`+
+		`<detail><InvalidDatastoreFault xmlns="urn:vim25" xsi:type="InvalidDatastore"><name>%s</name></InvalidDatastoreFault></detail>`+
+		`</soapenv:Fault></soapenv:Body></soapenv:Envelope>`, xml.Header, esc(msg), esc(name))
 }
