@@ -151,5 +151,21 @@ func TestLabRefusesImpossibleMigrations(t *testing.T) {
 	require.NoError(t, l.EnterMaintenance(ctx, inv.Hosts[2].Name))
 	assert.ErrorContains(t, migrate(protected, h3), "esxi-03.lab.local: it is in maintenance mode")
 	require.NoError(t, migrate(protected, h2), "shared storage, a host in service: allowed")
+
+	// Editing an HA override that has no dasSettings.
+	c, err := f.ClusterComputeResource(ctx, vcenter.Cluster)
+	require.NoError(t, err)
+	reconfigure := func(op types.ArrayUpdateOperation, info *types.ClusterDasVmConfigInfo) error {
+		task, err := c.Reconfigure(ctx, &types.ClusterConfigSpecEx{DasVmConfigSpec: []types.ClusterDasVmConfigSpec{{
+			ArrayUpdateSpec: types.ArrayUpdateSpec{Operation: op}, Info: info}}}, true)
+		if err != nil {
+			return err
+		}
+		return task.Wait(ctx)
+	}
+	require.NoError(t, reconfigure(types.ArrayUpdateOperationAdd,
+		&types.ClusterDasVmConfigInfo{Key: protected.Reference(), RestartPriority: types.DasVmPriorityHigh}))
+	assert.ErrorContains(t, reconfigure(types.ArrayUpdateOperationEdit, &types.ClusterDasVmConfigInfo{Key: protected.Reference(),
+		DasSettings: &types.ClusterDasVmSettings{RestartPriority: "disabled"}}), "has no dasSettings to edit")
 	assert.Equal(t, inv.Hosts[0].Name, l.Status().Hosts[0].Name, "the lab still answers")
 }
