@@ -19,7 +19,8 @@ import (
 // responding.
 func (v *VCenter) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
+		// Only SOAP calls: disk uploads are POSTs too, and large.
+		if r.Method != http.MethodPost || r.URL.Path != v.model.Map().Path {
 			next.ServeHTTP(w, r)
 			return
 		}
