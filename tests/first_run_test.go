@@ -64,6 +64,31 @@ func TestFirstRunFreshControllers(t *testing.T) {
 	assert.Empty(t, c.Marks[vsphere.MarkHostKey])
 
 	l.RefuseSSH(refused, false)
+	// --check --diff shows the first contact (trust the key, replace the image's password)
+	// without doing it.
+	check := upgrade(t, ctx, l, playtest.Options{Env: freshController(t), Args: args, Check: true, Diff: true})
+	var planned []string
+	for _, r := range check.Task("Configure the new SVM through klconfig (step 2)") {
+		if r.Host == hosts[1] {
+			require.Equal(t, "ok", r.Status, r.Msg())
+			assert.True(t, r.Changed())
+			vm, _ := r.Result["vm"].(map[string]any)
+			assert.Equal(t, "first_contact", vm["trust"], r.Result)
+			assert.Equal(t, []any{"trust the host key presented at first contact and record it on the VM"}, vm["steps"])
+			for _, c := range r.Result["commands"].([]any) {
+				planned = append(planned, c.(string))
+			}
+		}
+	}
+	assert.Contains(t, planned, "passwd klconfig")
+	assert.Contains(t, planned, "nagent "+v.KSCNagentAddress+" 13000 14000")
+	c, err = s.VMContact(ctx, nil, refused)
+	require.NoError(t, err)
+	assert.Equal(t, vsphere.FirstContactPending, c.Marks[vsphere.MarkFirstContact], "check mode trusted nothing")
+	assert.Empty(t, c.Marks[vsphere.MarkHostKey])
+	assert.Zero(t, l.CommandCounts(refused)["passwd"])
+	assert.Zero(t, l.CommandCounts(refused)["nagent"])
+
 	second := upgrade(t, ctx, l, playtest.Options{Env: freshController(t), Args: args})
 	require.Zero(t, second.ExitCode, tail(second.Output))
 	assertUpgraded(t, l)
