@@ -72,16 +72,15 @@ func deployArgs(v sim.Vars, host string, extra map[string]any) map[string]any {
 func removeArgs(v sim.Vars, host string) map[string]any {
 	return labtest.Args(vcArgs(v), kscArgs(v), map[string]any{
 		"datacenter": v.Datacenter, "esxi_hostnames": []any{host}, "version": v.OldVersion,
-		"target_version": v.NewVersion, "ps_products": []any{v.PSProductKey}, "la_products": []any{v.LAProductKey},
-		"shutdown_timeout": 1, "timeout": 120,
-	})
+		"target_version": v.NewVersion, "shutdown_timeout": 1, "timeout": 120,
+	}, labtest.FleetArgs(v))
 }
 
 func factsArgs(v sim.Vars, extra map[string]any) map[string]any {
 	return labtest.Args(vcArgs(v), kscArgs(v), map[string]any{
 		"datacenter": v.Datacenter, "target_version": v.NewVersion,
-		"ps_products": []any{v.PSProductKey}, "la_products": []any{v.LAProductKey}, "timeout": 60,
-	}, extra)
+		"timeout": 60,
+	}, labtest.FleetArgs(v), extra)
 }
 
 func faultCtx(t *testing.T) context.Context {

@@ -1,12 +1,15 @@
 // Package sim composes the whole lab in one process: the vCenter (govmomi
 // simulator), one klconfig SSH server per powered-on SVM, and the KSC
-// OpenAPI server, wired like the real thing (DESIGN.md "The lab").
+// OpenAPI server, wired like the real thing (docs/lab.md).
 //
 // Lab assumptions, where the vendor documentation is silent (NOT FOUND):
-//   - Product keys of the Protection Server and the Light Agent in KSC are
-//     configuration, defaulting to "KSVLA-PS" and "KSVLA-LA".
-//   - A Light Agent is compatible with an SVM whose Protection Server
-//     version has the same major.minor as the agent's version.
+//   - Product keys of the Protection Server and the Light Agents in KSC are
+//     configuration (Config.PSKey, Config.AgentProducts).
+//   - Which agent versions a Protection Server serves is Config.Compatibility,
+//     by default each product's old version with OldVersion and its new
+//     version with NewVersion (the vendor's table for 6.2 was not found).
+//   - KSC shows an SVM without a key with the "licence expired" status
+//     condition (kscsim.StatusMaskLicence).
 //   - Seeded SVMs accept the operator's klconfig password
 //     (Config.SVMPassword) and their host keys are in the lab's
 //     known_hosts, as an admin's would be. A new SVM deployed from the
@@ -47,8 +50,9 @@ const (
 const (
 	DefaultPSKey         = "KSVLA-PS"
 	DefaultPSDisplayName = images.DefaultProduct
-	DefaultLAKey         = "KSVLA-LA"
-	DefaultLADisplayName = "Kaspersky Security for Virtualization Light Agent"
+	// NagentDisplayName is how KSC names the Network Agent every host runs.
+	NagentDisplayName = "Kaspersky Security Center Network Agent"
+	nagentVersion     = "14.2.0.26967"
 	// UpdateAgentsTask is the KSC task that updates Light Agents.
 	UpdateAgentsTask = "Update Light Agent"
 	// KSCHostName is the DNS name every SVM resolves to the KSC address.
@@ -62,15 +66,24 @@ const (
 
 // Config configures a lab. Zero values take the documented defaults.
 type Config struct {
-	Hosts           int    // ESXi hosts; default 4
-	VMsPerHost      int    // protected VMs per host; default 3, negative for none
-	OldVersion      string // Protection Server of the seeded SVMs; default "6.1.0.100"
-	NewVersion      string // Protection Server of the new image; default "6.2.0.200"
-	OldAgentVersion string // Light Agent on protected VMs; default "6.1.0.300"
-	NewAgentVersion string // Light Agent after the update task; default "6.2.0.400"
-	Unmarked        bool   // seed old SVMs without marks, as the vendor's wizard does
-	KSC             string // KSC15 or KSC151 (default)
-	VCenterListen   string // default "127.0.0.1:0"
+	Hosts      int    // ESXi hosts; default 4
+	VMsPerHost int    // protected VMs per host; default 3, negative for none
+	OldVersion string // Protection Server of the seeded SVMs; default "6.1.0.100"
+	NewVersion string // Protection Server of the new image; default "6.2.0.200"
+	// AgentProducts are the Light Agent products the protected VMs run,
+	// given out in turn; default DefaultAgentProducts (Windows and Linux).
+	AgentProducts []AgentProduct
+	// OldAgentVersion and NewAgentVersion, when set, replace every
+	// product's old and new version (ksvla-lab -old-agent/-new-agent).
+	OldAgentVersion, NewAgentVersion string
+	// Compatibility is the vendor's table as the lab plays it: Protection
+	// Server version -> agent product key -> agent versions it serves. A
+	// version stands for every version starting with its parts. Default:
+	// each product's OldVersion with OldVersion, NewVersion with NewVersion.
+	Compatibility map[string]map[string][]string
+	Unmarked      bool   // seed old SVMs without marks, as the vendor's wizard does
+	KSC           string // KSC15 or KSC151 (default)
+	VCenterListen string // default "127.0.0.1:0"
 	// Dir receives vars.yml, known_hosts, ksc.pem, vcenter.pem and the two
 	// OVAs; default: a temporary directory removed by Close.
 	Dir                 string
@@ -82,7 +95,6 @@ type Config struct {
 	// in KSC; default 1s.
 	HeartbeatInterval    time.Duration
 	PSKey, PSDisplayName string // Protection Server product in KSC (and the OVA's product)
-	LAKey, LADisplayName string // Light Agent product in KSC
 	// SVMPassword is the operator's klconfig password, the one the seeded
 	// SVMs have; default random.
 	SVMPassword string
@@ -135,14 +147,30 @@ func (c *Config) defaults() {
 	setInt(&c.VMsPerHost, 3)
 	setStr(&c.OldVersion, "6.1.0.100")
 	setStr(&c.NewVersion, "6.2.0.200")
-	setStr(&c.OldAgentVersion, "6.1.0.300")
-	setStr(&c.NewAgentVersion, "6.2.0.400")
+	if len(c.AgentProducts) == 0 {
+		c.AgentProducts = DefaultAgentProducts
+	}
+	c.AgentProducts = append([]AgentProduct(nil), c.AgentProducts...) // ours to fill in
+	for i := range c.AgentProducts {
+		p := &c.AgentProducts[i]
+		if c.OldAgentVersion != "" {
+			p.OldVersion = c.OldAgentVersion
+		}
+		if c.NewAgentVersion != "" {
+			p.NewVersion = c.NewAgentVersion
+		}
+	}
+	if c.Compatibility == nil {
+		c.Compatibility = map[string]map[string][]string{c.OldVersion: {}, c.NewVersion: {}}
+		for _, p := range c.AgentProducts {
+			c.Compatibility[c.OldVersion][p.Key] = append(c.Compatibility[c.OldVersion][p.Key], p.OldVersion)
+			c.Compatibility[c.NewVersion][p.Key] = append(c.Compatibility[c.NewVersion][p.Key], p.NewVersion)
+		}
+	}
 	setStr(&c.KSC, KSC151)
 	setStr(&c.VCenterListen, "127.0.0.1:0")
 	setStr(&c.PSKey, DefaultPSKey)
 	setStr(&c.PSDisplayName, DefaultPSDisplayName)
-	setStr(&c.LAKey, DefaultLAKey)
-	setStr(&c.LADisplayName, DefaultLADisplayName)
 	setStr(&c.SVMPassword, randomSecret("Svm-"))
 	setStr(&c.ImagePassword, randomSecret("Img-"))
 	if c.OnePassword {
@@ -162,6 +190,28 @@ func (c *Config) defaults() {
 	}
 }
 
+// AgentProduct is a Light Agent product: Kaspersky Endpoint Security for
+// Windows or for Linux in Light Agent mode, with the versions the lab
+// moves its agents between.
+type AgentProduct struct {
+	Key, DisplayName, OS   string // KSC product key and name, guest OS as KSC shows it
+	OldVersion, NewVersion string
+}
+
+func (p AgentProduct) kscProduct(version string) kscsim.Product {
+	return kscsim.Product{Key: p.Key, Version: version, DisplayName: p.DisplayName, ProdVersion: version}
+}
+
+// DefaultAgentProducts are the lab's agents: 12.x versions of their own,
+// never on the Protection Server's 6.x line. KSC's product table names KES
+// for Windows "KES"; KESL hosts show "kesl".
+var DefaultAgentProducts = []AgentProduct{
+	{Key: "KES", DisplayName: "Kaspersky Endpoint Security for Windows", OS: "Microsoft Windows Server 2019",
+		OldVersion: "12.5.0.100", NewVersion: "12.6.0.200"},
+	{Key: "kesl", DisplayName: "Kaspersky Endpoint Security for Linux", OS: "Ubuntu 22.04 LTS",
+		OldVersion: "12.1.0.300", NewVersion: "12.2.0.400"},
+}
+
 // Lab is a running lab.
 type Lab struct {
 	cfg        Config
@@ -170,7 +220,8 @@ type Lab struct {
 	vc         *vcenter.VCenter
 	ksc        *kscsim.Server
 	kscIP      string
-	updateTask string // KSC task id of UpdateAgentsTask
+	updateTask string            // KSC task id of UpdateAgentsTask
+	taskIDs    map[string]string // KSC task ids of the preparing tasks
 	oldImage   images.Info
 	newImage   images.Info
 	queue      *queue
@@ -189,6 +240,7 @@ type Lab struct {
 	mu      sync.Mutex         // guards everything below; lab logic runs under it
 	svms    map[string]*svmRec // by VM name
 	licence []LicenceEvent
+	history []Event
 	// keySeed makes this lab's SVM host keys its own: stable while the lab
 	// runs (power cycles, address changes), new in the next lab, as a
 	// redeployed VM gets a new key. Otherwise a client's records keyed by
@@ -214,7 +266,7 @@ type Lab struct {
 // serving klconfig and registered in KSC), and writes the lab files.
 func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	cfg.defaults()
-	l := &Lab{cfg: cfg, dir: cfg.Dir, queue: newQueue(), stop: make(chan struct{}),
+	l := &Lab{cfg: cfg, dir: cfg.Dir, queue: newQueue(), stop: make(chan struct{}), taskIDs: map[string]string{},
 		svms: map[string]*svmRec{}, agents: map[string]*agentRec{}, seeded: map[string]bool{},
 		ips: map[string]string{}, started: time.Now(), keySeed: randomSecret("hostkey-"),
 		commands: map[string]map[string]int{}, refused: map[string]bool{}}
@@ -314,9 +366,12 @@ func (l *Lab) seedKSC() {
 	for _, h := range l.vc.Inventory().Hosts {
 		l.seeded[h.OldSVM] = true
 		for i, name := range h.ProtectedVMs {
-			a := &agentRec{name: name, host: h.Name, ip: h.ProtectedIPs[i], version: l.cfg.OldAgentVersion}
-			a.kscID = l.ksc.UpsertHost(l.kscHost(name, a.ip, l.vmGrp, kscsim.Product{
-				Key: l.cfg.LAKey, Version: a.version, DisplayName: l.cfg.LADisplayName, ProdVersion: a.version}))
+			// Products in turn, so every host runs Windows and Linux agents.
+			prod := l.cfg.AgentProducts[i%len(l.cfg.AgentProducts)]
+			a := &agentRec{name: name, host: h.Name, ip: h.ProtectedIPs[i], version: prod.OldVersion, product: prod}
+			rec := l.kscHost(name, a.ip, l.vmGrp, prod.kscProduct(a.version))
+			rec.OSName = prod.OS
+			a.kscID = l.ksc.UpsertHost(rec)
 			l.agents[name] = a
 		}
 	}

@@ -2,7 +2,7 @@ package vsphere
 
 // Custom attribute names that mark a VM as an SVM deployed by this
 // collection. The lab seeds old SVMs with the same marks, and every module
-// recognises SVMs by them first (DESIGN.md: never guess).
+// recognises SVMs by them first (never guess: a VM that is not positively recognised is never deleted).
 const (
 	MarkRole        = "ksvla.role"         // value RoleSVM
 	MarkVersion     = "ksvla.version"      // Protection Server version, e.g. 6.2.0.200

@@ -1,5 +1,5 @@
 // Package svmklconfig is the svm_klconfig module: it brings an SVM's settings to the desired state
-// through the klconfig script API over SSH (shared/reference/klconfig.md).
+// through the klconfig script API over SSH (https://support.kaspersky.com/help/KSVLA/6.2/en-US/254869.htm).
 //
 // Settings klconfig can read back (DNS servers and search list) are read before they are written.
 // The others (network, time zone, connector language, Administration Server, passwords, SSH key)

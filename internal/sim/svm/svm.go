@@ -3,7 +3,8 @@
 // the account `klconfig`, with per-SVM state, the first startup script, asynchronous network
 // restarts and reboots.
 //
-// Vendor facts come from shared/reference/klconfig.md. Where the reference says NOT FOUND the lab's
+// Vendor facts come from the KSVLA help's klconfig command pages
+// (https://support.kaspersky.com/help/KSVLA/6.2/en-US/254869.htm). Where it is silent the lab's
 // assumption is written next to the code that makes it.
 package svm
 
