@@ -28,19 +28,27 @@ func freshController(t *testing.T) []string {
 	return []string{"HOME=" + home}
 }
 
-// The first real run, as the field has it: new SVMs with the image's password and host keys
-// nobody knows, every ansible-playbook run from a fresh controller. The first run fails after the
-// deploy (one new SVM refuses SSH); the rerun completes with no protection gap; a third run
-// changes nothing and sends no nagent, passwd or KSC task start.
+// The first real run, as the field has it: Windows and Linux Light Agents of 12.x versions under a
+// compatibility table, product keys that are not the lab's defaults, new SVMs with the image's
+// password and host keys nobody knows, every ansible-playbook run from a fresh controller. The
+// first run fails after the deploy (one new SVM refuses SSH); the rerun completes, each old SVM
+// removed only once its host's new SVM is activated and has databases, with no protection gap; a
+// third run changes nothing and sends no nagent, passwd or KSC task start.
 func TestFirstRunFreshControllers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	l := labtest.Start(t, sim.Config{Hosts: 2, VMsPerHost: 1})
+	products := []sim.AgentProduct{
+		{Key: "KESW-SITE", DisplayName: "Kaspersky Endpoint Security for Windows", OS: "Microsoft Windows Server 2022"},
+		{Key: "KESL-SITE", DisplayName: "Kaspersky Endpoint Security for Linux", OS: "Red Hat Enterprise Linux 9"},
+	}
+	l := labtest.Start(t, sim.Config{Hosts: 2, VMsPerHost: 2, PSKey: "KSVLA-PS-SITE", AgentProducts: products,
+		OldAgentVersion: "12.5.0.100", NewAgentVersion: "12.6.0.200"})
 	v := l.Vars(l.Dir())
 	require.NotEqual(t, v.SVMKlconfigPassword, v.SVMImagePassword)
+	require.Equal(t, []string{"KESW-SITE", "KESL-SITE"}, v.LAProductKeys)
 	hosts := v.ESXiHosts
 	refused := v.SVMs[hosts[1]]
 	l.RefuseSSH(refused, true)
@@ -92,6 +100,7 @@ func TestFirstRunFreshControllers(t *testing.T) {
 	second := upgrade(t, ctx, l, playtest.Options{Env: freshController(t), Args: args})
 	require.Zero(t, second.ExitCode, tail(second.Output))
 	assertUpgraded(t, l)
+	assertPreparedBeforeRemoved(t, l, len(hosts))
 	assert.Zero(t, l.Status().Gaps)
 
 	counts := map[string]map[string]int{}
@@ -107,7 +116,7 @@ func TestFirstRunFreshControllers(t *testing.T) {
 		assert.NotEmpty(t, c.Marks[vsphere.MarkKlconfig], name)
 		assert.NotContains(t, c.Marks[vsphere.MarkKlconfig], v.SVMKlconfigPassword)
 	}
-	taskStarts := l.KSC().Calls()["Tasks.RunTask"]
+	taskStarts := l.TaskStarts()
 
 	third := upgrade(t, ctx, l, playtest.Options{Env: freshController(t), Args: args})
 	require.Zero(t, third.ExitCode, tail(third.Output))
@@ -121,7 +130,7 @@ func TestFirstRunFreshControllers(t *testing.T) {
 		assert.Equal(t, counts[name]["nagent"], got["nagent"], "%s: no extra nagent (it restarts Network Agent)", name)
 		assert.Equal(t, counts[name]["passwd"], got["passwd"], "%s: no extra passwd", name)
 	}
-	assert.Equal(t, taskStarts, l.KSC().Calls()["Tasks.RunTask"], "no extra KSC task start")
+	assert.Equal(t, taskStarts, l.TaskStarts(), "no extra KSC task start")
 	assert.Zero(t, l.Status().Gaps)
 }
 
