@@ -8,7 +8,7 @@ MODULES := agent_facts ksc_purge ksc_task run_lock svm_deploy svm_klconfig svm_r
 COLLECTION_DIR := build/ansible_collections/ksvla/lightagent
 FUZZTIME ?= 5s
 
-.PHONY: all build bin-modules bin-lab docs deps test unit e2e fuzz vet fmt-check lint collection dist demo bench bench-full bench-runner soak clean
+.PHONY: changelog all build bin-modules bin-lab docs deps test unit e2e fuzz vet fmt-check lint collection dist demo bench bench-full bench-runner soak clean
 
 all: build docs
 
@@ -23,9 +23,13 @@ bin-modules:
 bin-lab:
 	$(GOBUILD) -o bin/ksvla-lab ./cmd/ksvla-lab
 
-## docs: regenerate library/<module>.yml and README's module reference from the option specs
+## docs: regenerate library/<module>.yml and docs/modules/<module>.md from the option specs
 docs: bin-modules
-	bin/ksvla docs library README.md
+	bin/ksvla docs library docs/modules
+
+## changelog: check changelogs/ and render CHANGELOG.rst (a release: go run ./cmd/ksvla-changelog release X.Y.Z)
+changelog:
+	$(GO) run ./cmd/ksvla-changelog render
 
 ## deps: install what the tests need (ansible-core, openssh-client) when missing
 deps:
@@ -66,6 +70,7 @@ collection: docs
 	rm -rf build && mkdir -p dist
 	bash tests/stage-collection.sh bin/ksvla build --copy
 	cd $(COLLECTION_DIR) && ansible-galaxy collection build --force --output-path $(CURDIR)/dist
+	cp dist/ksvla-lightagent-$(VERSION).tar.gz dist/ksvla-lightagent.tar.gz
 
 ## dist: static binaries for linux/amd64 and linux/arm64
 dist:

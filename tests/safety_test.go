@@ -116,6 +116,7 @@ func TestRollbackGated(t *testing.T) {
 			lab.Store(l)
 			host := l.Vars(l.Dir()).ESXiHosts[0]
 			newSVM := labtest.DeployNewSVM(t, l, labtest.VSphere(t, l), host)
+			labtest.PrepareSVMs(t, l) // agents connect only to an activated SVM
 
 			armed.Store(true)
 			run := rollback(t, ctx, l)

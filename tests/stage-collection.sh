@@ -11,8 +11,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 coll="$dest/ansible_collections/ksvla/lightagent"
 rm -rf "$coll"
 mkdir -p "$coll/plugins/modules"
-cp "$root/galaxy.yml" "$root/README.md" "$coll/"
-cp -r "$root/meta" "$coll/"
+cp "$root/galaxy.yml" "$root/README.md" "$root/LICENSE" "$root/CHANGELOG.rst" "$root/execution-environment.yml" "$coll/"
+cp -r "$root/meta" "$root/docs" "$root/awx" "$root/changelogs" "$coll/"
 [ -d "$root/playbooks" ] && cp -r "$root/playbooks" "$coll/"
 bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 if [ "$mode" = "--copy" ]; then cp "$bin" "$coll/plugins/modules/agent_facts"; else ln -s "$bin" "$coll/plugins/modules/agent_facts"; fi

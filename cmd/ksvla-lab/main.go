@@ -1,9 +1,11 @@
 // Command ksvla-lab runs the lab (vCenter, SVMs, KSC in one process) for
 // demos, playbooks and benchmarks.
 //
-//	ksvla-lab up [-dir .lab] [-hosts 4] [-vms 3] [-old 6.1.0.100] [-new 6.2.0.200] [-ksc 15.1] [-unmarked] ...
+//	ksvla-lab up [-dir .lab] [-hosts 4] [-vms 3] [-old 6.1.0.100] [-new 6.2.0.200] [-ksc 15.1] [-unmarked]
+//	             [-old-agent V1 -new-agent V2] [-compat table.yml] [-agent-keys KES,kesl] ...
 //	ksvla-lab status [-dir .lab] [-json]
 //	ksvla-lab down [-dir .lab]
+//	ksvla-lab host [-dir .lab] fail|recover|maintenance|exit-maintenance <esxi host>
 //
 // `up` writes the lab files into -dir, plus lab.pid and lab.addr, and runs
 // until SIGINT/SIGTERM or `down`. The running lab serves its fleet table
@@ -21,6 +23,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -29,10 +32,12 @@ import (
 	"syscall"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/ksvla/lightagent/internal/sim"
 )
 
-const usage = `usage: ksvla-lab up|status|down [flags]; ksvla-lab <command> -h lists the flags`
+const usage = `usage: ksvla-lab up|status|down|host [flags]; ksvla-lab <command> -h lists the flags`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -54,6 +59,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return status(ctx, args[1:], out)
 	case "down":
 		return down(ctx, args[1:], out)
+	case "host":
+		return hostCmd(ctx, args[1:], out)
 	default:
 		return fmt.Errorf("unknown command %q; %s", args[0], usage)
 	}
@@ -69,16 +76,31 @@ func up(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&cfg.LoopbackNet, "loopback-net", 10, "second octet of the SVMs' 127.N.x.y addresses (one per lab running side by side)")
 	fs.StringVar(&cfg.OldVersion, "old", "6.1.0.100", "Protection Server version of the seeded SVMs")
 	fs.StringVar(&cfg.NewVersion, "new", "6.2.0.200", "Protection Server version of the new image")
-	fs.StringVar(&cfg.OldAgentVersion, "old-agent", "6.1.0.300", "Light Agent version on protected VMs")
-	fs.StringVar(&cfg.NewAgentVersion, "new-agent", "6.2.0.400", "Light Agent version after the update task")
+	fs.StringVar(&cfg.OldAgentVersion, "old-agent", "", "Light Agent version on protected VMs, for every agent product (default: each product's own, 12.5.0.100 for Windows, 12.1.0.300 for Linux)")
+	fs.StringVar(&cfg.NewAgentVersion, "new-agent", "", "Light Agent version after the update task, for every agent product (default: 12.6.0.200 for Windows, 12.2.0.400 for Linux)")
+	var compatFile, agentKeys string
+	fs.StringVar(&compatFile, "compat", "", "YAML or JSON file with the compatibility table (Protection Server version -> agent product key -> agent versions); default: each product's old version with -old, its new version with -new")
+	fs.StringVar(&agentKeys, "agent-keys", "", "KSC product keys of the Windows and Linux agents, comma-separated (default KES,kesl)")
+	fs.StringVar(&cfg.PSKey, "ps-key", sim.DefaultPSKey, "KSC product key of the Protection Server")
 	fs.StringVar(&cfg.KSC, "ksc", sim.KSC151, "KSC behaviour: 15 or 15.1")
 	fs.BoolVar(&cfg.Unmarked, "unmarked", false, "seed old SVMs without marks, as the vendor's wizard deploys them")
 	fs.BoolVar(&cfg.SecondDatacenter, "second-datacenter", false, "seed a second datacenter (DC2) served by the same KSC, with a running old SVM the upgrade must leave alone")
+	fs.BoolVar(&cfg.OnePassword, "one-password", false, "simplification: new SVMs accept the operator's klconfig password instead of the image's")
+	fs.BoolVar(&cfg.KnownNewHostKeys, "known-new-host-keys", false, "simplification: write new SVMs' host keys into the lab's known_hosts")
 	fs.StringVar(&cfg.VCenterListen, "vcenter", "127.0.0.1:0", "vCenter listen address (community.vmware uploads need :443)")
 	fs.StringVar(&imageSize, "image-size", "1MiB", "disk payload of each generated OVA (B, KiB, MiB, GiB)")
 	fs.DurationVar(&cfg.AgentUpdateDuration, "agent-update", 2*time.Second, "duration of the Light Agent update task")
 	fs.DurationVar(&cfg.NetworkRestartDelay, "network-restart", 2*time.Second, "SVM network restart delay")
 	fs.IntVar(&cfg.SSHPort, "ssh-port", defaultSSHPort(), "SVM klconfig SSH port on each SVM's own loopback address (0 = 22, -1 = ephemeral); 2222 when not run as root")
+	fs.DurationVar(&cfg.DRSInterval, "drs-interval", sim.DefaultDRSInterval, "how often fully automated DRS moves VMs that no DRS override holds (negative: never)")
+	fs.BoolVar(&cfg.DRSMovesProtectedVMs, "drs-protected", false, "let DRS move the seeded protected VMs too (their agents then follow the SVM of their new host)")
+	fs.BoolVar(&cfg.NoHA, "no-ha", false, "run the cluster without vSphere HA (hosts power VMs on through autostart)")
+	fs.BoolVar(&cfg.NoMaintenanceAutostart, "no-maintenance-autostart", false, "leaving maintenance mode powers nothing on, even outside HA (VMware KB 326330)")
+	fs.BoolVar(&cfg.UnpinnedSeed, "unpinned-seed", false, "seed old SVMs without the DRS and HA overrides the vendor's wizard gives them")
+	fs.Int64Var(&cfg.Capacity.MemoryMB, "host-memory", 262144, "memory of each host, MB")
+	fs.IntVar(&cfg.Capacity.CPUs, "host-cpus", 32, "logical processors of each host")
+	fs.Int64Var(&cfg.Capacity.LocalDatastoreGB, "local-datastore", 1024, "size of each host's local datastore, GB")
+	fs.StringVar(&cfg.SmallHost, "small-host", "", "a host with memory only for what it runs plus 2 GiB: too small for a second SVM")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -90,6 +112,9 @@ func up(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("-image-size: %w", err)
 	}
 	cfg.ImageBytes = size
+	if err := agentSettings(&cfg, compatFile, agentKeys); err != nil {
+		return err
+	}
 	if pid, err := readPID(cfg.Dir); err == nil && alive(pid) {
 		return fmt.Errorf("a lab is already running in %s (pid %d): ksvla-lab down -dir %s", cfg.Dir, pid, cfg.Dir)
 	}
@@ -105,7 +130,7 @@ func up(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("serve lab status: %w", err)
 	}
-	srv := &http.Server{Handler: statusHandler(lab), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: statusHandler(ctx, lab), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }() // returns ErrServerClosed at shutdown
 	defer srv.Close()
 
@@ -136,13 +161,69 @@ func up(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
-func statusHandler(lab *sim.Lab) http.Handler {
+func statusHandler(ctx context.Context, lab *sim.Lab) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(lab.Status()) // a client gone away is not the lab's problem
 	})
+	mux.HandleFunc("POST /hosts/{host}/{action}", func(w http.ResponseWriter, r *http.Request) {
+		host := r.PathValue("host")
+		var err error
+		switch r.PathValue("action") {
+		case "fail":
+			err = lab.FailHost(ctx, host)
+		case "recover":
+			err = lab.RecoverHost(host)
+		case "maintenance":
+			err = lab.EnterMaintenance(ctx, host)
+		case "exit-maintenance":
+			err = lab.ExitMaintenance(ctx, host)
+		default:
+			http.Error(w, "unknown action "+r.PathValue("action")+"; want "+hostActions, http.StatusNotFound)
+			return
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusConflict)
+		}
+	})
 	return mux
+}
+
+const hostActions = "fail, recover, maintenance or exit-maintenance"
+
+// hostCmd plays a host event in the running lab: a failure (HA restarts
+// what it may elsewhere), a recovery, or maintenance mode in or out.
+func hostCmd(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("host", flag.ContinueOnError)
+	dir := fs.String("dir", ".lab", "lab directory")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		return fmt.Errorf("usage: ksvla-lab host [-dir .lab] %s <esxi host>", strings.ReplaceAll(hostActions, ", ", "|"))
+	}
+	action, host := fs.Arg(0), fs.Arg(1)
+	addr, err := os.ReadFile(filepath.Join(*dir, "lab.addr"))
+	if err != nil {
+		return fmt.Errorf("no running lab in %s: %w", *dir, err)
+	}
+	u := "http://" + strings.TrimSpace(string(addr)) + "/hosts/" + url.PathEscape(host) + "/" + url.PathEscape(action)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Timeout: 2 * time.Minute}).Do(req)
+	if err != nil {
+		return fmt.Errorf("host %s %s: %w", action, host, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096)) // the status says enough if the body is gone
+		return fmt.Errorf("host %s %s: %s", action, host, strings.TrimSpace(string(msg)))
+	}
+	fmt.Fprintf(out, "%s: %s done\n", host, action)
+	return nil
 }
 
 func status(ctx context.Context, args []string, out io.Writer) error {
@@ -228,6 +309,31 @@ func alive(pid int) bool {
 	}
 	_, rest, _ := strings.Cut(string(stat), ") ")
 	return !strings.HasPrefix(rest, "Z")
+}
+
+// agentSettings applies -compat and -agent-keys.
+func agentSettings(cfg *sim.Config, compatFile, agentKeys string) error {
+	if compatFile != "" {
+		raw, err := os.ReadFile(compatFile)
+		if err != nil {
+			return fmt.Errorf("-compat: %w", err)
+		}
+		// JSON is YAML: one decoder reads both.
+		if err := yaml.Unmarshal(raw, &cfg.Compatibility); err != nil {
+			return fmt.Errorf("-compat %s: want Protection Server version -> agent product key -> list of agent versions: %w", compatFile, err)
+		}
+	}
+	if agentKeys != "" {
+		keys := strings.Split(agentKeys, ",")
+		if len(keys) != len(sim.DefaultAgentProducts) {
+			return fmt.Errorf("-agent-keys %q: want %d keys (Windows,Linux)", agentKeys, len(sim.DefaultAgentProducts))
+		}
+		cfg.AgentProducts = append([]sim.AgentProduct(nil), sim.DefaultAgentProducts...)
+		for i, k := range keys {
+			cfg.AgentProducts[i].Key = strings.TrimSpace(k)
+		}
+	}
+	return nil
 }
 
 // parseSize reads sizes like 4096, 64KiB, 1MiB, 2GiB.

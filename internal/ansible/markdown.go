@@ -8,8 +8,8 @@ import (
 	"strings"
 )
 
-// Markdown renders a module's documentation for the README from the same
-// spec and Doc as its sidecar, so the README cannot drift from ansible-doc.
+// Markdown renders a module's reference page (docs/modules) from the same
+// spec and Doc as its sidecar, so the page cannot drift from ansible-doc.
 func Markdown(name string, m Module, info DocInfo) string {
 	d := m.Doc()
 	var b strings.Builder
@@ -84,6 +84,12 @@ func writeOptions(b *strings.Builder, spec Spec, prefix string) {
 		}
 		if len(o.EnvFallback) > 0 {
 			extra = append(extra, "env: "+strings.Join(o.EnvFallback, ", "))
+		}
+		if len(o.EnvFileFallback) > 0 {
+			extra = append(extra, "file named by env: "+strings.Join(o.EnvFileFallback, ", "))
+		}
+		if r := o.Range; r != nil {
+			extra = append(extra, fmt.Sprintf("%d to %d", r.Min, r.Max))
 		}
 		if o.NoLog {
 			extra = append(extra, "secret")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"net/http"
 	"sort"
@@ -60,6 +59,9 @@ type ImportSpec struct {
 	Progress    func(done, total int64)
 	LeaseUpdate time.Duration // 0: DefaultLeaseUpdate
 	HTTPClient  *http.Client  // for URL sources; nil: http.DefaultClient
+	// Check is how the image is verified; an image it does not verify is
+	// refused before vCenter is asked anything (ErrUnverified).
+	Check ImageCheck
 }
 
 // ImportResult describes a finished import.
@@ -117,6 +119,18 @@ func (s *Session) Import(ctx context.Context, spec ImportSpec) (*ImportResult, e
 		return nil, fmt.Errorf("import vm %s: %w", spec.Name, err)
 	}
 	defer im.Close()
+	if _, err := im.desc.Verification(spec.Check); err != nil {
+		return nil, fmt.Errorf("import vm %s: %w", spec.Name, err)
+	}
+	if spec.Check.SHA256 != "" {
+		want, err := NormalizeSHA256(spec.Check.SHA256)
+		if err != nil {
+			return nil, fmt.Errorf("import vm %s: expected checksum: %w", spec.Name, err)
+		}
+		if err := im.verifySHA256(ctx, want); err != nil {
+			return nil, fmt.Errorf("import vm %s: %w", spec.Name, err)
+		}
+	}
 
 	isp, pool, folder, host, warnings, err := s.importSpec(ctx, spec, im)
 	if err != nil {
@@ -198,6 +212,9 @@ func (s *Session) importSpec(ctx context.Context, spec ImportSpec, im *image) (
 	prov := spec.DiskProvisioning
 	if prov == "" {
 		prov = "thin"
+	}
+	if err := s.CheckPlacement(ctx, host, ds, &im.desc, prov); err != nil {
+		return fail(err)
 	}
 	hostRef := host.Reference()
 	params := types.OvfCreateImportSpecParams{
@@ -375,7 +392,12 @@ func (s *Session) uploadItem(ctx context.Context, im *image, m member, it nfc.Fi
 	var dg digest
 	if im.manifest != nil {
 		dg = im.manifest[m.name]
-		r.h, _ = newHash(dg.alg)
+		if h, err := newHash(dg.alg); err == nil {
+			r.h = newSideHasher(h)
+		}
+	}
+	if r.h != nil {
+		defer r.h.sum() // ends the hashing goroutine however the upload ends
 	}
 	// As nfc.Lease.Upload does, minus its progress channel: disks are
 	// POSTed as stream-optimized VMDK, other files PUT with Overwrite.
@@ -393,19 +415,20 @@ func (s *Session) uploadItem(ctx context.Context, im *image, m member, it nfc.Fi
 		return fmt.Errorf("upload %s: sent %d of %d bytes", m.name, r.n, m.size)
 	}
 	if r.h != nil {
-		if err := dg.verify(m.name, r.h); err != nil {
+		if err := dg.verify(m.name, r.h.sum()); err != nil {
 			return fmt.Errorf("upload %s: %w", m.name, err)
 		}
 	}
 	return nil
 }
 
-// uploadReader hashes and counts what is sent and stops at once when ctx
-// ends (the transport may otherwise drain a buffered body).
+// uploadReader counts what is sent, hands it to the hasher beside the
+// upload, and stops at once when ctx ends (the transport may otherwise
+// drain a buffered body).
 type uploadReader struct {
 	ctx      context.Context
 	r        io.Reader
-	h        hash.Hash
+	h        *sideHasher
 	n        int64
 	done     *atomic.Int64
 	total    int64
@@ -419,7 +442,7 @@ func (u *uploadReader) Read(p []byte) (int, error) {
 	n, err := u.r.Read(p)
 	if n > 0 {
 		if u.h != nil {
-			u.h.Write(p[:n])
+			u.h.write(p[:n])
 		}
 		u.n += int64(n)
 		d := u.done.Add(int64(n))

@@ -57,7 +57,7 @@ func (*Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.
 	}
 	defer client.Close(context.WithoutCancel(ctx)) //nolint:errcheck // same: the session expires on its own
 
-	src := fleet.Sources{Inventory: sess, KSC: client}
+	src := fleet.Sources{Inventory: sess, KSC: client, Placements: sess}
 	if o.Probe {
 		src.Prober = &prober{opts: o}
 	}
@@ -70,6 +70,14 @@ func (*Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.
 	}
 	for _, a := range f.Ambiguous {
 		resp.Warn("ambiguous KSC match, not guessed: " + a)
+	}
+	for _, w := range compatWarnings(f) {
+		resp.Warn(w)
+	}
+	for _, h := range f.Hypervisors {
+		for _, p := range h.Problems {
+			resp.Warn(h.Name + ": " + p)
+		}
 	}
 	resp.Facts = map[string]any{"ksvla": factsView{Fleet: f}}
 	// One record per protected VM is most of the output on a large fleet
@@ -96,9 +104,37 @@ func (*Module) Plan(*ansible.Request, ansible.State, *ansible.Response) (ansible
 	return ansible.NoChange{}, nil
 }
 
+// compatWarnings say where the compatibility table is silent: no Light
+// Agent counts as updated without a row for the target version, and an
+// agent in no row is never served.
+func compatWarnings(f fleet.Fleet) []string {
+	var out []string
+	if len(f.Agents) > 0 && !f.Compat.Knows(f.TargetVersion) {
+		out = append(out, fmt.Sprintf("compatibility has no row for Protection Server %s: no Light Agent counts as updated; add the agent versions it serves", f.TargetVersion))
+	}
+	var none []string
+	for _, a := range f.Agents {
+		if len(a.SVMVersions) == 0 {
+			none = append(none, fmt.Sprintf("%s (%s %s)", a.Name, a.Product, a.Version))
+		}
+	}
+	if len(none) > 0 {
+		shown := none
+		if len(shown) > 5 {
+			shown = append(shown[:5:5], fmt.Sprintf("and %d more", len(none)-5))
+		}
+		out = append(out, fmt.Sprintf("%d Light Agent(s) are in no row of compatibility, so no SVM serves them: %s", len(none), strings.Join(shown, ", ")))
+	}
+	return out
+}
+
 func summary(f fleet.Fleet) string {
-	return fmt.Sprintf("%d/%d hypervisors ready for %s; %d SVMs, %d Light Agents, %d pending, %d unprotected",
+	msg := fmt.Sprintf("%d/%d hypervisors ready for %s; %d SVMs, %d Light Agents, %d pending, %d unprotected",
 		f.Summary.HostsReady, f.Summary.Hosts, f.TargetVersion, len(f.SVMs), len(f.Agents), f.Summary.AgentsPending, f.Summary.Unprotected)
+	if f.Summary.Problems > 0 {
+		msg += fmt.Sprintf("; %d SVM problems (moved, off or unpinned)", f.Summary.Problems)
+	}
+	return msg
 }
 
 // prober asks a VM for its Protection Server version over klconfig.

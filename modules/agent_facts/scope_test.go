@@ -20,8 +20,9 @@ import (
 func TestScopeHolds(t *testing.T) {
 	l := labtest.Start(t, sim.Config{Hosts: 3, VMsPerHost: 2})
 	v := l.Vars(l.Dir())
+	p := l.Config().AgentProducts[0]
 	l.KSC().UpsertHost(kscsim.Host{DisplayName: "vm-elsewhere", IP: "10.99.0.1", Products: []kscsim.Product{
-		{Key: v.LAProductKey, Version: v.OldAgentVersion, DisplayName: v.LAProductName, ProdVersion: v.OldAgentVersion}}})
+		{Key: p.Key, Version: p.OldVersion, DisplayName: p.DisplayName, ProdVersion: p.OldVersion}}})
 	ctx := context.Background()
 
 	one := ansibletest.Run(t, ctx, "agent_facts", New(), labtest.Args(labArgs(l), map[string]any{"esxi_hostnames": []any{v.ESXiHosts[0]}}), ansibletest.Mode{})

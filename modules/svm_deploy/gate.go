@@ -32,7 +32,7 @@ func gateOptions() []ansible.Option {
 		fleetopts.NotProtectedOption,
 	}
 	for _, o := range products {
-		if o.Name == "ps_products" || o.Name == "la_products" {
+		if o.Name == "ps_products" || o.Name == "la_products" || o.Name == "compatibility" {
 			out = append(out, o)
 		}
 	}
@@ -56,8 +56,16 @@ func (m *Module) checkRemoval(ctx context.Context, s *vsphere.Session, o Options
 		}
 		src.KSC = c
 	}
-	r := fleet.Rules{ProtectionServer: o.PSProducts, LightAgent: o.LAProducts, NotProtected: o.NotProtected,
-		MarkRole: vsphere.MarkRole, MarkVersion: vsphere.MarkVersion, RoleSVM: vsphere.RoleSVM}
+	raw := o.Compatibility
+	if raw == nil {
+		raw = fleet.DefaultCompat
+	}
+	compat, err := fleet.ParseCompat(raw)
+	if err != nil {
+		return removal{}, err
+	}
+	r := fleet.Rules{ProtectionServer: o.PSProducts, LightAgent: o.LAProducts, NotProtected: o.NotProtected, Compat: compat,
+		MarkRole: vsphere.MarkRole, MarkVersion: vsphere.MarkVersion, RoleSVM: vsphere.RoleSVM, MarkHost: vsphere.MarkHost}
 	f, err := fleet.Observe(ctx, src, vsphere.Scope{Datacenter: o.Datacenter, Hosts: []string{host}}, r)
 	if err != nil {
 		return removal{}, fmt.Errorf("read the fleet of %s for the removal gates: %w", host, err)

@@ -30,7 +30,9 @@ func TestAbsentRechecksGatesAtDeletion(t *testing.T) {
 	ctx := ctxFor(t)
 	host := e.v.ESXiHosts[0]
 	newSVM := labtest.DeployNewSVM(t, e.l, e.s, host)
-	args := labtest.Args(e.args(host, newSVM, map[string]any{"state": "absent", "image": nil, "datastore": nil}), labtest.KSCArgs(e.v))
+	labtest.PrepareSVMs(t, e.l) // agents connect only to an activated SVM
+	args := labtest.Args(e.args(host, newSVM, map[string]any{"state": "absent", "image": nil, "datastore": nil}),
+		labtest.KSCArgs(e.v), labtest.FleetArgs(e.v))
 
 	// Check mode runs Observe alone: its KSC calls are the ones before
 	// the deletion's re-check.
@@ -52,7 +54,7 @@ func TestAbsentRechecksGatesAtDeletion(t *testing.T) {
 	}
 	require.True(t, res.Failed(), "removed an SVM the agents had just moved to")
 	assert.Equal(t, newSVM+" on "+host+" blocked by safety gates at removal time: no_agent_needs_it: 2 Light Agent(s) on "+host+
-		" still need it: vm-esxi-01-001 (6.2.0.400), vm-esxi-01-002 (6.2.0.400); not touched, nor: none", res.Msg())
+		" still need it: vm-esxi-01-001 (KES 12.6.0.200), vm-esxi-01-002 (kesl 12.2.0.400); not touched, nor: none", res.Msg())
 	assert.Len(t, e.vms(t, newSVM), 1)
 	require.NoError(t, e.l.Sync(ctx))
 	assert.Empty(t, e.l.Gaps())

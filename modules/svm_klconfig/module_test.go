@@ -402,7 +402,7 @@ func TestAuthAndHostKeyFailures(t *testing.T) {
 		msg  string
 	}{
 		{"wrong password", map[string]any{"password": "Wrong-Pass1"},
-			"authentication as klconfig on " + addr + " failed: check the password option (or KSVLA_KLCONFIG_PASSWORD), private_key or private_key_file"},
+			"authentication as klconfig on " + addr + " failed: check the password option (or KSVLA_KLCONFIG_PASSWORD), image_password (or KSVLA_KLCONFIG_IMAGE_PASSWORD), private_key or private_key_file"},
 		{"host key mismatch", map[string]any{"known_hosts": wrongKH},
 			"host key of " + addr + " does not match known_hosts " + wrongKH + ": the SVM was redeployed or another machine answers there; verify it, then fix known_hosts " + wrongKH},
 		{"pinned key mismatch", map[string]any{"known_hosts": nil, "host_key": ssh.FingerprintSHA256(other.svm.HostKey())},
@@ -410,7 +410,7 @@ func TestAuthAndHostKeyFailures(t *testing.T) {
 		{"unknown host key", map[string]any{"known_hosts": emptyKH},
 			"host key of " + addr + " is not in known_hosts " + emptyKH + ": add it or set host_key_checking=accept_new"},
 		{"no credential", map[string]any{"password": nil},
-			"a credential is required: set the password option (or export KSVLA_KLCONFIG_PASSWORD), private_key, or private_key_file (or export KSVLA_KLCONFIG_PRIVATE_KEY_FILE)"},
+			"a credential is required: set the password option (or export KSVLA_KLCONFIG_PASSWORD), image_password (or export KSVLA_KLCONFIG_IMAGE_PASSWORD), private_key, or private_key_file (or export KSVLA_KLCONFIG_PRIVATE_KEY_FILE)"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -480,9 +480,10 @@ func TestCommandFailuresAndWarnings(t *testing.T) {
 	assert.Equal(t, []string{"timezone Mars/Olympus_Mons"}, toStrings(got["commands"]))
 	assert.NoDirExists(t, f.records, "nothing recorded")
 
+	// A usage error the client knows of is refused before the SVM is asked.
 	got = run(t, f.args(t, map[string]any{"commands": []any{"dnsshow"}}), ansibletest.Mode{})
 	require.True(t, got.Failed())
-	assert.Equal(t, `klconfig command "dnsshow" on `+addr+` failed (KLCONFIG FAILED): Usage: dnsshow nameservers|search`, got.Msg())
+	assert.Equal(t, `commands[0]: klconfig: dnsshow takes 1 arguments, got 0`, got.Msg())
 
 	got = run(t, f.args(t, map[string]any{"commands": []any{"rollbackpatch"}}), ansibletest.Mode{})
 	require.False(t, got.Failed(), got.Msg())
