@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -277,13 +278,23 @@ func TestUpgradeOneRunAtATime(t *testing.T) {
 	assert.Empty(t, l.Gaps())
 }
 
-// changes lists "host: task" for every changed result of a run.
+// stepTask is "Configure ... (step 2)" or "Plan: configure ... (step 2)":
+// a procedure step, which the plan may show with a task of its own.
+var stepTask = regexp.MustCompile(`^(?:Plan: )?(\w+) .*\(step (\d)`)
+
+// changes lists "host: task" for every changed result of a run; a step is
+// named by its verb and number, so a plan task and the step it plans match.
 func changes(run *playtest.Run) []string {
 	var out []string
 	for _, r := range run.Tasks {
-		if r.Changed() {
-			out = append(out, r.Host+": "+r.Task)
+		if !r.Changed() {
+			continue
 		}
+		name := r.Task
+		if m := stepTask.FindStringSubmatch(name); m != nil {
+			name = strings.ToLower(m[1]) + " (step " + m[2] + ")"
+		}
+		out = append(out, r.Host+": "+name)
 	}
 	return out
 }
