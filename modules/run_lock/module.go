@@ -38,18 +38,40 @@ func New() ansible.Module { return &Module{} }
 // Spec returns the option spec.
 func (*Module) Spec() ansible.Spec { return spec() }
 
-// Lock is the attribute's value.
+// Lock is one run's hold; the attribute's value is the list of them.
 type Lock struct {
 	RunID   string    `json:"run_id"`
 	Owner   string    `json:"owner"` // user@host
 	Host    string    `json:"host"`  // controller host name
 	PID     int       `json:"pid,omitempty"`
+	Hosts   []string  `json:"hosts,omitempty"` // hypervisors held; none: the whole datacenter
 	Since   time.Time `json:"since"`
 	Expires time.Time `json:"expires"`
 }
 
 func (l Lock) String() string {
-	return fmt.Sprintf("%s (run %s) since %s, expires %s", l.Owner, l.RunID, l.Since.UTC().Format(time.RFC3339), l.Expires.UTC().Format(time.RFC3339))
+	what := "the whole datacenter"
+	if len(l.Hosts) > 0 {
+		what = strings.Join(l.Hosts, ", ")
+	}
+	return fmt.Sprintf("%s (run %s, holding %s) since %s, expires %s", l.Owner, l.RunID, what,
+		l.Since.UTC().Format(time.RFC3339), l.Expires.UTC().Format(time.RFC3339))
+}
+
+// overlaps reports whether two holds share a hypervisor; a hold on the
+// whole datacenter overlaps every other.
+func (l Lock) overlaps(hosts []string) bool {
+	if len(l.Hosts) == 0 || len(hosts) == 0 {
+		return true
+	}
+	for _, h := range hosts {
+		for _, x := range l.Hosts {
+			if strings.EqualFold(h, x) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func decode(req *ansible.Request) (Options, error) {
@@ -139,14 +161,26 @@ func gone(l Lock, m me, now time.Time) (bool, string) {
 
 // observed is the lock as read.
 type observed struct {
-	me      me
-	current *Lock  // nil when free
-	stale   string // why current no longer counts, "" when it does
+	me    me
+	hosts []string
+	mine  *Lock  // this run's hold, nil when none
+	live  []Lock // the other runs' holds that still count
+	stale []string
 }
 
-func (o observed) ours() bool { return o.current != nil && o.current.RunID == o.me.runID }
+func (o observed) ours() bool { return o.mine != nil }
 
-func (o observed) heldByOther() bool { return o.current != nil && !o.ours() && o.stale == "" }
+// conflict is the first live hold of another run on one of our hosts.
+func (o observed) conflict() *Lock {
+	for i := range o.live {
+		if o.live[i].overlaps(o.hosts) {
+			return &o.live[i]
+		}
+	}
+	return nil
+}
+
+func (o observed) heldByOther() bool { return o.conflict() != nil }
 
 func (m *Module) read(ctx context.Context, o Options, who me) (observed, error) {
 	s, err := m.VCenter(ctx, o.VCenterOptions)
@@ -161,18 +195,28 @@ func (m *Module) read(ctx context.Context, o Options, who me) (observed, error) 
 	if err != nil {
 		return observed{}, err
 	}
-	obs := observed{me: who}
+	obs := observed{me: who, hosts: o.Hosts}
 	if raw == "" {
 		return obs, nil
 	}
-	var l Lock
-	if err := json.Unmarshal([]byte(raw), &l); err != nil {
+	var all []Lock
+	if err := json.Unmarshal([]byte(raw), &all); err != nil {
 		// Not ours to interpret: someone wrote it by hand. Refuse rather
 		// than overwrite what may be another tool's lock.
 		return obs, fmt.Errorf("datacenter %s: custom attribute %s holds %q, not a lock of this collection: clear it in vCenter if no run holds it", o.Datacenter, Field, raw)
 	}
-	obs.current = &l
-	_, obs.stale = gone(l, who, time.Now())
+	now := time.Now()
+	for i := range all {
+		l := all[i]
+		switch stale, why := gone(l, who, now); {
+		case l.RunID == who.runID:
+			obs.mine = &l
+		case stale:
+			obs.stale = append(obs.stale, l.String()+": "+why)
+		default:
+			obs.live = append(obs.live, l)
+		}
+	}
 	return obs, nil
 }
 
@@ -195,11 +239,11 @@ func (m *Module) Observe(ctx context.Context, req *ansible.Request, resp *ansibl
 		deadline := time.Now().Add(time.Duration(o.WaitTimeout) * time.Second)
 		for obs.heldByOther() {
 			if time.Now().After(deadline) {
-				return nil, fmt.Errorf("the upgrade lock of datacenter %s is still held by %s after waiting %d s", o.Datacenter, obs.current, o.WaitTimeout)
+				return nil, fmt.Errorf("the upgrade lock of datacenter %s is still held by %s after waiting %d s", o.Datacenter, obs.conflict(), o.WaitTimeout)
 			}
 			select {
 			case <-ctx.Done():
-				return nil, fmt.Errorf("wait for the upgrade lock of datacenter %s held by %s: %w", o.Datacenter, obs.current, ctx.Err())
+				return nil, fmt.Errorf("wait for the upgrade lock of datacenter %s held by %s: %w", o.Datacenter, obs.conflict(), ctx.Err())
 			case <-time.After(2 * time.Second):
 			}
 			if obs, err = m.read(ctx, o, who); err != nil {
@@ -208,15 +252,17 @@ func (m *Module) Observe(ctx context.Context, req *ansible.Request, resp *ansibl
 		}
 	}
 	resp.Set("run_id", who.runID)
-	if obs.current != nil {
-		resp.Set("holder", *obs.current)
+	if c := obs.conflict(); c != nil {
+		resp.Set("holder", *c)
+	} else if obs.mine != nil {
+		resp.Set("holder", *obs.mine)
 	}
 	return obs, nil
 }
 
-// Plan is the write to make, if any.
+// Plan is this run's hold to write (nil: drop it).
 type Plan struct {
-	Write  *Lock // nil: clear
+	Write  *Lock
 	Before *Lock
 	Change bool
 }
@@ -224,7 +270,7 @@ type Plan struct {
 // Empty reports whether nothing is written.
 func (p Plan) Empty() bool { return !p.Change }
 
-// Diff shows the holder before and after as text.
+// Diff shows this run's hold before and after as text.
 func (p Plan) Diff() (before, after any) {
 	show := func(l *Lock) string {
 		if l == nil {
@@ -235,7 +281,8 @@ func (p Plan) Diff() (before, after any) {
 	return show(p.Before), show(p.Write)
 }
 
-// Plan decides: take, refresh, release, or refuse a lock another run holds.
+// Plan decides: take, refresh, release, or refuse a lock another run holds
+// on one of our hypervisors.
 func (*Module) Plan(req *ansible.Request, st ansible.State, resp *ansible.Response) (ansible.Plan, error) {
 	o, err := decode(req)
 	if err != nil {
@@ -249,11 +296,11 @@ func (*Module) Plan(req *ansible.Request, st ansible.State, resp *ansible.Respon
 			return Plan{}, nil
 		}
 		resp.Msg = fmt.Sprintf("released the upgrade lock of datacenter %s", o.Datacenter)
-		return Plan{Before: obs.current, Change: true}, nil
+		return Plan{Before: obs.mine, Change: true}, nil
 	}
-	if obs.heldByOther() {
+	if c := obs.conflict(); c != nil {
 		msg := fmt.Sprintf("another upgrade run holds the lock of datacenter %s: %s; wait for it (wait=true), or, if that run is gone, clear the custom attribute %s of the datacenter in vCenter",
-			o.Datacenter, obs.current, Field)
+			o.Datacenter, c, Field)
 		if req.CheckMode {
 			// A plan changes nothing: it may be made while a run goes on.
 			resp.Warn(msg)
@@ -261,30 +308,35 @@ func (*Module) Plan(req *ansible.Request, st ansible.State, resp *ansible.Respon
 		}
 		return nil, errors.New(msg)
 	}
-	l := &Lock{RunID: obs.me.runID, Owner: obs.me.owner, Host: obs.me.host, PID: obs.me.pid, Since: now,
+	l := &Lock{RunID: obs.me.runID, Owner: obs.me.owner, Host: obs.me.host, PID: obs.me.pid, Hosts: o.Hosts, Since: now,
 		Expires: now.Add(time.Duration(o.TTL) * time.Second)}
-	switch {
-	case obs.ours():
-		l.Since = obs.current.Since
+	for _, w := range obs.stale {
+		resp.Warn(fmt.Sprintf("took over the upgrade lock of datacenter %s from %s", o.Datacenter, w))
+	}
+	if obs.ours() {
+		l.Since = obs.mine.Since
 		resp.Msg = fmt.Sprintf("refreshed the upgrade lock of datacenter %s until %s", o.Datacenter, l.Expires.UTC().Format(time.RFC3339))
-	case obs.current != nil:
-		resp.Warn(fmt.Sprintf("took over the upgrade lock of datacenter %s from %s: %s", o.Datacenter, obs.current, obs.stale))
-		resp.Msg = fmt.Sprintf("took the upgrade lock of datacenter %s", o.Datacenter)
-	default:
+	} else {
 		resp.Msg = fmt.Sprintf("took the upgrade lock of datacenter %s", o.Datacenter)
 	}
-	return Plan{Write: l, Before: obs.current, Change: true}, nil
+	return Plan{Write: l, Before: obs.mine, Change: true}, nil
 }
 
-// Apply writes the lock, then, after settle, reads it back: of two runs
-// that found it free together, both write and the last writer holds it
-// (Fischer's mutual exclusion, with settle as its time bound).
+// Apply writes the holds (the other live ones and this run's), then,
+// after settle, reads them back: of two runs that found no conflict
+// together, both write and the last writer's list stands (Fischer's mutual
+// exclusion, with settle as its time bound). A run whose hold the other
+// wrote over without overlapping it tries again.
 func (m *Module) Apply(ctx context.Context, req *ansible.Request, pl ansible.Plan, resp *ansible.Response) error {
 	o, err := decode(req)
 	if err != nil {
 		return err
 	}
 	p := pl.(Plan)
+	who, err := whoAmI(o)
+	if err != nil {
+		return err
+	}
 	s, err := m.VCenter(ctx, o.VCenterOptions)
 	if err != nil {
 		return err
@@ -293,40 +345,50 @@ func (m *Module) Apply(ctx context.Context, req *ansible.Request, pl ansible.Pla
 	if err != nil {
 		return err
 	}
-	value := ""
-	if p.Write != nil {
-		raw, err := json.Marshal(p.Write)
+	for attempt := 0; ; attempt++ {
+		obs, err := m.read(ctx, o, who)
 		if err != nil {
 			return err
 		}
-		value = string(raw)
-	}
-	if err := s.SetDatacenterField(ctx, dc, Field, value); err != nil {
-		return err
-	}
-	if p.Write == nil || (p.Before != nil && p.Before.RunID == p.Write.RunID) {
-		return nil // released, or refreshed: this run held it already
-	}
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(time.Duration(o.Settle) * time.Second):
-	}
-	who, err := whoAmI(o)
-	if err != nil {
-		return err
-	}
-	obs, err := m.read(ctx, o, who)
-	if err != nil {
-		return err
-	}
-	if !obs.ours() {
-		holder := "nobody"
-		if obs.current != nil {
-			holder = obs.current.String()
+		if c := obs.conflict(); c != nil && p.Write != nil {
+			return fmt.Errorf("another upgrade run took the lock of datacenter %s at the same moment: %s", o.Datacenter, c)
 		}
-		return fmt.Errorf("another upgrade run took the lock of datacenter %s at the same moment: %s", o.Datacenter, holder)
+		holds := append([]Lock{}, obs.live...)
+		if p.Write != nil {
+			holds = append(holds, *p.Write)
+		}
+		value := ""
+		if len(holds) > 0 {
+			raw, err := json.Marshal(holds)
+			if err != nil {
+				return err
+			}
+			value = string(raw)
+		}
+		if err := s.SetDatacenterField(ctx, dc, Field, value); err != nil {
+			return err
+		}
+		if p.Write == nil || (p.Before != nil && attempt == 0) {
+			return nil // released, or refreshed: this run held it already
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(o.Settle) * time.Second):
+		}
+		if obs, err = m.read(ctx, o, who); err != nil {
+			return err
+		}
+		if c := obs.conflict(); c != nil {
+			return fmt.Errorf("another upgrade run took the lock of datacenter %s at the same moment: %s", o.Datacenter, c)
+		}
+		if obs.ours() {
+			resp.Set("holder", *obs.mine)
+			return nil
+		}
+		if attempt >= 4 {
+			return fmt.Errorf("could not record the upgrade lock of datacenter %s: other runs kept writing it", o.Datacenter)
+		}
+		// A run on other hypervisors wrote its list over ours: write again.
 	}
-	resp.Set("holder", *obs.current)
-	return nil
 }

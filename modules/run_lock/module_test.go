@@ -39,7 +39,7 @@ func TestLock(t *testing.T) {
 	b := ansibletest.Run(t, ctx, "run_lock", New(), args("run-b", nil), ansibletest.Mode{})
 	require.True(t, b.Failed())
 	assert.Contains(t, b.Msg(), "another upgrade run holds the lock of datacenter "+v.Datacenter+": ")
-	assert.Contains(t, b.Msg(), "(run run-a) since ")
+	assert.Contains(t, b.Msg(), "(run run-a, holding the whole datacenter) since ")
 	bCheck := ansibletest.Run(t, ctx, "run_lock", New(), args("run-b", nil), ansibletest.Mode{Check: true})
 	require.False(t, bCheck.Failed(), bCheck.Msg())
 	assert.Contains(t, ansibletest.Get(bCheck, "warnings", 0), "another upgrade run holds the lock of datacenter "+v.Datacenter)
@@ -64,4 +64,23 @@ func TestLock(t *testing.T) {
 	require.False(t, over.Failed(), over.Msg())
 	assert.Contains(t, over["warnings"].([]any)[0], "took over the upgrade lock of datacenter "+v.Datacenter+" from ")
 	assert.Equal(t, "run-c", ansibletest.Get(over, "holder", "run_id"))
+	release := ansibletest.Run(t, ctx, "run_lock", New(), args("run-c", map[string]any{"state": "released"}), ansibletest.Mode{})
+	require.False(t, release.Failed(), release.Msg())
+
+	// Runs on disjoint hypervisors (AWX job slices) hold it side by side;
+	// one that shares a hypervisor with either is refused, naming it.
+	x := ansibletest.Run(t, ctx, "run_lock", New(), args("run-x", map[string]any{"hosts": []any{"h1", "h2"}}), ansibletest.Mode{})
+	require.False(t, x.Failed(), x.Msg())
+	y := ansibletest.Run(t, ctx, "run_lock", New(), args("run-y", map[string]any{"hosts": []any{"h3"}}), ansibletest.Mode{})
+	require.False(t, y.Failed(), y.Msg())
+	z := ansibletest.Run(t, ctx, "run_lock", New(), args("run-z", map[string]any{"hosts": []any{"h3", "h4"}}), ansibletest.Mode{})
+	require.True(t, z.Failed())
+	assert.Contains(t, z.Msg(), "(run run-y, holding h3) since ")
+	whole := ansibletest.Run(t, ctx, "run_lock", New(), args("run-w", nil), ansibletest.Mode{})
+	require.True(t, whole.Failed(), "the whole datacenter overlaps every run")
+	xAgain := ansibletest.Run(t, ctx, "run_lock", New(), args("run-x", map[string]any{"hosts": []any{"h1", "h2"}}), ansibletest.Mode{})
+	require.False(t, xAgain.Failed(), xAgain.Msg())
+	assert.Contains(t, xAgain.Msg(), "refreshed", "a refresh keeps the other run's hold")
+	z = ansibletest.Run(t, ctx, "run_lock", New(), args("run-z", map[string]any{"hosts": []any{"h3"}}), ansibletest.Mode{})
+	require.True(t, z.Failed(), "run-y still holds h3 after run-x's refresh")
 }

@@ -14,20 +14,24 @@ const (
 // Options are run_lock's decoded options.
 type Options struct {
 	conn.VCenterOptions
-	Datacenter  string `json:"datacenter"`
-	State       string `json:"state"`
-	RunID       string `json:"run_id"`
-	TTL         int    `json:"ttl"`
-	Wait        bool   `json:"wait"`
-	WaitTimeout int    `json:"wait_timeout"`
-	Settle      int    `json:"settle"`
-	Timeout     int    `json:"timeout"`
+	Datacenter  string   `json:"datacenter"`
+	Hosts       []string `json:"hosts"`
+	State       string   `json:"state"`
+	RunID       string   `json:"run_id"`
+	TTL         int      `json:"ttl"`
+	Wait        bool     `json:"wait"`
+	WaitTimeout int      `json:"wait_timeout"`
+	Settle      int      `json:"settle"`
+	Timeout     int      `json:"timeout"`
 }
 
 func spec() ansible.Spec {
 	return conn.VCenterSpec().Merge(ansible.Spec{Options: []ansible.Option{
 		{Name: "datacenter", Type: ansible.TypeStr, Required: true,
 			Description: []string{"The datacenter whose custom attribute C(" + Field + ") holds the lock: every controller that upgrades it sees the same one."}},
+		{Name: "hosts", Type: ansible.TypeList, Elements: ansible.TypeStr,
+			Description: []string{"The hypervisors this run works on: another run is refused only when its hosts overlap these (AWX job slices on disjoint hosts run side by side).",
+				"Empty: the whole datacenter, which overlaps every run."}},
 		{Name: "state", Type: ansible.TypeStr, Default: StateAcquired, Choices: []any{StateAcquired, StateReleased},
 			Description: []string{"V(acquired) takes the lock, or refreshes its expiry when this run holds it already; V(released) gives it back (only the holder's own)."}},
 		{Name: "run_id", Type: ansible.TypeStr,
