@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -531,7 +532,7 @@ func TestAWXRunnerStatus(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "successful", strings.TrimSpace(string(status)), string(stdout))
 	assert.Contains(t, string(stdout), "Using module file "+filepath.Join(pdd, "requirements_collections",
-		"ansible_collections", "ksvla", "lightagent", "plugins", "modules", "agent_facts"),
+		"ansible_collections", "ksvla", "lightagent", "binaries", "ksvla_"+runtime.GOOS+"_"+runtime.GOARCH),
 		"the module must come from the collection installed from the tarball")
 
 	events := readJobEvents(t, art)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"github.com/ksvla/lightagent/internal/ansible"
 	"github.com/ksvla/lightagent/modules"
@@ -35,6 +36,20 @@ func cli(args []string) (int, bool) {
 	case "list":
 		for _, n := range modules.Registry().Names() {
 			fmt.Println(modules.Collection + "." + n)
+		}
+		return 0, true
+	case "platform":
+		// The suffix of this binary's name in the collection: binaries/ksvla_<os>_<arch>.
+		fmt.Println(runtime.GOOS + "_" + runtime.GOARCH)
+		return 0, true
+	case "stubs":
+		if len(args) != 2 {
+			fmt.Fprintln(os.Stderr, "usage: ksvla stubs <dir>")
+			return 2, true
+		}
+		if err := writeStubs(args[1]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1, true
 		}
 		return 0, true
 	case "docs":
@@ -73,6 +88,21 @@ func writeDocs(paths ...string) error {
 		}
 		if err := os.WriteFile(filepath.Join(dir, e.Name+".yml"), b, 0o644); err != nil {
 			return fmt.Errorf("write docs of %s: %w", e.Name, err)
+		}
+	}
+	return nil
+}
+
+// writeStubs writes the collection's plugins/modules/<module>.py: the
+// documentation ansible-doc reads, the binary being run by the action plugin.
+func writeStubs(dir string) error {
+	for _, e := range modules.Registry() {
+		b, err := modules.Stub(e)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name+".py"), b, 0o644); err != nil {
+			return fmt.Errorf("write docs stub of %s: %w", e.Name, err)
 		}
 	}
 	return nil
