@@ -127,8 +127,10 @@ func TestCollectionBuildInstallRun(t *testing.T) {
 		assert.Len(t, facts[0].Result["ansible_facts"].(map[string]any)["ksvla"].(map[string]any)["hypervisors"], 2)
 
 		// Check mode and module_defaults groups through the action plugin: the plan, no change.
+		// The hypervisors come from the installed collection's inventory plugin.
 		opts := playtest.Options{Playbook: "ksvla.lightagent.upgrade", Env: []string{"ANSIBLE_COLLECTIONS_PATH=" + dest},
-			Args: append([]string{"-e", "@" + filepath.Join(l.Dir(), "vars.yml")}, upgradeArgs...)}
+			Args: append([]string{"-i", filepath.Join(root, "playbooks", "inventory", "localhost.yml"), "-i", hypervisorsInventory(t, l.Vars(l.Dir())),
+				"-e", "@" + filepath.Join(l.Dir(), "vars.yml")}, upgradeArgs...)}
 		before := l.Status()
 		check := opts
 		check.Check = true
@@ -141,6 +143,10 @@ func TestCollectionBuildInstallRun(t *testing.T) {
 		up, err := playtest.Playbook(ctx, opts)
 		require.NoError(t, err)
 		require.Zero(t, up.ExitCode, up.Output)
+		for _, q := range up.Task("Queue the hypervisors of esxi_hosts (the inventory has no ksvla_hypervisors)") {
+			assert.Equal(t, "skipped", q.Status, "the inventory, not esxi_hosts, gave the hypervisors")
+		}
+		assert.Len(t, up.Task("Deploy the new SVM (step 1)"), 2)
 		assertUpgraded(t, l)
 	})
 }

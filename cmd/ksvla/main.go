@@ -5,20 +5,26 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"time"
 
 	"github.com/ksvla/lightagent/internal/ansible"
 	"github.com/ksvla/lightagent/modules"
+	agentfacts "github.com/ksvla/lightagent/modules/agent_facts"
 )
 
 // version is set at build time from galaxy.yml (-ldflags -X main.version=).
 var version = "dev"
 
 func main() {
-	if filepath.Base(os.Args[0]) == "ksvla" && len(os.Args) > 1 {
+	// Called by its own name: bin/ksvla, or binaries/ksvla_<os>_<arch> in the collection.
+	if base := filepath.Base(os.Args[0]); (base == "ksvla" || strings.HasPrefix(base, "ksvla_")) && len(os.Args) > 1 {
 		if code, handled := cli(os.Args[1:]); handled {
 			os.Exit(code)
 		}
@@ -38,6 +44,9 @@ func cli(args []string) (int, bool) {
 			fmt.Println(modules.Collection + "." + n)
 		}
 		return 0, true
+	case "--list", "--host":
+		// Ansible's inventory-script protocol: the hypervisors as inventory hosts.
+		return inventory(args), true
 	case "platform":
 		// The suffix of this binary's name in the collection: binaries/ksvla_<os>_<arch>.
 		fmt.Println(runtime.GOOS + "_" + runtime.GOARCH)
@@ -106,4 +115,32 @@ func writeStubs(dir string) error {
 		}
 	}
 	return nil
+}
+
+func inventory(args []string) int {
+	if args[0] == "--host" && len(args) != 2 || args[0] == "--list" && len(args) != 1 {
+		fmt.Fprintln(os.Stderr, "usage: ksvla --list | ksvla --host <hypervisor>")
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	inv, err := agentfacts.Inventory(ctx, os.LookupEnv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	var out any = inv
+	if args[0] == "--host" {
+		out = map[string]any{}
+		if v, ok := inv["_meta"].(map[string]any)["hostvars"].(map[string]any)[args[1]]; ok {
+			out = v
+		}
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println(string(b))
+	return 0
 }

@@ -16,47 +16,15 @@ __metaclass__ = type
 
 import os
 
-from ansible.errors import AnsibleActionFail
+from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
+from ansible_collections.ksvla.lightagent.plugins.plugin_utils.platform import ENV_UNAME, binary_for, platform_of
 
-BINARY = "ksvla"
-BINARIES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "binaries")
-
-# `uname -m` answers -> Go's GOARCH; `uname -s` lowercased is GOOS for every OS Go and Ansible share.
-GOARCH = {
-    "x86_64": "amd64", "amd64": "amd64",
-    "aarch64": "arm64", "arm64": "arm64",
-    "i386": "386", "i686": "386",
-    "armv7l": "arm", "armv6l": "arm",
-    "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64",
-}
-
-# Test-only switches, never needed in use: KSVLA_TEST_UNAME stands in for the target's `uname -sm`,
-# KSVLA_TEST_EXEC_WRAPPER runs the binary through a program (e.g. qemu-aarch64), so the tests run
-# another platform's binary through this dispatch on one machine.
-ENV_UNAME = "KSVLA_TEST_UNAME"
+# Test-only switch, never needed in use: KSVLA_TEST_EXEC_WRAPPER runs the binary through a program
+# (e.g. qemu-aarch64), so the tests run another platform's binary through this dispatch on one
+# machine (with KSVLA_TEST_UNAME, see plugin_utils/platform.py).
 ENV_WRAPPER = "KSVLA_TEST_EXEC_WRAPPER"
-
-
-def platform_of(uname):
-    """Returns (goos, goarch) for a `uname -sm` answer such as 'Linux aarch64'."""
-    parts = uname.split()
-    if len(parts) != 2:
-        raise AnsibleActionFail("ksvla.lightagent: cannot tell the platform from `uname -sm` output %r" % uname)
-    system, machine = parts
-    return system.lower(), GOARCH.get(machine, machine.lower())
-
-
-def binary_for(goos, goarch, directory=BINARIES_DIR):
-    """The path of the module binary for a platform; fails with one line naming how to build it."""
-    path = os.path.join(directory, "%s_%s_%s" % (BINARY, goos, goarch))
-    if os.path.isfile(path):
-        return path
-    raise AnsibleActionFail(
-        "ksvla.lightagent has no module binary for %s/%s: build one from the collection's source with "
-        "`CGO_ENABLED=0 GOOS=%s GOARCH=%s go build -trimpath -o %s ./cmd/ksvla`"
-        % (goos, goarch, goos, goarch, path))
 
 
 class ActionModule(ActionBase):
@@ -71,9 +39,12 @@ class ActionModule(ActionBase):
             self._ksvla_binary = binary_for(*platform_of(self._target_uname()))
             result = merge_hash(result, self._execute_module(module_name=self._module_name(), task_vars=task_vars,
                                                              wrap_async=wrap_async))
-        except AnsibleActionFail as e:
-            # One line, no traceback: the platform is the problem, not the code.
-            result.update(failed=True, msg=e.message)
+        except AnsibleError as e:
+            if not getattr(self, "_ksvla_binary", None):
+                # One line, no traceback: the platform is the problem, not the code.
+                result.update(failed=True, msg=e.message)
+            else:
+                raise
         finally:
             if not wrap_async:
                 self._remove_tmp_path(self._connection._shell.tmpdir)
@@ -81,7 +52,7 @@ class ActionModule(ActionBase):
 
     def _module_name(self):
         # The binary picks its module from _ansible_module_name: give it the FQCN of the module
-        # the task names (the task's resolved_action is this plugin, where routing led).
+        # the task names (a short name under a play's `collections:` too).
         ctx = self._shared_loader_obj.module_loader.find_plugin_with_context(
             self._task.action, collection_list=self._task.collections)
         return ctx.resolved_fqcn if ctx.resolved else self._task.action
