@@ -163,6 +163,11 @@ func (s *state) explain(err error, cmd klconfig.Command) error {
 			msg += ": " + strings.Join(parts, "; ")
 		}
 		return &commandError{msg: msg, err: err}
+	case errors.Is(err, klconfig.ErrKnownHostsMissing):
+		// Said once, without the runner's prefix: the file is the problem, not the command.
+		return &commandError{msg: fmt.Sprintf("known_hosts file %s does not exist: create it with the SVMs' host keys "+
+			"(ssh-keyscan <svm> >> %s), set option known_hosts to the file that has them, or set "+
+			"host_key_checking=accept_new to record each new SVM's key on first contact", s.knownHostsName, s.knownHostsName), err: err}
 	case errors.Is(err, klconfig.ErrHostKeyUnknown):
 		return fmt.Errorf("host key of %s is not in known_hosts %s: add it or set host_key_checking=accept_new (%w)", addr, s.knownHostsName, err)
 	case errors.Is(err, klconfig.ErrHostKeyMismatch):
@@ -180,6 +185,9 @@ func (s *state) explain(err error, cmd klconfig.Command) error {
 			display(cmd), addr, err)
 	case errors.Is(err, klconfig.ErrUnreachable):
 		return fmt.Errorf("svm %s did not answer over SSH within wait_timeout=%ds: %w", addr, s.opts.WaitTimeout, err)
+	}
+	if strings.HasPrefix(err.Error(), "klconfig "+cmd.Name+" on ") {
+		return err // the runner named the command and the SVM already
 	}
 	return fmt.Errorf("klconfig %s on %s: %w", display(cmd), addr, err)
 }
