@@ -153,7 +153,7 @@ func TestAWXCredentialTypes(t *testing.T) {
 	for name := range awxVMwareEnv("", "", "") {
 		assert.Contains(t, read, name, "AWX's VMware credential injects %s: a module should read it", name)
 	}
-	for _, file := range []string{"ksc.yml", "svm.yml"} {
+	for _, file := range []string{"ksc.yml", "svm.yml", "inventory.yml"} {
 		t.Run(file, func(t *testing.T) {
 			ct := loadCredentialType(t, file)
 			assert.NotEmpty(t, ct.Name)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make lint`: content quality of what users run and install.
 #   1 ansible-lint (Debian's, production profile, offline; rules skipped in .ansible-lint with
-#     their reasons) on playbooks/;
+#     their reasons) on playbooks/ and awx/ (configure.yml, with Debian's awx.awx);
 #   2 ansible-test sanity's tests that run offline, on the collection staged as the tarball
 #     ships it (binaries/ksvla_<os>_<arch>, the action plugin, plugins/modules/<m>.py docs);
 #     not its ansible-doc test: for the .py files it builds a virtualenv with pip from the network;
@@ -21,8 +21,8 @@ bash "$root/tests/stage-collection.sh" "$bin" "$tmp" --copy || exit 1
 coll="$tmp/ansible_collections/ksvla/lightagent"
 export ANSIBLE_COLLECTIONS_PATH="$tmp" ANSIBLE_NOCOLOR=1
 
-echo "== ansible-lint (production profile) on playbooks/"
-(cd "$root" && ansible-lint --nocolor -c "$root/.ansible-lint" playbooks/) || failed+=(ansible-lint)
+echo "== ansible-lint (production profile) on playbooks/ and awx/"
+(cd "$root" && ansible-lint --nocolor -c "$root/.ansible-lint" playbooks/ awx/) || failed+=(ansible-lint)
 
 echo "== ansible-test sanity on the staged collection"
 py=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')

@@ -52,7 +52,7 @@ func TestLintCatchesViolations(t *testing.T) {
 		t.Skip("runs ansible-lint and ansible-test")
 	}
 	src, dst := playtest.Root(), t.TempDir()
-	for _, p := range []string{"playbooks", "meta", "plugins", "tests/lint.sh", "tests/stage-collection.sh", "galaxy.yml", "README.md",
+	for _, p := range []string{"playbooks", "awx", "meta", "plugins", "tests/lint.sh", "tests/stage-collection.sh", "galaxy.yml", "README.md",
 		".ansible-lint", "ansible.cfg"} {
 		copyPath(t, filepath.Join(src, p), filepath.Join(dst, p))
 	}
