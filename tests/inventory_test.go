@@ -66,6 +66,12 @@ func TestHypervisorsInventory(t *testing.T) {
 	assert.Equal(t, false, hv["ksvla_ready"], "the agents still run the old version")
 	assert.Contains(t, hv["ksvla_svms"], v.OldVersion)
 	assert.Len(t, list["ksvla_dc_"+v.Datacenter].(map[string]any)["hosts"], 3)
+	if v.Cluster != "" {
+		assert.Equal(t, v.Cluster, hv["ksvla_cluster"])
+		assert.Len(t, list["ksvla_cluster_"+v.Cluster].(map[string]any)["hosts"], 3)
+	}
+	assert.ElementsMatch(t, []any{"ksvla_cluster_" + v.Cluster, "ksvla_dc_" + v.Datacenter},
+		list["ksvla_hypervisors"].(map[string]any)["children"])
 
 	host := exec.CommandContext(ctx, script.Path, "--host", first)
 	host.Env = script.Env

@@ -19,7 +19,7 @@ import os
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
-from ansible_collections.ksvla.lightagent.plugins.plugin_utils.platform import ENV_UNAME, binary_for, platform_of
+from ansible_collections.ksvla.lightagent.plugins.plugin_utils.platform import ENV_UNAME, binary_for, local_uname, platform_of
 
 # Test-only switch, never needed in use: KSVLA_TEST_EXEC_WRAPPER runs the binary through a program
 # (e.g. qemu-aarch64), so the tests run another platform's binary through this dispatch on one
@@ -58,6 +58,8 @@ class ActionModule(ActionBase):
         return ctx.resolved_fqcn if ctx.resolved else self._task.action
 
     def _target_uname(self):
+        if self._connection.transport == "local" or getattr(self._connection, "_remote_is_local", False):
+            return local_uname()  # the usual case for these modules: no process to ask
         if os.environ.get(ENV_UNAME):
             return os.environ[ENV_UNAME]
         res = self._low_level_execute_command("uname -sm", sudoable=False)
