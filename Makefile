@@ -13,7 +13,7 @@ COLLECTION_DIR := build/ansible_collections/ksvla/lightagent
 PLATFORMS := linux/amd64 linux/arm64 darwin/arm64
 FUZZTIME ?= 5s
 
-.PHONY: all build bin-modules bin-lab docs deps test unit e2e fuzz vet fmt-check lint collection dist demo bench bench-full bench-runner soak clean
+.PHONY: changelog all build bin-modules bin-lab docs deps test unit e2e fuzz vet fmt-check lint collection dist demo bench bench-full bench-runner soak clean
 
 all: build docs
 
@@ -28,9 +28,13 @@ bin-modules:
 bin-lab:
 	$(GOBUILD) -o bin/ksvla-lab ./cmd/ksvla-lab
 
-## docs: regenerate library/<module>.yml and README's module reference from the option specs
+## docs: regenerate library/<module>.yml and docs/modules/<module>.md from the option specs
 docs: bin-modules
-	bin/ksvla docs library README.md
+	bin/ksvla docs library docs/modules
+
+## changelog: check changelogs/ and render CHANGELOG.rst (a release: go run ./cmd/ksvla-changelog release X.Y.Z)
+changelog:
+	$(GO) run ./cmd/ksvla-changelog render
 
 ## deps: install what the tests need (ansible-core, openssh-client) when missing
 deps:
@@ -74,6 +78,7 @@ collection: docs
 	  GOOS=$$os GOARCH=$$arch $(GOBUILD) -o build/binaries/ksvla_$${os}_$${arch} ./cmd/ksvla || exit 1; done
 	bash tests/stage-collection.sh bin/ksvla build --copy build/binaries
 	cd $(COLLECTION_DIR) && ansible-galaxy collection build --force --output-path $(CURDIR)/dist
+	cp dist/ksvla-lightagent-$(VERSION).tar.gz dist/ksvla-lightagent.tar.gz
 
 ## dist: static binaries for linux/amd64 and linux/arm64
 dist:

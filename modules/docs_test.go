@@ -99,14 +99,21 @@ func TestCollectionMetadata(t *testing.T) {
 	}
 }
 
-// README's module reference is generated from the same specs as the
-// sidecars; run `make docs` after changing a spec.
-func TestReadmeModuleReference(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(root(t), "README.md"))
+// docs/modules is generated from the same specs as the sidecars; run
+// `make docs` after changing a spec.
+func TestModuleReferencePages(t *testing.T) {
+	dir := filepath.Join(root(t), "docs", "modules")
+	pages := ModulePages()
+	for name, want := range pages {
+		got, err := os.ReadFile(filepath.Join(dir, name))
+		require.NoError(t, err, "run `make docs`")
+		assert.Equal(t, want, string(got), "docs/modules/%s is stale: run `make docs`", name)
+	}
+	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
-	want, err := UpdateReadme(string(b))
-	require.NoError(t, err)
-	assert.Equal(t, want, string(b), "README.md's module reference is stale: run `make docs`")
+	for _, e := range entries {
+		assert.Contains(t, pages, e.Name(), "docs/modules/%s belongs to no module: remove it", e.Name())
+	}
 }
 
 // Every module runs through the action plugin that picks the binary of the

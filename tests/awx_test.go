@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -229,9 +228,11 @@ func TestAWXCredentialTypesRender(t *testing.T) {
 			map[string]string{"KSC_URL": "https://ksc:13299", "KSC_USERNAME": "DOM\\u", "KSC_PASSWORD": "p", "KSC_INTERNAL_USER": "false",
 				"KSC_CA_FILE": "@file:-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----", "KSC_FINGERPRINT": "AA:BB", "KSC_VSERVER": "tenant1"}},
 		{"svm password", svm, map[string]any{"klconfig_password": "pw"},
-			map[string]string{"KSVLA_KLCONFIG_PASSWORD": "pw", "KSVLA_KLCONFIG_PRIVATE_KEY_FILE": ""}},
+			map[string]string{"KSVLA_KLCONFIG_PASSWORD": "pw", "KSVLA_KLCONFIG_IMAGE_PASSWORD": "", "KSVLA_KLCONFIG_PRIVATE_KEY_FILE": ""}},
+		{"svm first contact", svm, map[string]any{"klconfig_password": "pw", "image_password": "img"},
+			map[string]string{"KSVLA_KLCONFIG_PASSWORD": "pw", "KSVLA_KLCONFIG_IMAGE_PASSWORD": "img", "KSVLA_KLCONFIG_PRIVATE_KEY_FILE": ""}},
 		{"svm key", svm, map[string]any{"private_key": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n-----END OPENSSH PRIVATE KEY-----"},
-			map[string]string{"KSVLA_KLCONFIG_PASSWORD": "",
+			map[string]string{"KSVLA_KLCONFIG_PASSWORD": "", "KSVLA_KLCONFIG_IMAGE_PASSWORD": "",
 				"KSVLA_KLCONFIG_PRIVATE_KEY_FILE": "@file:-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n-----END OPENSSH PRIVATE KEY-----\n"}},
 	}
 	for _, tt := range tests {
@@ -278,8 +279,9 @@ func galaxyVersion(t *testing.T) string {
 	return g.Version
 }
 
-// execution-environment.yml is an ansible-builder v3 definition that installs this version's
-// tarball, copied into the build context.
+// execution-environment.yml is an ansible-builder v3 definition that installs the tarball
+// `make collection` built, copied into the build context, under a name that carries no version
+// (a release must not need an edit here).
 func TestAWXExecutionEnvironment(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(playtest.Root(), "execution-environment.yml"))
 	require.NoError(t, err)
@@ -311,11 +313,12 @@ func TestAWXExecutionEnvironment(t *testing.T) {
 	assert.Regexp(t, `^[a-z0-9.-]+(:\d+)?/[a-z0-9._/-]+:[A-Za-z0-9._-]+$`, ee.Images.BaseImage.Name)
 	assert.NotContains(t, ee.Images.BaseImage.Name, ":latest", "pin the base image: a job must not change under a rebuild")
 
-	tarball := fmt.Sprintf("ksvla-lightagent-%s.tar.gz", galaxyVersion(t))
+	tarball := "ksvla-lightagent.tar.gz"
+	assert.NotContains(t, string(b), galaxyVersion(t), "the EE definition must not hard-code the version")
 	require.Len(t, ee.Dependencies.Galaxy.Collections, 1)
 	c := ee.Dependencies.Galaxy.Collections[0]
 	assert.Equal(t, "file", c.Type)
-	assert.Equal(t, tarball, filepath.Base(c.Name), "the EE must install this version's tarball")
+	assert.Equal(t, tarball, filepath.Base(c.Name), "the EE must install the tarball `make collection` writes")
 	require.Len(t, ee.AdditionalBuildFiles, 1)
 	f := ee.AdditionalBuildFiles[0]
 	assert.Equal(t, "dist/"+tarball, f.Src, "where `make collection` writes the tarball")

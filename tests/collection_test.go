@@ -42,6 +42,16 @@ func TestCollectionBuildInstallRun(t *testing.T) {
 	require.NoError(t, err)
 	// Galaxy refuses artifacts over 20 MB: read in decimal, the stricter way.
 	assert.Less(t, st.Size(), int64(20_000_000), "Galaxy refuses artifacts over 20 MB")
+	stable, err := os.ReadFile(filepath.Join(root, "dist", "ksvla-lightagent.tar.gz"))
+	require.NoError(t, err, "execution-environment.yml installs dist/ksvla-lightagent.tar.gz")
+	versioned, err := os.ReadFile(tarballs[0])
+	require.NoError(t, err)
+	assert.Equal(t, versioned, stable, "the version-less copy is the tarball just built")
+	listing, err := exec.CommandContext(ctx, "tar", "-tzf", tarballs[0]).Output()
+	require.NoError(t, err)
+	for _, f := range []string{"LICENSE", "CHANGELOG.rst", "changelogs/changelog.yaml", "execution-environment.yml", "awx/README.md", "docs/requirements.md", "docs/modules/svm_deploy.md"} {
+		assert.Contains(t, strings.Split(string(listing), "\n"), f, "the tarball carries %s", f)
+	}
 
 	dest := t.TempDir()
 	out, err = exec.CommandContext(ctx, "ansible-galaxy", "collection", "install", "-p", dest, tarballs[0]).CombinedOutput()

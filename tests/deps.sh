@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make test` needs on a fresh Debian machine: ansible-core
-# (Debian's 2.14), the OpenSSH client and qemu-user. Does nothing when they are there.
+# (Debian's 2.14), the OpenSSH client, ansible-runner, ansible-lint, Chromium's headless shell
+# (the status page test) and qemu-user (the collection test). Does nothing when they are there.
 set -euo pipefail
 need=()
 command -v ansible-playbook >/dev/null || need+=(ansible-core)
@@ -8,6 +9,7 @@ command -v ssh >/dev/null || need+=(openssh-client)
 command -v curl >/dev/null || need+=(curl)
 command -v ansible-runner >/dev/null || need+=(python3-ansible-runner)
 command -v ansible-lint >/dev/null || need+=(ansible-lint)
+command -v chromium-headless-shell >/dev/null || need+=(chromium-headless-shell)
 # The collection test runs the linux/arm64 module binary through the action plugin's dispatch.
 command -v qemu-aarch64 >/dev/null || need+=(qemu-user)
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -53,7 +53,7 @@ func runModule(t *testing.T, ctx context.Context, l *sim.Lab, name string, args 
 // labSecrets are the lab's passwords.
 func labSecrets(l *sim.Lab) []string {
 	v := l.Vars(l.Dir())
-	return []string{v.VCenterPassword, v.KSCPassword, v.SVMKlconfigPassword}
+	return []string{v.VCenterPassword, v.KSCPassword, v.SVMKlconfigPassword, v.SVMImagePassword}
 }
 
 // The lab's connection options, certificates verified (the default).
@@ -72,16 +72,15 @@ func deployArgs(v sim.Vars, host string, extra map[string]any) map[string]any {
 func removeArgs(v sim.Vars, host string) map[string]any {
 	return labtest.Args(vcArgs(v), kscArgs(v), map[string]any{
 		"datacenter": v.Datacenter, "esxi_hostnames": []any{host}, "version": v.OldVersion,
-		"target_version": v.NewVersion, "ps_products": []any{v.PSProductKey}, "la_products": []any{v.LAProductKey},
-		"shutdown_timeout": 1, "timeout": 120,
-	})
+		"target_version": v.NewVersion, "shutdown_timeout": 1, "timeout": 120,
+	}, labtest.FleetArgs(v))
 }
 
 func factsArgs(v sim.Vars, extra map[string]any) map[string]any {
 	return labtest.Args(vcArgs(v), kscArgs(v), map[string]any{
 		"datacenter": v.Datacenter, "target_version": v.NewVersion,
-		"ps_products": []any{v.PSProductKey}, "la_products": []any{v.LAProductKey}, "timeout": 60,
-	}, extra)
+		"timeout": 60,
+	}, labtest.FleetArgs(v), extra)
 }
 
 func faultCtx(t *testing.T) context.Context {

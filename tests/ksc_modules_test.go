@@ -22,11 +22,12 @@ func TestKSCModulesPlaybooks(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	// The new agent version stays on the 6.1 line, so the old SVMs serve
-	// it and the update task succeeds without deploying new SVMs.
+	// The lab's table lets the old SVMs serve the new agent version too,
+	// so the update task succeeds without deploying new SVMs.
 	lab, err := sim.Start(ctx, sim.Config{
 		Hosts: 2, VMsPerHost: 1, SSHPort: svm.EphemeralPort, Dir: filepath.Join(dir, "lab"), ImageBytes: 4096,
-		NewAgentVersion: "6.1.0.500", AgentUpdateDuration: 200 * time.Millisecond,
+		OldAgentVersion: "12.5.0.100", NewAgentVersion: "12.5.0.500", AgentUpdateDuration: 200 * time.Millisecond,
+		Compatibility:     map[string]map[string][]string{"6.1.0.100": {"KES": {"12.5"}, "kesl": {"12.5"}}},
 		HeartbeatInterval: 50 * time.Millisecond, Logf: t.Logf,
 	})
 	require.NoError(t, err)
@@ -58,7 +59,7 @@ func TestKSCModulesPlaybooks(t *testing.T) {
 		require.Equal(t, 0, check.ExitCode, check.Output)
 		assert.Equal(t, 2, check.Stats["localhost"].Changed, check.Output)
 		assert.Zero(t, k.Calls()["Tasks.RunTask"], "--check must not start the task")
-		assert.Equal(t, map[string]int{vars.OldAgentVersion: 2}, agents())
+		assert.Equal(t, map[string]int{"12.5.0.100": 2}, agents())
 		assert.Contains(t, check.Output, `"state": "scheduled"`, "--diff shows the state before")
 
 		first, err := playtest.Playbook(ctx, opts(false))
@@ -67,7 +68,7 @@ func TestKSCModulesPlaybooks(t *testing.T) {
 		assert.Equal(t, 2, first.Stats["localhost"].Changed, first.Output)
 		require.Len(t, first.Task(update), 1)
 		assert.Equal(t, "KSC task Update Light Agent completed on 1 targets", first.Task(update)[0].Msg())
-		assert.Equal(t, map[string]int{"6.1.0.500": 2}, agents())
+		assert.Equal(t, map[string]int{"12.5.0.500": 2}, agents())
 
 		rerun, err := playtest.Playbook(ctx, opts(false))
 		require.NoError(t, err)

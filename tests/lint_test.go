@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
+	"github.com/ksvla/lightagent/internal/changelog"
 	"github.com/ksvla/lightagent/internal/playtest"
 	"github.com/ksvla/lightagent/modules"
 )
@@ -53,7 +54,7 @@ func TestLintCatchesViolations(t *testing.T) {
 	}
 	src, dst := playtest.Root(), t.TempDir()
 	for _, p := range []string{"playbooks", "awx", "meta", "plugins", "tests/lint.sh", "tests/stage-collection.sh", "galaxy.yml", "README.md",
-		".ansible-lint", "ansible.cfg"} {
+		".ansible-lint", "ansible.cfg", "LICENSE", "CHANGELOG.rst", "execution-environment.yml", "docs", "changelogs"} {
 		copyPath(t, filepath.Join(src, p), filepath.Join(dst, p))
 	}
 	require.NoError(t, os.MkdirAll(filepath.Join(dst, "library"), 0o755))
@@ -101,8 +102,8 @@ func plant(t *testing.T, path, old, new string) {
 }
 
 // One version everywhere: galaxy.yml, the binary as the Makefile builds it (`ksvla --version`)
-// and a CHANGELOG entry for it. version_added (in the code and in every generated sidecar)
-// names the release that first shipped a module: a release CHANGELOG.md lists, not newer than
+// and a changelog release for it. version_added (in the code and in every generated sidecar)
+// names the release that first shipped a module: a release changelogs/changelog.yaml lists, not newer than
 // galaxy.yml's. For 0.1.0, which shipped every module, that is galaxy.yml's version itself; the
 // rule stays true when 0.2.0 ships with modules added in 0.1.0.
 func TestVersionConsistent(t *testing.T) {
@@ -120,16 +121,16 @@ func TestVersionConsistent(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, strings.TrimSpace(string(out)), want, "bin/ksvla --version")
 
-	changelog, err := os.ReadFile(filepath.Join(root, "CHANGELOG.md"))
+	log, err := changelog.Load(filepath.Join(root, "changelogs"))
 	require.NoError(t, err)
 	released := map[string]bool{}
-	for _, m := range regexp.MustCompile(`(?m)^## \[(\d+\.\d+\.\d+)\] - \d{4}-\d{2}-\d{2}$`).FindAllStringSubmatch(string(changelog), -1) {
-		released[m[1]] = true
+	for v, r := range log.Changes.Releases {
+		released[v] = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`).MatchString(r.ReleaseDate)
 	}
-	assert.True(t, released[want], "CHANGELOG.md has no entry for %s", want)
+	assert.True(t, released[want], "changelogs/changelog.yaml has no release %s", want)
 
 	shipped := func(what, v string) {
-		assert.True(t, released[v], "%s: version_added %q is not a release in CHANGELOG.md", what, v)
+		assert.True(t, released[v], "%s: version_added %q is not a release in changelogs/changelog.yaml", what, v)
 		assert.False(t, semverLess(want, v), "%s: version_added %s is newer than galaxy.yml's %s", what, v, want)
 	}
 	shipped("modules.VersionAdded", modules.VersionAdded)

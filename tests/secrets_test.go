@@ -123,6 +123,15 @@ const passwordPlaybook = `- name: Change the passwords of one SVM and back
       port: "{{ svm_ssh_port }}"
       known_hosts: "{{ svm_known_hosts }}"
       record_path: "{{ record_path }}"
+      # A new SVM: its host key is the one recorded on its VM at first contact.
+      vm: "{{ svm_vm }}"
+      datacenter: "{{ vcenter_datacenter }}"
+      vcenter:
+        hostname: "{{ vcenter_hostname }}"
+        port: "{{ vcenter_port }}"
+        username: "{{ vcenter_username }}"
+        password: "{{ vcenter_password }}"
+        ca_file: "{{ vcenter_ca_file }}"
   tasks:
     - name: Set new passwords
       svm_klconfig:
@@ -198,7 +207,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		// Removes a gone SVM's record, refuses (ignored) a running one's.
 		{"ksc_purge", playtest.Options{Playbook: "tests/playbooks/ksc_purge.yml", ExtraVars: labtest.Args(testVars,
 			map[string]any{"gone_svm": goneSVM, "running_svm": v.SVMs[v.ESXiHosts[0]]})}, true},
-		{"passwords", playtest.Options{Playbook: pwBook, ExtraVars: labtest.Args(testVars, map[string]any{"svm_host": ""}),
+		{"passwords", playtest.Options{Playbook: pwBook, ExtraVars: labtest.Args(testVars, map[string]any{"svm_host": "", "svm_vm": v.SVMs[v.ESXiHosts[0]]}),
 			Args: []string{"-e", "@" + pwVars}}, true},
 	}
 	// Every tests/playbooks/*.yml runs above.
@@ -246,7 +255,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	assert.True(t, sawModule, "the sampler caught module processes")
 
 	sv := l.SVM(v.SVMs[v.ESXiHosts[0]]).State()
-	assert.Equal(t, 2, sv.PasswordChanges["klconfig"], "the new klconfig password was set, then the old one")
+	assert.Equal(t, 3, sv.PasswordChanges["klconfig"], "the image's password replaced at first contact, then the new one set, then the old one")
 	assert.Equal(t, 1, sv.PasswordChanges["root"])
 
 	files := filesUnder(t, l.Dir(), "vars.yml")

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -150,7 +151,7 @@ func converged(ctx context.Context, l *sim.Lab, s *vsphere.Session) []string {
 			}
 		}
 		for ver := range h.Agents {
-			if ver != v.NewAgentVersion {
+			if !slices.Contains(v.AgentVersions(true), ver) {
 				bad = append(bad, fmt.Sprintf("%s: agents still on %s", h.Name, ver))
 			}
 		}

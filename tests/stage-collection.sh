@@ -15,9 +15,9 @@ bin=$1 dest=$2 mode=${3:-} platforms=${4:-}
 root=$(cd "$(dirname "$0")/.." && pwd)
 coll="$dest/ansible_collections/ksvla/lightagent"
 rm -rf "$coll"
-mkdir -p "$coll/plugins/modules" "$coll/plugins/action" "$coll/binaries"
-cp "$root/galaxy.yml" "$root/README.md" "$coll/"
-cp -r "$root/meta" "$coll/"
+mkdir -p "$coll/plugins/modules" "$coll/binaries"
+cp "$root/galaxy.yml" "$root/README.md" "$root/LICENSE" "$root/CHANGELOG.rst" "$root/execution-environment.yml" "$coll/"
+cp -r "$root/meta" "$root/docs" "$root/awx" "$root/changelogs" "$coll/"
 cp -r "$root/plugins/." "$coll/plugins/"
 [ -d "$root/playbooks" ] && cp -r "$root/playbooks" "$coll/"
 bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")

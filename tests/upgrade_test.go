@@ -49,7 +49,7 @@ func assertUpgraded(t *testing.T, l *sim.Lab) {
 		assert.Equal(t, v.NewVersion, h.SVMs[0].Version, h.Name)
 		assert.Equal(t, "on", h.SVMs[0].Power, h.Name)
 		for ver := range h.Agents {
-			assert.Equal(t, v.NewAgentVersion, ver, "%s still has agents on %s", h.Name, ver)
+			assert.Contains(t, v.AgentVersions(true), ver, "%s still has agents on %s", h.Name, ver)
 		}
 		assert.Zero(t, h.Unprotected, h.Name)
 	}
@@ -131,4 +131,87 @@ func tail(s string) string {
 		lines = lines[len(lines)-30:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// The realistic agent profile: Windows and Linux Light Agents of 12.x
+// (-old-agent 12.5.0.100 -new-agent 12.6.0.200), product keys other than
+// the defaults, and a compatibility table that is not the Protection
+// Server's version line. Run 1 deploys and configures the new SVMs, then
+// fails before activation (the activation task is misnamed); the rerun
+// must still activate them and update their databases, because preparing
+// is read from KSC, not inferred from "deploy changed". The lab shows each
+// new SVM activated before its host's old SVM went, and no gap; a third
+// run changes nothing and starts no KSC task.
+func TestUpgradeRerunActivates(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	products := []sim.AgentProduct{
+		{Key: "KESW-LA", DisplayName: "Kaspersky Endpoint Security for Windows", OS: "Microsoft Windows 11"},
+		{Key: "KESL-LA", DisplayName: "Kaspersky Endpoint Security for Linux", OS: "Debian GNU/Linux 12"},
+	}
+	l := labtest.Start(t, sim.Config{Hosts: 2, VMsPerHost: 2, PSKey: "KSVLA-PS-LAB", AgentProducts: products,
+		OldAgentVersion: "12.5.0.100", NewAgentVersion: "12.6.0.200"})
+	v := l.Vars(l.Dir())
+	require.Equal(t, []string{"KESW-LA", "KESL-LA"}, v.LAProductKeys)
+	require.NotContains(t, v.Compatibility, "", "the table is data")
+
+	first := upgrade(t, ctx, l, playtest.Options{Args: []string{"-e", "upgrade_batch_size=2", "-e", "ksc_activate_task=Missing-task"}})
+	require.NotZero(t, first.ExitCode, "run 1 was meant to fail at activation: %s", tail(first.Output))
+	assert.Contains(t, first.Output, "KSC task Missing-task not found")
+	newSVMs := 0
+	for _, h := range l.Status().Hosts {
+		for _, s := range h.SVMs {
+			if s.Version == v.NewVersion {
+				newSVMs++
+				assert.True(t, s.InKSC, "%s was configured before the failure", s.Name)
+				assert.Zero(t, s.Agents, "%s is not activated: it serves nobody", s.Name)
+			}
+		}
+	}
+	require.Equal(t, 2, newSVMs, "run 1 deployed both new SVMs before it failed")
+	for _, e := range l.History() {
+		assert.NotEqual(t, sim.EventActivated, e.Kind, "run 1 activated %s", e.SVM)
+	}
+
+	// Check mode after the failure predicts the preparation from KSC's
+	// state and changes nothing.
+	starts, history := l.TaskStarts(), len(l.History())
+	check := upgrade(t, ctx, l, playtest.Options{Check: true, Diff: true, Args: []string{"-e", "upgrade_batch_size=2"}})
+	require.Zero(t, check.ExitCode, check.Output)
+	assert.Contains(t, changedTasks(check), "Activate the new Protection Servers (step 4)")
+	assert.Contains(t, changedTasks(check), "Update the new Protection Servers' databases (step 4)")
+	assert.NotContains(t, changedTasks(check), "Deploy the new SVM (step 1)", "the new SVMs exist")
+	assert.Equal(t, starts, l.TaskStarts(), "--check started a KSC task")
+	assert.Len(t, l.History(), history, "--check prepared an SVM")
+
+	run := upgrade(t, ctx, l, playtest.Options{Args: []string{"-e", "upgrade_batch_size=2"}})
+	require.Zero(t, run.ExitCode, run.Output)
+	assertUpgraded(t, l)
+	// Every host's old SVM went only after its new SVM was activated and
+	// had databases.
+	prepared := map[string]map[string]bool{} // host -> kinds seen for its new SVM
+	destroyed := 0
+	for _, e := range l.History() {
+		if strings.HasSuffix(e.SVM, "-6.2") && (e.Kind == sim.EventActivated || e.Kind == sim.EventDatabases) {
+			if prepared[e.Host] == nil {
+				prepared[e.Host] = map[string]bool{}
+			}
+			prepared[e.Host][e.Kind] = true
+		}
+		if e.Kind == sim.EventDestroyed && strings.HasSuffix(e.SVM, "-6.1") {
+			destroyed++
+			assert.True(t, prepared[e.Host][sim.EventActivated], "%s removed before its host's new SVM was activated", e.SVM)
+			assert.True(t, prepared[e.Host][sim.EventDatabases], "%s removed before its host's new SVM had databases", e.SVM)
+		}
+	}
+	assert.Equal(t, 2, destroyed)
+
+	starts = l.TaskStarts()
+	again := upgrade(t, ctx, l, playtest.Options{})
+	require.Zero(t, again.ExitCode, again.Output)
+	assert.Empty(t, changedTasks(again), "a rerun after completion changes nothing")
+	assert.Equal(t, starts, l.TaskStarts(), "a rerun after completion starts no KSC task")
 }

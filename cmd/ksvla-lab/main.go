@@ -1,7 +1,8 @@
 // Command ksvla-lab runs the lab (vCenter, SVMs, KSC in one process) for
 // demos, playbooks and benchmarks.
 //
-//	ksvla-lab up [-dir .lab] [-hosts 4] [-vms 3] [-old 6.1.0.100] [-new 6.2.0.200] [-ksc 15.1] [-unmarked] ...
+//	ksvla-lab up [-dir .lab] [-hosts 4] [-vms 3] [-old 6.1.0.100] [-new 6.2.0.200] [-ksc 15.1] [-unmarked]
+//	             [-old-agent V1 -new-agent V2] [-compat table.yml] [-agent-keys KES,kesl] ...
 //	ksvla-lab status [-dir .lab] [-json]
 //	ksvla-lab down [-dir .lab]
 //
@@ -28,6 +29,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/ksvla/lightagent/internal/sim"
 )
@@ -69,10 +72,16 @@ func up(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&cfg.LoopbackNet, "loopback-net", 10, "second octet of the SVMs' 127.N.x.y addresses (one per lab running side by side)")
 	fs.StringVar(&cfg.OldVersion, "old", "6.1.0.100", "Protection Server version of the seeded SVMs")
 	fs.StringVar(&cfg.NewVersion, "new", "6.2.0.200", "Protection Server version of the new image")
-	fs.StringVar(&cfg.OldAgentVersion, "old-agent", "6.1.0.300", "Light Agent version on protected VMs")
-	fs.StringVar(&cfg.NewAgentVersion, "new-agent", "6.2.0.400", "Light Agent version after the update task")
+	fs.StringVar(&cfg.OldAgentVersion, "old-agent", "", "Light Agent version on protected VMs, for every agent product (default: each product's own, 12.5.0.100 for Windows, 12.1.0.300 for Linux)")
+	fs.StringVar(&cfg.NewAgentVersion, "new-agent", "", "Light Agent version after the update task, for every agent product (default: 12.6.0.200 for Windows, 12.2.0.400 for Linux)")
+	var compatFile, agentKeys string
+	fs.StringVar(&compatFile, "compat", "", "YAML or JSON file with the compatibility table (Protection Server version -> agent product key -> agent versions); default: each product's old version with -old, its new version with -new")
+	fs.StringVar(&agentKeys, "agent-keys", "", "KSC product keys of the Windows and Linux agents, comma-separated (default KES,kesl)")
+	fs.StringVar(&cfg.PSKey, "ps-key", sim.DefaultPSKey, "KSC product key of the Protection Server")
 	fs.StringVar(&cfg.KSC, "ksc", sim.KSC151, "KSC behaviour: 15 or 15.1")
 	fs.BoolVar(&cfg.Unmarked, "unmarked", false, "seed old SVMs without marks, as the vendor's wizard deploys them")
+	fs.BoolVar(&cfg.OnePassword, "one-password", false, "simplification: new SVMs accept the operator's klconfig password instead of the image's")
+	fs.BoolVar(&cfg.KnownNewHostKeys, "known-new-host-keys", false, "simplification: write new SVMs' host keys into the lab's known_hosts")
 	fs.StringVar(&cfg.VCenterListen, "vcenter", "127.0.0.1:0", "vCenter listen address (community.vmware uploads need :443)")
 	fs.StringVar(&imageSize, "image-size", "1MiB", "disk payload of each generated OVA (B, KiB, MiB, GiB)")
 	fs.DurationVar(&cfg.AgentUpdateDuration, "agent-update", 2*time.Second, "duration of the Light Agent update task")
@@ -89,6 +98,9 @@ func up(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("-image-size: %w", err)
 	}
 	cfg.ImageBytes = size
+	if err := agentSettings(&cfg, compatFile, agentKeys); err != nil {
+		return err
+	}
 	if pid, err := readPID(cfg.Dir); err == nil && alive(pid) {
 		return fmt.Errorf("a lab is already running in %s (pid %d): ksvla-lab down -dir %s", cfg.Dir, pid, cfg.Dir)
 	}
@@ -227,6 +239,31 @@ func alive(pid int) bool {
 	}
 	_, rest, _ := strings.Cut(string(stat), ") ")
 	return !strings.HasPrefix(rest, "Z")
+}
+
+// agentSettings applies -compat and -agent-keys.
+func agentSettings(cfg *sim.Config, compatFile, agentKeys string) error {
+	if compatFile != "" {
+		raw, err := os.ReadFile(compatFile)
+		if err != nil {
+			return fmt.Errorf("-compat: %w", err)
+		}
+		// JSON is YAML: one decoder reads both.
+		if err := yaml.Unmarshal(raw, &cfg.Compatibility); err != nil {
+			return fmt.Errorf("-compat %s: want Protection Server version -> agent product key -> list of agent versions: %w", compatFile, err)
+		}
+	}
+	if agentKeys != "" {
+		keys := strings.Split(agentKeys, ",")
+		if len(keys) != len(sim.DefaultAgentProducts) {
+			return fmt.Errorf("-agent-keys %q: want %d keys (Windows,Linux)", agentKeys, len(sim.DefaultAgentProducts))
+		}
+		cfg.AgentProducts = append([]sim.AgentProduct(nil), sim.DefaultAgentProducts...)
+		for i, k := range keys {
+			cfg.AgentProducts[i].Key = strings.TrimSpace(k)
+		}
+	}
+	return nil
 }
 
 // parseSize reads sizes like 4096, 64KiB, 1MiB, 2GiB.

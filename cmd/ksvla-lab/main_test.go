@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/ksvla/lightagent/internal/sim"
 )
 
@@ -43,7 +45,8 @@ func TestUpStatusAndShutdown(t *testing.T) {
 	var out syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"up", "-dir", dir, "-hosts", "2", "-vms", "1", "-ssh-port", "-1", "-image-size", "4KiB"}, &out)
+		done <- run(ctx, []string{"up", "-dir", dir, "-hosts", "2", "-vms", "2", "-ssh-port", "-1", "-image-size", "4KiB",
+			"-old-agent", "12.5.0.100", "-new-agent", "12.6.0.200"}, &out)
 	}()
 	require.Eventually(t, func() bool {
 		_, err := os.Stat(filepath.Join(dir, "lab.addr"))
@@ -68,6 +71,19 @@ func TestUpStatusAndShutdown(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(js.String()), &st))
 	require.Len(t, st.Hosts, 2)
 	assert.Equal(t, "on", st.Hosts[1].SVMs[0].Power)
+	// -old-agent/-new-agent: every agent product on V1, which the table
+	// pairs with -old, so the old SVMs serve them all.
+	assert.Equal(t, map[string]int{"12.5.0.100": 2}, st.Hosts[0].Agents)
+	assert.Zero(t, st.Hosts[0].Unprotected)
+	assert.Equal(t, 2, st.Hosts[0].SVMs[0].Agents, "the old SVM serves both")
+	raw, err := os.ReadFile(filepath.Join(dir, "vars.yml"))
+	require.NoError(t, err)
+	var v sim.Vars
+	require.NoError(t, yaml.Unmarshal(raw, &v))
+	assert.Equal(t, map[string]map[string][]string{
+		"6.1.0.100": {"KES": {"12.5.0.100"}, "kesl": {"12.5.0.100"}},
+		"6.2.0.200": {"KES": {"12.6.0.200"}, "kesl": {"12.6.0.200"}},
+	}, v.Compatibility)
 
 	err = run(context.Background(), []string{"up", "-dir", dir}, &strings.Builder{})
 	assert.ErrorContains(t, err, "a lab is already running in "+dir)
@@ -123,6 +139,20 @@ func TestParseSize(t *testing.T) {
 		require.NoError(t, err, tc.in)
 		assert.Equal(t, tc.want, got, tc.in)
 	}
+}
+
+func TestAgentSettings(t *testing.T) {
+	table := filepath.Join(t.TempDir(), "compat.yml")
+	require.NoError(t, os.WriteFile(table, []byte(`"6.2.0.200": {WIN: ["12.6"], LNX: ["12.2"]}`+"\n"), 0o600))
+	var cfg sim.Config
+	require.NoError(t, agentSettings(&cfg, table, "WIN, LNX"))
+	assert.Equal(t, map[string]map[string][]string{"6.2.0.200": {"WIN": {"12.6"}, "LNX": {"12.2"}}}, cfg.Compatibility)
+	assert.Equal(t, []string{"WIN", "LNX"}, []string{cfg.AgentProducts[0].Key, cfg.AgentProducts[1].Key})
+	assert.Equal(t, "KES", sim.DefaultAgentProducts[0].Key, "the defaults stay")
+
+	assert.ErrorContains(t, agentSettings(&sim.Config{}, "", "ONE"), `-agent-keys "ONE": want 2 keys`)
+	require.NoError(t, os.WriteFile(table, []byte("- not a table\n"), 0o600))
+	assert.ErrorContains(t, agentSettings(&sim.Config{}, table, ""), "-compat "+table+": want Protection Server version")
 }
 
 func TestUnknownCommand(t *testing.T) {

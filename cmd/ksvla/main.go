@@ -63,7 +63,7 @@ func cli(args []string) (int, bool) {
 		return 0, true
 	case "docs":
 		if len(args) < 2 || len(args) > 3 {
-			fmt.Fprintln(os.Stderr, "usage: ksvla docs <dir> [README.md]")
+			fmt.Fprintln(os.Stderr, "usage: ksvla docs <sidecar dir> [<markdown dir>]")
 			return 2, true
 		}
 		if err := writeDocs(args[1:]...); err != nil {
@@ -78,16 +78,10 @@ func cli(args []string) (int, bool) {
 func writeDocs(paths ...string) error {
 	dir := paths[0]
 	if len(paths) == 2 {
-		old, err := os.ReadFile(paths[1])
-		if err != nil {
-			return err
-		}
-		updated, err := modules.UpdateReadme(string(old))
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(paths[1], []byte(updated), 0o644); err != nil {
-			return err
+		for name, page := range modules.ModulePages() {
+			if err := os.WriteFile(filepath.Join(paths[1], name), []byte(page), 0o644); err != nil {
+				return fmt.Errorf("write %s: %w", name, err)
+			}
 		}
 	}
 	for _, e := range modules.Registry() {

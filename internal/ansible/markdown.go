@@ -8,8 +8,8 @@ import (
 	"strings"
 )
 
-// Markdown renders a module's documentation for the README from the same
-// spec and Doc as its sidecar, so the README cannot drift from ansible-doc.
+// Markdown renders a module's reference page (docs/modules) from the same
+// spec and Doc as its sidecar, so the page cannot drift from ansible-doc.
 func Markdown(name string, m Module, info DocInfo) string {
 	d := m.Doc()
 	var b strings.Builder

@@ -35,7 +35,13 @@ type KSCHost struct {
 	FQDN        string    `json:"fqdn,omitempty"`
 	IP          string    `json:"ip,omitempty"`
 	Visible     bool      `json:"visible"`
+	OS          string    `json:"os,omitempty"` // KLHST_WKS_OS_NAME
 	Products    []Product `json:"products,omitempty"`
+	// Activated: KSC shows the host's application licensed (see
+	// ksc.Activated). BasesDate: its anti-virus databases date
+	// (KLHST_WKS_RTP_AV_BASES_TIME, RFC 3339), "" when it has none.
+	Activated bool   `json:"activated"`
+	BasesDate string `json:"bases_date,omitempty"`
 }
 
 // Product is an application KSC reports on a host.
@@ -64,6 +70,8 @@ type Rules struct {
 	// MarkRole/MarkVersion name the custom attributes svm_deploy writes and
 	// RoleSVM is the role value that marks an SVM.
 	MarkRole, MarkVersion, RoleSVM string
+	// Compat says which agents each Protection Server version serves.
+	Compat Compat
 }
 
 // Recognition sources, strongest first.
@@ -87,18 +95,39 @@ type SVM struct {
 	FQDN         string  `json:"fqdn,omitempty"`
 	KSCVisible   bool    `json:"ksc_visible"`
 	Target       bool    `json:"target"` // of the target version's line
+	// Activated and DatabasesDate are what KSC shows; Prepared is both,
+	// the state the vendor's step 4 leaves a new SVM in.
+	Activated     bool   `json:"activated"`
+	DatabasesDate string `json:"databases_date,omitempty"`
+	Prepared      bool   `json:"prepared"`
 }
 
 // Agent is a protected VM with a Light Agent.
 type Agent struct {
-	Name      string   `json:"name"`
-	Host      string   `json:"host,omitempty"` // empty when no VM matched
-	Version   Version  `json:"version"`
-	KSCID     string   `json:"ksc_id"`
-	IP        string   `json:"ip,omitempty"`
-	Updated   bool     `json:"updated"`   // on the target line
-	Protected bool     `json:"protected"` // a compatible SVM runs on its host
-	ServedBy  []string `json:"served_by,omitempty"`
+	Name    string `json:"name"`
+	Host    string `json:"host,omitempty"` // empty when no VM matched
+	Product string `json:"product"`        // KSC product key (or display name)
+	// ProductName is the display name KSC gave, when it gave one.
+	ProductName string  `json:"product_name,omitempty"`
+	OS          string  `json:"os,omitempty"` // as KSC reports the guest OS
+	Version     Version `json:"version"`
+	KSCID       string  `json:"ksc_id"`
+	IP          string  `json:"ip,omitempty"`
+	// SVMVersions are the Protection Server versions of the compatibility
+	// table that serve this agent; empty when the table knows none.
+	SVMVersions []string `json:"svm_versions"`
+	Updated     bool     `json:"updated"`   // served by the target version
+	Protected   bool     `json:"protected"` // a compatible, activated SVM runs on its host
+	ServedBy    []string `json:"served_by,omitempty"`
+}
+
+func (a Agent) product() Product { return Product{Key: a.Product, DisplayName: a.ProductName} }
+
+// serves reports whether SVM s serves agent a now: powered on, activated
+// in KSC (an agent prefers, and the lab demands, an activated SVM) and
+// of a version the compatibility table pairs with the agent.
+func (f Fleet) serves(s SVM, a Agent) bool {
+	return s.PowerState == "poweredOn" && s.Activated && f.Compat.Serves(s.Version, a.product(), a.Version)
 }
 
 // Hypervisor is the upgrade state of one ESXi host.
@@ -109,9 +138,12 @@ type Hypervisor struct {
 	AgentsPending    []string            `json:"agents_pending"`
 	Unprotected      []string            `json:"unprotected"`
 	TargetSVMRunning bool                `json:"target_svm_running"`
-	Ready            bool                `json:"ready"`
-	RemovableSVMs    []string            `json:"removable_svms"`
-	BlockedRemovals  map[string]string   `json:"blocked_removals,omitempty"` // SVM -> reason
+	// TargetSVMPrepared: a running SVM of the target version is activated
+	// and has databases in KSC.
+	TargetSVMPrepared bool              `json:"target_svm_prepared"`
+	Ready             bool              `json:"ready"`
+	RemovableSVMs     []string          `json:"removable_svms"`
+	BlockedRemovals   map[string]string `json:"blocked_removals,omitempty"` // SVM -> reason
 }
 
 // Summary counts the fleet.
@@ -127,6 +159,7 @@ type Summary struct {
 // Fleet is the joined view.
 type Fleet struct {
 	TargetVersion Version         `json:"target_version"`
+	Compat        Compat          `json:"compatibility"`
 	SVMs          []SVM           `json:"svms"`
 	Agents        []Agent         `json:"agents"`
 	Hypervisors   []Hypervisor    `json:"hypervisors"`
@@ -140,7 +173,7 @@ type Fleet struct {
 
 // Build joins vCenter's VMs and KSC's hosts under the rules.
 func Build(vms []VM, hosts []KSCHost, r Rules) Fleet {
-	f := Fleet{TargetVersion: r.TargetVersion, ReadyToRemove: map[string]bool{}}
+	f := Fleet{TargetVersion: r.TargetVersion, Compat: r.Compat, ReadyToRemove: map[string]bool{}}
 	idx := newHostIndex(hosts)
 	matched := map[string]bool{}
 	vmByHostID := map[string]VM{}
@@ -173,13 +206,17 @@ func Build(vms []VM, hosts []KSCHost, r Rules) Fleet {
 			}
 			continue
 		}
-		a := Agent{Name: h.DisplayName, Version: p.Version, KSCID: h.ID, IP: h.IP}
+		a := Agent{Name: h.DisplayName, Product: p.Key, ProductName: p.DisplayName, OS: h.OS, Version: p.Version,
+			KSCID: h.ID, IP: h.IP, SVMVersions: r.Compat.ServersOf(p, p.Version)}
+		if a.Product == "" {
+			a.Product = p.DisplayName
+		}
 		if vm, ok := vmByHostID[h.ID]; ok {
 			a.Name, a.Host = vm.Name, vm.Host
 		} else {
 			f.Unmatched = append(f.Unmatched, h.DisplayName)
 		}
-		a.Updated = a.Version.Line() == r.TargetVersion.Line()
+		a.Updated = r.Compat.Serves(r.TargetVersion, p, a.Version)
 		f.Agents = append(f.Agents, a)
 	}
 	f.computeHypervisors(r)
@@ -191,6 +228,8 @@ func recognise(vm VM, h *KSCHost, r Rules) (SVM, bool) {
 	s := SVM{Name: vm.Name, Moid: vm.Moid, Host: vm.Host, PowerState: vm.PowerState, IP: vm.IP}
 	if h != nil {
 		s.KSCID, s.KSCName, s.FQDN, s.KSCVisible = h.ID, h.DisplayName, h.FQDN, h.Visible
+		s.Activated, s.DatabasesDate = h.Activated, h.BasesDate
+		s.Prepared = s.Activated && s.DatabasesDate != ""
 	}
 	switch {
 	case r.MarkRole != "" && vm.Marks[r.MarkRole] == r.RoleSVM && r.RoleSVM != "":
@@ -225,6 +264,7 @@ func (f *Fleet) computeHypervisors(r Rules) {
 		svmsOn[s.Host] = append(svmsOn[s.Host], s)
 		if s.Target && s.PowerState == "poweredOn" {
 			h.TargetSVMRunning = true
+			h.TargetSVMPrepared = h.TargetSVMPrepared || s.Prepared
 		}
 	}
 	for i := range f.Agents {
@@ -235,7 +275,7 @@ func (f *Fleet) computeHypervisors(r Rules) {
 		h := get(a.Host)
 		h.Agents[string(a.Version)]++
 		for _, s := range svmsOn[a.Host] {
-			if s.PowerState == "poweredOn" && Compatible(a.Version, s.Version) {
+			if f.serves(s, *a) {
 				a.ServedBy = append(a.ServedBy, s.Name)
 			}
 		}
@@ -250,7 +290,7 @@ func (f *Fleet) computeHypervisors(r Rules) {
 	f.Summary = Summary{SVMsByVersion: map[string]int{}, AgentsByVersion: map[string]int{}}
 	oldVersions := map[string]bool{}
 	for _, h := range byName {
-		h.Ready = h.TargetSVMRunning && len(h.AgentsPending) == 0
+		h.Ready = h.TargetSVMPrepared && len(h.AgentsPending) == 0
 		h.BlockedRemovals = map[string]string{}
 		for _, s := range svmsOn[h.Name] {
 			if s.Target {
@@ -324,11 +364,13 @@ func hasProduct(h KSCHost, names []string) bool {
 	return ok
 }
 
-// Default product names. The vendor documents neither the KSC product key
-// of the Protection Server nor that of a KSVLA 5.x/6.x Light Agent (NOT
-// FOUND in ksc-openapi.md section 5), so these are the lab's names plus the
-// display names KSC shows; users of a real KSC set the module options.
+// Default product names. The vendor does not document the KSC product key
+// of the Protection Server (NOT FOUND), so that default is the lab's name
+// plus the display name; users of a real KSC set the module option. The
+// Light Agents are Kaspersky Endpoint Security for Windows and for Linux
+// in Light Agent mode: KSC lists them under "KES" (its product table) and
+// "kesl" (as KSC reports KESL hosts).
 var (
 	DefaultProtectionServer = []string{"KSVLA-PS", "Kaspersky Security for Virtualization Light Agent Protection Server"}
-	DefaultLightAgent       = []string{"KSVLA-LA", "Kaspersky Security for Virtualization Light Agent"}
+	DefaultLightAgent       = []string{"KES", "kesl", "Kaspersky Endpoint Security for Windows", "Kaspersky Endpoint Security for Linux"}
 )

@@ -10,6 +10,7 @@ import (
 const (
 	GateAgents      = "no_agent_needs_it"
 	GateReplacement = "replacement_running"
+	GatePrepared    = "replacement_prepared"
 	GateNotLast     = "not_last_svm"
 )
 
@@ -46,15 +47,18 @@ func (g GateResult) Reason() string {
 }
 
 // Gates checks whether svm may be removed now. The agent gate looks for
-// Light Agents on the same hypervisor that are compatible with svm and
-// that no other running SVM could serve; the replacement gate wants a
-// powered-on SVM of the target line on the same hypervisor; the last-SVM
-// gate refuses to leave a hypervisor without any SVM.
+// Light Agents on the same hypervisor that svm serves (by the
+// compatibility table, or that the table pairs with no version at all) and
+// that no other running, activated SVM could serve; the replacement gate
+// wants a powered-on SVM of the target line on the same hypervisor; the
+// preparation gate wants that SVM activated and with databases in KSC;
+// the last-SVM gate refuses to leave a hypervisor without any SVM.
 func Gates(f Fleet, svm SVM) GateResult {
 	return gates(f, svm, false)
 }
 
-// GatesForced is Gates with the agent gate skipped (force: true).
+// GatesForced is Gates with the gates that need KSC (agents, preparation)
+// skipped (force: true).
 func GatesForced(f Fleet, svm SVM) GateResult {
 	return gates(f, svm, true)
 }
@@ -79,46 +83,100 @@ func gates(f Fleet, svm SVM, force bool) GateResult {
 			others = append(others, s)
 		}
 	}
-	var needing []string
-	for _, a := range f.Agents {
-		if a.Host != svm.Host || !Compatible(a.Version, svm.Version) {
-			continue
-		}
-		servedElsewhere := false
-		for _, s := range others {
-			if s.PowerState == "poweredOn" && Compatible(a.Version, s.Version) {
-				servedElsewhere = true
-			}
-		}
-		if !servedElsewhere {
-			needing = append(needing, fmt.Sprintf("%s (%s)", a.Name, a.Version))
-		}
-	}
-	sort.Strings(needing)
-	agents := Gate{Name: GateAgents, Passed: len(needing) == 0,
-		Reason: fmt.Sprintf("no Light Agent on %s needs Protection Server %s", svm.Host, svm.Version.Line())}
-	if len(needing) > 0 {
-		agents.Reason = fmt.Sprintf("%d Light Agent(s) on %s still need it: %s", len(needing), svm.Host, listSome(needing, reasonNames))
-		agents.Skipped = force
-	}
+	agents := agentGate(f, svm, others)
+	agents.Skipped = !agents.Passed && force
 
 	replacement := Gate{Name: GateReplacement, Reason: fmt.Sprintf("no powered-on SVM of version %s on %s", f.TargetVersion, svm.Host)}
+	var running []SVM
 	for _, s := range others {
 		if s.Target && s.PowerState == "poweredOn" {
-			replacement.Passed = true
-			replacement.Reason = fmt.Sprintf("%s (%s) runs on %s", s.Name, s.Version, svm.Host)
-			break
+			running = append(running, s)
 		}
+	}
+	if len(running) > 0 {
+		replacement.Passed = true
+		replacement.Reason = fmt.Sprintf("%s (%s) runs on %s", running[0].Name, running[0].Version, svm.Host)
 	}
 	if svm.Target {
 		replacement.Reason = fmt.Sprintf("%s is itself of the target version %s", svm.Name, f.TargetVersion)
 		replacement.Passed = false
 	}
+	prepared := preparedGate(svm, running)
+	prepared.Skipped = !prepared.Passed && force
 
 	last := Gate{Name: GateNotLast, Passed: len(others) > 0,
 		Reason: fmt.Sprintf("%s is the last SVM on %s", svm.Name, svm.Host)}
 	if last.Passed {
 		last.Reason = fmt.Sprintf("%d other SVM(s) on %s", len(others), svm.Host)
 	}
-	return GateResult{agents, replacement, last}
+	return GateResult{agents, replacement, prepared, last}
+}
+
+// agentGate: an agent on svm's host needs svm when svm serves it, or when
+// the compatibility table pairs it with no version (so nothing proves
+// another SVM can take it), and no other SVM there serves it now.
+func agentGate(f Fleet, svm SVM, others []SVM) Gate {
+	var needing []string
+	onHost := 0
+	for _, a := range f.Agents {
+		if a.Host != svm.Host {
+			continue
+		}
+		onHost++
+		unknown := len(a.SVMVersions) == 0
+		if !unknown && !f.Compat.Serves(svm.Version, a.product(), a.Version) {
+			continue
+		}
+		servedElsewhere := false
+		for _, s := range others {
+			if f.serves(s, a) {
+				servedElsewhere = true
+			}
+		}
+		if !servedElsewhere {
+			note := ""
+			if unknown {
+				note = ", in no row of compatibility"
+			}
+			needing = append(needing, fmt.Sprintf("%s (%s %s%s)", a.Name, a.Product, a.Version, note))
+		}
+	}
+	sort.Strings(needing)
+	g := Gate{Name: GateAgents, Passed: len(needing) == 0,
+		Reason: fmt.Sprintf("no Light Agent on %s needs Protection Server %s", svm.Host, svm.Version)}
+	switch {
+	case onHost > 0 && !f.Compat.Knows(svm.Version):
+		g.Passed = false
+		g.Reason = fmt.Sprintf("compatibility has no row for Protection Server %s, so which of the %d Light Agent(s) on %s it serves is unknown: add it to the compatibility option", svm.Version, onHost, svm.Host)
+	case len(needing) > 0:
+		g.Reason = fmt.Sprintf("%d Light Agent(s) on %s still need it: %s", len(needing), svm.Host, listSome(needing, reasonNames))
+	}
+	return g
+}
+
+// preparedGate wants one of the running target SVMs activated and with
+// databases in KSC (the vendor's step 4): an agent connects to an activated
+// SVM, and an SVM without databases does not scan.
+func preparedGate(svm SVM, running []SVM) Gate {
+	g := Gate{Name: GatePrepared, Reason: fmt.Sprintf("no powered-on SVM of the target version on %s to prepare", svm.Host)}
+	var missing []string
+	for _, s := range running {
+		if s.Prepared {
+			g.Passed = true
+			g.Reason = fmt.Sprintf("%s is activated and has databases of %s", s.Name, s.DatabasesDate)
+			return g
+		}
+		var what []string
+		if !s.Activated {
+			what = append(what, "is not activated")
+		}
+		if s.DatabasesDate == "" {
+			what = append(what, "has no databases")
+		}
+		missing = append(missing, fmt.Sprintf("%s (%s) %s in KSC", s.Name, s.Version, strings.Join(what, " and ")))
+	}
+	if len(missing) > 0 {
+		g.Reason = strings.Join(missing, "; ") + ": run the activation and database update tasks first"
+	}
+	return g
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/ksvla/lightagent/internal/ksc"
 	"github.com/ksvla/lightagent/internal/ksc/filter"
@@ -42,10 +43,12 @@ type Sources struct {
 // ("security application version", documented among the host attributes)
 // carries the version of the product the filter selected, so versions come
 // with the paged rows instead of one GetHostProducts call per host; a row
-// without it falls back to GetHostProducts.
+// without it falls back to GetHostProducts. The OS, databases date and
+// status mask (for activation, see ksc.Activated) come the same way.
 var hostFields = []string{
 	"KLHST_WKS_HOSTNAME", "KLHST_WKS_DN", "KLHST_WKS_DNSNAME", "KLHST_WKS_FQDN",
 	"KLHST_WKS_IP_LONG", "KLHST_WKS_STATUS", "KLHST_WKS_RTP_AV_VERSION",
+	ksc.AttrOSName, ksc.AttrStatusMask, ksc.AttrBasesTime,
 }
 
 // Observe reads vCenter and KSC and builds the fleet. Round trips grow with
@@ -81,22 +84,30 @@ func Observe(ctx context.Context, src Sources, sc vsphere.Scope, r Rules) (Fleet
 	return f, nil
 }
 
-// kscHosts lists the hosts carrying any of the products; keys that look
+// kscHosts lists the hosts carrying any of the products, one query per
+// product key, so each row says which product it has (KES for Windows and
+// KESL are different products with versions of their own). Keys that look
 // like display names (with spaces) cannot be filtered on and are skipped
-// here, they only match in Build.
+// here; they only match in Build.
 func kscHosts(ctx context.Context, c HostLister, keys []string) ([]KSCHost, error) {
-	var terms []filter.Expr
+	var out []KSCHost
 	for _, k := range keys {
-		if !strings.Contains(k, " ") {
-			terms = append(terms, filter.Eq("KLHST_WKS_PRODUCT_NAME", k))
+		if strings.Contains(k, " ") {
+			continue
 		}
+		hs, err := kscHostsOf(ctx, c, k)
+		if err != nil {
+			return nil, err
+		}
+		out = mergeHosts(out, hs)
 	}
-	if len(terms) == 0 {
-		return nil, nil
-	}
-	rows, err := c.FindHosts(ctx, filter.Or(terms...).String(), hostFields)
+	return out, nil
+}
+
+func kscHostsOf(ctx context.Context, c HostLister, key string) ([]KSCHost, error) {
+	rows, err := c.FindHosts(ctx, filter.Eq("KLHST_WKS_PRODUCT_NAME", key).String(), hostFields)
 	if err != nil {
-		return nil, fmt.Errorf("find KSC hosts with %s: %w", strings.Join(keys, ", "), err)
+		return nil, fmt.Errorf("find KSC hosts with %s: %w", key, err)
 	}
 	out := make([]KSCHost, 0, len(rows))
 	for _, row := range rows {
@@ -105,6 +116,11 @@ func kscHosts(ctx context.Context, c HostLister, keys []string) ([]KSCHost, erro
 			DisplayName: row.Str("KLHST_WKS_DN"),
 			DNSName:     row.Str("KLHST_WKS_DNSNAME"),
 			FQDN:        row.Str("KLHST_WKS_FQDN"),
+			OS:          row.Str(ksc.AttrOSName),
+			Activated:   ksc.Activated(row),
+		}
+		if t, ok := row.Time(ksc.AttrBasesTime); ok && !t.IsZero() {
+			h.BasesDate = t.UTC().Format(time.RFC3339)
 		}
 		if ip, ok := row.Int("KLHST_WKS_IP_LONG"); ok && ip > 0 {
 			h.IP = net.IPv4(byte(ip>>24), byte(ip>>16), byte(ip>>8), byte(ip)).String()
@@ -113,7 +129,7 @@ func kscHosts(ctx context.Context, c HostLister, keys []string) ([]KSCHost, erro
 			h.Visible = st&1 != 0
 		}
 		if v := row.Str("KLHST_WKS_RTP_AV_VERSION"); v != "" {
-			h.Products = []Product{{Key: keys[0], Version: Version(v)}}
+			h.Products = []Product{{Key: key, Version: Version(v)}}
 		} else {
 			ps, err := c.GetHostProducts(ctx, h.ID)
 			if err != nil {

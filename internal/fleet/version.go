@@ -53,12 +53,3 @@ func (v Version) Line() string {
 	}
 	return p[0] + "." + p[1]
 }
-
-// Compatible reports whether a Light Agent of version agent can connect to
-// an SVM whose Protection Server has version svm. The vendor says a Light
-// Agent connects only to a Protection Server of the same KSVLA version
-// (KSVLA 5.1 topic 145527) without giving a table; we read "same KSVLA
-// version" as the same major.minor line.
-func Compatible(agent, svm Version) bool {
-	return agent != "" && svm != "" && agent.Line() == svm.Line()
-}

@@ -1,6 +1,7 @@
 // Package klconfig is the client of the KSVLA klconfig script API: typed commands, an SSH
 // transport that runs one command per session as the `klconfig` account, the output parser and
-// typed errors. Vendor facts: shared/reference/klconfig.md.
+// typed errors. Vendor facts: the KSVLA help's klconfig command pages
+// (https://support.kaspersky.com/help/KSVLA/6.2/en-US/254869.htm).
 package klconfig
 
 import (

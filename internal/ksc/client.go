@@ -2,7 +2,8 @@
 // use: session handling over one reusable HTTPS client, typed values,
 // paged host searches, host products, removal, groups and tasks.
 //
-// Wire facts come from /work/shared/reference/ksc-openapi.md.
+// Wire facts come from the KSC OpenAPI reference
+// (https://support.kaspersky.com/help/KSC/16/KSCAPI/index.html).
 package ksc
 
 import (

@@ -3,6 +3,7 @@ package ksc
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -434,4 +435,26 @@ func TestConnectionErrorClasses(t *testing.T) {
 			assert.Equal(t, tc.neverThere, notSent(tc.err), "notSent")
 		})
 	}
+}
+
+func TestActivated(t *testing.T) {
+	for name, tc := range map[string]struct {
+		row  Params
+		want bool
+	}{
+		"no status condition":            {Params{AttrStatusMask: mustValue(t, `0`)}, true},
+		"other conditions only":          {Params{AttrStatusMask: mustValue(t, `128`)}, true},
+		"licence expired":                {Params{AttrStatusMask: mustValue(t, `512`)}, false},
+		"licence expired and old bases":  {Params{AttrStatusMask: mustValue(t, `640`)}, false},
+		"mask missing counts as unknown": {Params{}, false},
+	} {
+		assert.Equal(t, tc.want, Activated(tc.row), name)
+	}
+}
+
+func mustValue(t *testing.T, raw string) Value {
+	t.Helper()
+	var v Value
+	require.NoError(t, json.Unmarshal([]byte(raw), &v))
+	return v
 }

@@ -8,24 +8,38 @@ import (
 	"time"
 
 	"github.com/ksvla/lightagent/internal/sim/kscsim"
-	"github.com/ksvla/lightagent/internal/sim/vcenter"
 )
 
-// Compatible is the lab's compatibility rule (NOT FOUND in the vendor
-// docs beyond "same KSVLA version"): a Light Agent works with a Protection
-// Server of the same major.minor.
-func Compatible(agentVersion, psVersion string) bool {
-	return vcenter.MajorMinor(agentVersion) == vcenter.MajorMinor(psVersion)
+// Accepts reports whether the lab's compatibility table pairs a
+// Protection Server version with an agent product's version. A table
+// version stands for every version starting with its parts (6.1 covers
+// 6.1.0.100).
+func (c Config) Accepts(psVersion, product, agentVersion string) bool {
+	within := func(t, v string) bool { return t != "" && (v == t || strings.HasPrefix(v, t+".")) }
+	for ps, products := range c.Compatibility {
+		if !within(ps, psVersion) {
+			continue
+		}
+		for _, t := range products[product] {
+			if within(t, agentVersion) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
-func (l *Lab) servesLocked(s *svmRec, host, agentVersion string) bool {
-	return s.on && s.registered && s.host == host && Compatible(agentVersion, s.version)
+// servesLocked: an agent connects only to a powered-on, KSC-connected,
+// activated SVM on its own host whose version the table accepts for it
+// (KSVLA 6.2 help, topics 254867 and 254888).
+func (l *Lab) servesLocked(s *svmRec, a *agentRec, version string) bool {
+	return s.on && s.registered && s.activated && s.host == a.host && l.cfg.Accepts(s.version, a.product.Key, version)
 }
 
-func (l *Lab) compatibleSVMLocked(host, agentVersion string) string {
+func (l *Lab) compatibleSVMLocked(a *agentRec, version string) string {
 	var names []string
 	for _, s := range l.svms {
-		if l.servesLocked(s, host, agentVersion) {
+		if l.servesLocked(s, a, version) {
 			names = append(names, s.name)
 		}
 	}
@@ -51,15 +65,15 @@ func (l *Lab) evaluateLocked(reason string) {
 			a.svm = ""
 			continue
 		}
-		if cur, ok := l.svms[a.svm]; ok && l.servesLocked(cur, a.host, a.version) {
+		if cur, ok := l.svms[a.svm]; ok && l.servesLocked(cur, a, a.version) {
 			continue
 		}
 		was := a.svm
-		a.svm = l.compatibleSVMLocked(a.host, a.version)
+		a.svm = l.compatibleSVMLocked(a, a.version)
 		if a.svm == "" && (was != "" || !a.evaluated) {
 			l.gaps = append(l.gaps, Gap{Time: now, VM: a.name, Host: a.host, AgentVersion: a.version,
-				Reason: fmt.Sprintf("%s: no powered-on, KSC-connected SVM with Protection Server %s.x on %s",
-					reason, vcenter.MajorMinor(a.version), a.host)})
+				Reason: fmt.Sprintf("%s: no powered-on, KSC-connected, activated SVM on %s serves %s %s",
+					reason, a.host, a.product.Key, a.version)})
 		}
 		a.evaluated = true
 	}
@@ -90,7 +104,7 @@ func (l *Lab) runAgentUpdate(ctx context.Context, progress func(percent int)) er
 	l.mu.Lock()
 	var todo []string
 	for _, n := range l.agentNamesLocked() {
-		if l.agents[n].version != l.cfg.NewAgentVersion {
+		if a := l.agents[n]; a.version != a.product.NewVersion {
 			todo = append(todo, n)
 		}
 	}
@@ -112,12 +126,11 @@ func (l *Lab) runAgentUpdate(ctx context.Context, progress func(percent int)) er
 		case a == nil: // destroyed meanwhile: nothing to update
 		case !a.on:
 			failed = append(failed, name+" (not visible)")
-		case l.compatibleSVMLocked(a.host, l.cfg.NewAgentVersion) == "":
+		case l.compatibleSVMLocked(a, a.product.NewVersion) == "":
 			failed = append(failed, name+" (no compatible SVM on "+a.host+")")
 		default:
-			a.version = l.cfg.NewAgentVersion
-			l.ksc.SetProducts(a.kscID, []kscsim.Product{{Key: l.cfg.LAKey, Version: a.version,
-				DisplayName: l.cfg.LADisplayName, ProdVersion: a.version}})
+			a.version = a.product.NewVersion
+			l.ksc.SetProducts(a.kscID, []kscsim.Product{nagentProduct(), a.product.kscProduct(a.version)})
 			l.evaluateLocked("light agent on " + name + " updated to " + a.version)
 		}
 		l.mu.Unlock()

@@ -42,22 +42,50 @@ type Vars struct {
 	KSCNagentSSLPort    int               `yaml:"ksc_nagent_ssl_port"`
 	KSCNagentPort       int               `yaml:"ksc_nagent_port"`
 	SVMKlconfigPassword string            `yaml:"svm_klconfig_password"`
+	SVMImagePassword    string            `yaml:"svm_image_klconfig_password"` // what a new SVM accepts until first contact
 	SVMKnownHosts       string            `yaml:"svm_known_hosts"`
 	SVMSSHPort          int               `yaml:"svm_ssh_port"` // klconfig SSH port of every SVM
 	OldVersion          string            `yaml:"svm_old_version"`
 	NewVersion          string            `yaml:"svm_new_version"`
-	OldAgentVersion     string            `yaml:"agent_old_version"`
-	NewAgentVersion     string            `yaml:"agent_new_version"`
 	PSProductKey        string            `yaml:"ps_product_key"`
 	PSProductName       string            `yaml:"ps_product_name"`
-	LAProductKey        string            `yaml:"la_product_key"`
-	LAProductName       string            `yaml:"la_product_name"`
-	UpdateAgentsTask    string            `yaml:"ksc_update_agents_task"`
-	ActivateTask        string            `yaml:"ksc_activate_task"`
-	UpdateDBTask        string            `yaml:"ksc_update_databases_task"`
-	OldImage            Image             `yaml:"svm_old_image"`
-	NewImage            Image             `yaml:"svm_new_image"`
-	SVMs                map[string]string `yaml:"new_svm_names"` // ESXi host -> suggested new SVM name
+	// LAProductKeys are the agents' KSC product keys (agent_facts'
+	// la_products); AgentProducts describe them with their versions.
+	LAProductKeys []string    `yaml:"la_product_keys"`
+	AgentProducts []AgentVars `yaml:"agent_products"`
+	// Compatibility is the table the playbooks pass as the modules'
+	// compatibility option.
+	Compatibility    map[string]map[string][]string `yaml:"ksvla_compatibility"`
+	UpdateAgentsTask string                         `yaml:"ksc_update_agents_task"`
+	ActivateTask     string                         `yaml:"ksc_activate_task"`
+	UpdateDBTask     string                         `yaml:"ksc_update_databases_task"`
+	OldImage         Image                          `yaml:"svm_old_image"`
+	NewImage         Image                          `yaml:"svm_new_image"`
+	SVMs             map[string]string              `yaml:"new_svm_names"` // ESXi host -> suggested new SVM name
+}
+
+// AgentVars is one Light Agent product of the lab.
+type AgentVars struct {
+	Key        string `yaml:"key"`
+	Name       string `yaml:"name"`
+	OS         string `yaml:"os"`
+	OldVersion string `yaml:"old_version"`
+	NewVersion string `yaml:"new_version"`
+}
+
+// AgentVersions returns the agents' old (new=false) or new versions.
+func (v Vars) AgentVersions(new bool) []string {
+	var out []string
+	for _, p := range v.AgentProducts {
+		ver := p.OldVersion
+		if new {
+			ver = p.NewVersion
+		}
+		if !slices.Contains(out, ver) {
+			out = append(out, ver)
+		}
+	}
+	return out
 }
 
 // Image is an OVA the lab wrote.
@@ -82,13 +110,18 @@ func (l *Lab) Vars(dir string) Vars {
 		KSCURL: l.ksc.URL(), KSCUsername: KSCUsername, KSCPassword: l.cfg.KSCPassword,
 		KSCCAFile: filepath.Join(dir, "ksc.pem"), KSCFingerprint: l.ksc.Fingerprint(),
 		KSCNagentAddress: l.kscIP, KSCNagentSSLPort: NagentSSLPort, KSCNagentPort: NagentPort,
-		SVMKlconfigPassword: l.cfg.SVMPassword, SVMKnownHosts: filepath.Join(dir, "known_hosts"),
+		SVMKlconfigPassword: l.cfg.SVMPassword, SVMImagePassword: l.cfg.ImagePassword, SVMKnownHosts: filepath.Join(dir, "known_hosts"),
 		OldVersion: l.cfg.OldVersion, NewVersion: l.cfg.NewVersion,
-		OldAgentVersion: l.cfg.OldAgentVersion, NewAgentVersion: l.cfg.NewAgentVersion,
 		PSProductKey: l.cfg.PSKey, PSProductName: l.cfg.PSDisplayName,
-		LAProductKey: l.cfg.LAKey, LAProductName: l.cfg.LADisplayName, UpdateAgentsTask: UpdateAgentsTask,
+		Compatibility: l.cfg.Compatibility, UpdateAgentsTask: UpdateAgentsTask,
 		ActivateTask: ActivateTask, UpdateDBTask: UpdateDatabasesTask,
 		OldImage: image(l.oldImage), NewImage: image(l.newImage), SVMs: map[string]string{},
+	}
+	for _, p := range l.cfg.AgentProducts {
+		if !slices.Contains(v.LAProductKeys, p.Key) {
+			v.LAProductKeys = append(v.LAProductKeys, p.Key)
+		}
+		v.AgentProducts = append(v.AgentProducts, AgentVars{Key: p.Key, Name: p.DisplayName, OS: p.OS, OldVersion: p.OldVersion, NewVersion: p.NewVersion})
 	}
 	v.SVMSSHPort = l.cfg.SSHPort
 	if v.SVMSSHPort <= 0 {
@@ -137,12 +170,13 @@ func (l *Lab) WriteFiles(dir string) error {
 	return l.writeKnownHostsLocked()
 }
 
-// writeKnownHostsLocked writes every SVM's host key at its current
-// address into each known_hosts the lab maintains.
+// writeKnownHostsLocked writes the host keys an admin's known_hosts would
+// hold, at their SVMs' current addresses, into each known_hosts the lab
+// maintains: the seeded SVMs' only (new SVMs' too with KnownNewHostKeys).
 func (l *Lab) writeKnownHostsLocked() error {
 	var lines []string
 	for _, s := range l.svms {
-		if s.sim == nil {
+		if s.sim == nil || (!l.seeded[s.name] && !l.cfg.KnownNewHostKeys) {
 			continue
 		}
 		addr := s.sim.Addr()

@@ -1,14 +1,22 @@
 // Package sim composes the whole lab in one process: the vCenter (govmomi
 // simulator), one klconfig SSH server per powered-on SVM, and the KSC
-// OpenAPI server, wired like the real thing (DESIGN.md "The lab").
+// OpenAPI server, wired like the real thing (docs/lab.md).
 //
 // Lab assumptions, where the vendor documentation is silent (NOT FOUND):
-//   - Product keys of the Protection Server and the Light Agent in KSC are
-//     configuration, defaulting to "KSVLA-PS" and "KSVLA-LA".
-//   - A Light Agent is compatible with an SVM whose Protection Server
-//     version has the same major.minor as the agent's version.
-//   - Every SVM, seeded or deployed, accepts the lab's one klconfig
-//     password (Config.SVMPassword).
+//   - Product keys of the Protection Server and the Light Agents in KSC are
+//     configuration (Config.PSKey, Config.AgentProducts).
+//   - Which agent versions a Protection Server serves is Config.Compatibility,
+//     by default each product's old version with OldVersion and its new
+//     version with NewVersion (the vendor's table for 6.2 was not found).
+//   - KSC shows an SVM without a key with the "licence expired" status
+//     condition (kscsim.StatusMaskLicence).
+//   - Seeded SVMs accept the operator's klconfig password
+//     (Config.SVMPassword) and their host keys are in the lab's
+//     known_hosts, as an admin's would be. A new SVM deployed from the
+//     image has the image's password (Config.ImagePassword) and a host key
+//     generated at its first boot that no known_hosts holds, as in the
+//     field; Config.OnePassword and Config.KnownNewHostKeys are the
+//     simplifications, for tests about something else.
 //   - Network Agent on an SVM reaches KSC only when `nagent` names the KSC
 //     address (its IP or KSCHostName) and SSL port 13000.
 package sim
@@ -22,6 +30,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,8 +50,9 @@ const (
 const (
 	DefaultPSKey         = "KSVLA-PS"
 	DefaultPSDisplayName = images.DefaultProduct
-	DefaultLAKey         = "KSVLA-LA"
-	DefaultLADisplayName = "Kaspersky Security for Virtualization Light Agent"
+	// NagentDisplayName is how KSC names the Network Agent every host runs.
+	NagentDisplayName = "Kaspersky Security Center Network Agent"
+	nagentVersion     = "14.2.0.26967"
 	// UpdateAgentsTask is the KSC task that updates Light Agents.
 	UpdateAgentsTask = "Update Light Agent"
 	// KSCHostName is the DNS name every SVM resolves to the KSC address.
@@ -56,15 +66,24 @@ const (
 
 // Config configures a lab. Zero values take the documented defaults.
 type Config struct {
-	Hosts           int    // ESXi hosts; default 4
-	VMsPerHost      int    // protected VMs per host; default 3, negative for none
-	OldVersion      string // Protection Server of the seeded SVMs; default "6.1.0.100"
-	NewVersion      string // Protection Server of the new image; default "6.2.0.200"
-	OldAgentVersion string // Light Agent on protected VMs; default "6.1.0.300"
-	NewAgentVersion string // Light Agent after the update task; default "6.2.0.400"
-	Unmarked        bool   // seed old SVMs without marks, as the vendor's wizard does
-	KSC             string // KSC15 or KSC151 (default)
-	VCenterListen   string // default "127.0.0.1:0"
+	Hosts      int    // ESXi hosts; default 4
+	VMsPerHost int    // protected VMs per host; default 3, negative for none
+	OldVersion string // Protection Server of the seeded SVMs; default "6.1.0.100"
+	NewVersion string // Protection Server of the new image; default "6.2.0.200"
+	// AgentProducts are the Light Agent products the protected VMs run,
+	// given out in turn; default DefaultAgentProducts (Windows and Linux).
+	AgentProducts []AgentProduct
+	// OldAgentVersion and NewAgentVersion, when set, replace every
+	// product's old and new version (ksvla-lab -old-agent/-new-agent).
+	OldAgentVersion, NewAgentVersion string
+	// Compatibility is the vendor's table as the lab plays it: Protection
+	// Server version -> agent product key -> agent versions it serves. A
+	// version stands for every version starting with its parts. Default:
+	// each product's OldVersion with OldVersion, NewVersion with NewVersion.
+	Compatibility map[string]map[string][]string
+	Unmarked      bool   // seed old SVMs without marks, as the vendor's wizard does
+	KSC           string // KSC15 or KSC151 (default)
+	VCenterListen string // default "127.0.0.1:0"
 	// Dir receives vars.yml, known_hosts, ksc.pem, vcenter.pem and the two
 	// OVAs; default: a temporary directory removed by Close.
 	Dir                 string
@@ -76,9 +95,18 @@ type Config struct {
 	// in KSC; default 1s.
 	HeartbeatInterval    time.Duration
 	PSKey, PSDisplayName string // Protection Server product in KSC (and the OVA's product)
-	LAKey, LADisplayName string // Light Agent product in KSC
-	// SVMPassword is the klconfig password of every SVM; default random.
+	// SVMPassword is the operator's klconfig password, the one the seeded
+	// SVMs have; default random.
 	SVMPassword string
+	// ImagePassword is the klconfig (and root) password of the SVM image:
+	// what a new SVM accepts until it is changed; default random.
+	ImagePassword string
+	// OnePassword is a simplification: new SVMs accept SVMPassword instead
+	// of the image's password.
+	OnePassword bool
+	// KnownNewHostKeys is a simplification: the lab writes new SVMs' host
+	// keys into its known_hosts, as if an admin had added them.
+	KnownNewHostKeys bool
 	// VCenterPassword, KSCPassword: default random.
 	VCenterPassword, KSCPassword string
 	// SSHPort is the SVMs' klconfig SSH port: 0 = 22 (falling back to an
@@ -119,15 +147,35 @@ func (c *Config) defaults() {
 	setInt(&c.VMsPerHost, 3)
 	setStr(&c.OldVersion, "6.1.0.100")
 	setStr(&c.NewVersion, "6.2.0.200")
-	setStr(&c.OldAgentVersion, "6.1.0.300")
-	setStr(&c.NewAgentVersion, "6.2.0.400")
+	if len(c.AgentProducts) == 0 {
+		c.AgentProducts = DefaultAgentProducts
+	}
+	c.AgentProducts = append([]AgentProduct(nil), c.AgentProducts...) // ours to fill in
+	for i := range c.AgentProducts {
+		p := &c.AgentProducts[i]
+		if c.OldAgentVersion != "" {
+			p.OldVersion = c.OldAgentVersion
+		}
+		if c.NewAgentVersion != "" {
+			p.NewVersion = c.NewAgentVersion
+		}
+	}
+	if c.Compatibility == nil {
+		c.Compatibility = map[string]map[string][]string{c.OldVersion: {}, c.NewVersion: {}}
+		for _, p := range c.AgentProducts {
+			c.Compatibility[c.OldVersion][p.Key] = append(c.Compatibility[c.OldVersion][p.Key], p.OldVersion)
+			c.Compatibility[c.NewVersion][p.Key] = append(c.Compatibility[c.NewVersion][p.Key], p.NewVersion)
+		}
+	}
 	setStr(&c.KSC, KSC151)
 	setStr(&c.VCenterListen, "127.0.0.1:0")
 	setStr(&c.PSKey, DefaultPSKey)
 	setStr(&c.PSDisplayName, DefaultPSDisplayName)
-	setStr(&c.LAKey, DefaultLAKey)
-	setStr(&c.LADisplayName, DefaultLADisplayName)
 	setStr(&c.SVMPassword, randomSecret("Svm-"))
+	setStr(&c.ImagePassword, randomSecret("Img-"))
+	if c.OnePassword {
+		c.ImagePassword = c.SVMPassword
+	}
 	setStr(&c.VCenterPassword, randomSecret("Vc-"))
 	setStr(&c.KSCPassword, randomSecret("Ksc-"))
 	setDur(&c.AgentUpdateDuration, 2*time.Second)
@@ -142,6 +190,28 @@ func (c *Config) defaults() {
 	}
 }
 
+// AgentProduct is a Light Agent product: Kaspersky Endpoint Security for
+// Windows or for Linux in Light Agent mode, with the versions the lab
+// moves its agents between.
+type AgentProduct struct {
+	Key, DisplayName, OS   string // KSC product key and name, guest OS as KSC shows it
+	OldVersion, NewVersion string
+}
+
+func (p AgentProduct) kscProduct(version string) kscsim.Product {
+	return kscsim.Product{Key: p.Key, Version: version, DisplayName: p.DisplayName, ProdVersion: version}
+}
+
+// DefaultAgentProducts are the lab's agents: 12.x versions of their own,
+// never on the Protection Server's 6.x line. KSC's product table names KES
+// for Windows "KES"; KESL hosts show "kesl".
+var DefaultAgentProducts = []AgentProduct{
+	{Key: "KES", DisplayName: "Kaspersky Endpoint Security for Windows", OS: "Microsoft Windows Server 2019",
+		OldVersion: "12.5.0.100", NewVersion: "12.6.0.200"},
+	{Key: "kesl", DisplayName: "Kaspersky Endpoint Security for Linux", OS: "Ubuntu 22.04 LTS",
+		OldVersion: "12.1.0.300", NewVersion: "12.2.0.400"},
+}
+
 // Lab is a running lab.
 type Lab struct {
 	cfg        Config
@@ -150,7 +220,8 @@ type Lab struct {
 	vc         *vcenter.VCenter
 	ksc        *kscsim.Server
 	kscIP      string
-	updateTask string // KSC task id of UpdateAgentsTask
+	updateTask string            // KSC task id of UpdateAgentsTask
+	taskIDs    map[string]string // KSC task ids of the preparing tasks
 	oldImage   images.Info
 	newImage   images.Info
 	queue      *queue
@@ -158,9 +229,18 @@ type Lab struct {
 	wg         sync.WaitGroup
 	closed     sync.Once
 
+	// cmdMu guards commands apart from mu: SVMs report commands from
+	// inside lab logic that holds mu (the seeded SVMs' nagent).
+	cmdMu sync.Mutex
+	// commands counts, per SVM name, the klconfig commands it received by
+	// command name, so tests can assert that a rerun sent no nagent or
+	// passwd.
+	commands map[string]map[string]int
+
 	mu      sync.Mutex         // guards everything below; lab logic runs under it
 	svms    map[string]*svmRec // by VM name
 	licence []LicenceEvent
+	history []Event
 	// keySeed makes this lab's SVM host keys its own: stable while the lab
 	// runs (power cycles, address changes), new in the next lab, as a
 	// redeployed VM gets a new key. Otherwise a client's records keyed by
@@ -168,6 +248,10 @@ type Lab struct {
 	keySeed string
 	agents  map[string]*agentRec // by VM name
 	seeded  map[string]bool      // old SVMs the lab seeded (known even unmarked)
+	// commands counts, per SVM name, the klconfig commands it received by
+	// command name, so tests can assert that a rerun sent no nagent or
+	// passwd.
+	refused map[string]bool // SVM names whose SSH port refuses connections (RefuseSSH)
 	nextIP  int
 	ips     map[string]string // VM name -> loopback IP, stable across power cycles
 	gaps    []Gap
@@ -182,9 +266,10 @@ type Lab struct {
 // serving klconfig and registered in KSC), and writes the lab files.
 func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	cfg.defaults()
-	l := &Lab{cfg: cfg, dir: cfg.Dir, queue: newQueue(), stop: make(chan struct{}),
+	l := &Lab{cfg: cfg, dir: cfg.Dir, queue: newQueue(), stop: make(chan struct{}), taskIDs: map[string]string{},
 		svms: map[string]*svmRec{}, agents: map[string]*agentRec{}, seeded: map[string]bool{},
-		ips: map[string]string{}, started: time.Now(), keySeed: randomSecret("hostkey-")}
+		ips: map[string]string{}, started: time.Now(), keySeed: randomSecret("hostkey-"),
+		commands: map[string]map[string]int{}, refused: map[string]bool{}}
 	defer func() {
 		if err != nil {
 			l.Close()
@@ -281,9 +366,12 @@ func (l *Lab) seedKSC() {
 	for _, h := range l.vc.Inventory().Hosts {
 		l.seeded[h.OldSVM] = true
 		for i, name := range h.ProtectedVMs {
-			a := &agentRec{name: name, host: h.Name, ip: h.ProtectedIPs[i], version: l.cfg.OldAgentVersion}
-			a.kscID = l.ksc.UpsertHost(l.kscHost(name, a.ip, l.vmGrp, kscsim.Product{
-				Key: l.cfg.LAKey, Version: a.version, DisplayName: l.cfg.LADisplayName, ProdVersion: a.version}))
+			// Products in turn, so every host runs Windows and Linux agents.
+			prod := l.cfg.AgentProducts[i%len(l.cfg.AgentProducts)]
+			a := &agentRec{name: name, host: h.Name, ip: h.ProtectedIPs[i], version: prod.OldVersion, product: prod}
+			rec := l.kscHost(name, a.ip, l.vmGrp, prod.kscProduct(a.version))
+			rec.OSName = prod.OS
+			a.kscID = l.ksc.UpsertHost(rec)
 			l.agents[name] = a
 		}
 	}
@@ -445,5 +533,41 @@ func (q *queue) get(stop <-chan struct{}) (func(), bool) {
 		case <-stop:
 			return nil, false
 		}
+	}
+}
+
+// countCommand notes that SVM name received cmdline.
+func (l *Lab) countCommand(name, cmdline string) {
+	cmd, _, _ := strings.Cut(strings.TrimSpace(cmdline), " ")
+	l.cmdMu.Lock()
+	defer l.cmdMu.Unlock()
+	if l.commands[name] == nil {
+		l.commands[name] = map[string]int{}
+	}
+	l.commands[name][cmd]++
+}
+
+// CommandCounts returns how many times the SVM called name received each
+// klconfig command (by command name, e.g. "nagent", "passwd"), over SSH
+// or from its first startup script, since the lab started.
+func (l *Lab) CommandCounts(name string) map[string]int {
+	l.cmdMu.Lock()
+	defer l.cmdMu.Unlock()
+	out := map[string]int{}
+	for k, v := range l.commands[name] {
+		out[k] = v
+	}
+	return out
+}
+
+// RefuseSSH makes the SVM called name refuse SSH connections (refuse) or
+// serve them again, as an SVM whose sshd is down or a firewall in the way.
+// It applies to an SVM not deployed yet too, from its first power-on.
+func (l *Lab) RefuseSSH(name string, refuse bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.refused[name] = refuse
+	if rec := l.svms[name]; rec != nil && rec.sim != nil {
+		rec.sim.RefuseSSH(refuse)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/ovf/importer"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
@@ -95,23 +96,44 @@ func deploySVM(t *testing.T, l *Lab, c *govmomi.Client, f *find.Finder, host, na
 	return vm
 }
 
-// klconfig runs one klconfig command over SSH, verifying the host key
-// against the lab's known_hosts.
+// klconfig runs one klconfig command over SSH on an old (seeded) SVM,
+// verifying the host key against the lab's known_hosts.
 func klconfig(t *testing.T, l *Lab, addr, cmd string) string {
 	t.Helper()
 	check, err := knownhosts.New(filepath.Join(l.Dir(), "known_hosts"))
 	require.NoError(t, err)
+	out, err := klconfigWith(addr, l.Config().SVMPassword, check, cmd)
+	require.NoError(t, err)
+	return out
+}
+
+// klconfigNew runs one klconfig command on a new SVM as its admin would:
+// the image's password, the host key read on the VM's console.
+func klconfigNew(t *testing.T, l *Lab, name, cmd string) string {
+	t.Helper()
+	sv := l.SVM(name)
+	require.NotNil(t, sv)
+	out, err := klconfigWith(sv.Addr(), l.Config().ImagePassword, ssh.FixedHostKey(sv.HostKey()), cmd)
+	require.NoError(t, err)
+	return out
+}
+
+func klconfigWith(addr, password string, check ssh.HostKeyCallback, cmd string) (string, error) {
 	client, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{
-		User: "klconfig", Auth: []ssh.AuthMethod{ssh.Password(l.Config().SVMPassword)},
+		User: "klconfig", Auth: []ssh.AuthMethod{ssh.Password(password)},
 		HostKeyCallback: check, Timeout: 5 * time.Second,
 	})
-	require.NoError(t, err)
+	if err != nil {
+		return "", err
+	}
 	defer client.Close()
 	sess, err := client.NewSession()
-	require.NoError(t, err)
+	if err != nil {
+		return "", err
+	}
 	defer sess.Close()
 	out, _ := sess.CombinedOutput(cmd) // a failing command exits non-zero; the output says why
-	return string(out)
+	return string(out), nil
 }
 
 // kscAPI calls the KSC OpenAPI over HTTPS (connection-bound session).
@@ -171,13 +193,22 @@ func TestLabStartsWired(t *testing.T) {
 		assert.Equal(t, []any{fmt.Sprintf("svm-esxi-%02d-6.1", i+1), "6.1.0.100", "on", true, 2},
 			[]any{s.Name, s.Version, s.Power, s.InKSC, s.Agents})
 		assert.Regexp(t, `^127\.10\.0\.\d+:\d+$`, s.SSH)
-		assert.Equal(t, map[string]int{"6.1.0.300": 2}, h.Agents)
+		assert.Equal(t, map[string]int{"12.5.0.100": 1, "12.1.0.300": 1}, h.Agents, "Windows and Linux agents of 12.x, not the SVM's 6.x")
 		assert.Zero(t, h.Unprotected)
 
 		k, ok := kscHostByName(t, l, s.Name)
 		require.True(t, ok, s.Name)
-		assert.Equal(t, []kscsim.Product{{Key: "KSVLA-PS", Version: "6.1.0.100", DisplayName: DefaultPSDisplayName, ProdVersion: "6.1.0.100"}}, k.Products)
+		assert.Equal(t, []kscsim.Product{nagentProduct(), {Key: "KSVLA-PS", Version: "6.1.0.100", DisplayName: DefaultPSDisplayName, ProdVersion: "6.1.0.100"}}, k.Products)
 		assert.Equal(t, s.IP, k.IP)
+		assert.Zero(t, k.StatusMask&kscsim.StatusMaskLicence, "seeded SVMs are activated")
+		assert.False(t, k.BasesTime.IsZero(), "seeded SVMs have databases")
+	}
+	for _, name := range []string{"vm-esxi-01-001", "vm-esxi-01-002"} {
+		k, ok := kscHostByName(t, l, name)
+		require.True(t, ok, name)
+		require.Len(t, k.Products, 2, name)
+		assert.Equal(t, kscsim.NagentProduct, k.Products[0].Key)
+		assert.NotEmpty(t, k.OSName, name)
 	}
 	assert.Empty(t, l.Gaps())
 
@@ -186,7 +217,8 @@ func TestLabStartsWired(t *testing.T) {
 	assert.Contains(t, sb.String(), "svm-esxi-02-6.1")
 	lines := strings.Split(strings.TrimSpace(sb.String()), "\n")
 	require.Len(t, lines, 1+len(st.Hosts)+1, sb.String())
-	assert.Contains(t, lines[1], "6.1.0.300 x2")
+	assert.Contains(t, lines[1], "12.1.0.300 x1, 12.5.0.100 x1")
+	assert.Contains(t, lines[1], " yes ", "seeded SVMs are prepared")
 	// Columns line up across hosts: the SVM column starts at the same offset.
 	assert.Equal(t, strings.Index(lines[1], "svm-esxi-01"), strings.Index(lines[2], "svm-esxi-02"), sb.String())
 
@@ -200,6 +232,11 @@ func TestLabStartsWired(t *testing.T) {
 	assert.FileExists(t, vars.NewImage.Path)
 	assert.FileExists(t, vars.VCenterCAFile)
 	assert.FileExists(t, vars.KSCCAFile)
+	assert.Equal(t, []string{"KES", "kesl"}, vars.LAProductKeys)
+	assert.Equal(t, map[string]map[string][]string{
+		"6.1.0.100": {"KES": {"12.5.0.100"}, "kesl": {"12.1.0.300"}},
+		"6.2.0.200": {"KES": {"12.6.0.200"}, "kesl": {"12.2.0.400"}},
+	}, vars.Compatibility)
 }
 
 // TestUpgradeWiring is the issue's wiring test: deploy a new SVM from the
@@ -218,6 +255,14 @@ func TestUpgradeWiring(t *testing.T) {
 	require.NoError(t, err)
 	assert.Regexp(t, `^127\.10\.`, ip)
 
+	// Imported VMs carry the runtime states seeded ones do, which pyVmomi
+	// (community.vmware) needs to read a VM.
+	var mvm mo.VirtualMachine
+	require.NoError(t, vm.Properties(ctx, vm.Reference(), []string{"runtime", "summary.runtime"}, &mvm))
+	assert.Equal(t, types.VirtualMachineFaultToleranceStateNotConfigured, mvm.Runtime.FaultToleranceState)
+	assert.Equal(t, types.VirtualMachineRecordReplayStateInactive, mvm.Runtime.RecordReplayState)
+	assert.Equal(t, types.VirtualMachineFaultToleranceStateNotConfigured, mvm.Summary.Runtime.FaultToleranceState)
+
 	sim := l.SVM("svm-esxi-01-6.2")
 	require.NotNil(t, sim)
 	state := sim.State()
@@ -225,7 +270,7 @@ func TestUpgradeWiring(t *testing.T) {
 	assert.Equal(t, "de", state.ConnectorLang)
 	assert.Equal(t, ip, state.IP)
 
-	out := klconfig(t, l, sim.Addr(), fmt.Sprintf("nagent %s %d %d", l.Vars(l.Dir()).KSCNagentAddress, NagentSSLPort, NagentPort))
+	out := klconfigNew(t, l, "svm-esxi-01-6.2", fmt.Sprintf("nagent %s %d %d", l.Vars(l.Dir()).KSCNagentAddress, NagentSSLPort, NagentPort))
 	assert.Contains(t, out, "KLCONFIG OK")
 
 	var k kscsim.Host
@@ -234,31 +279,55 @@ func TestUpgradeWiring(t *testing.T) {
 		k, ok = kscHostByName(t, l, "svm-esxi-01-6.2")
 		return ok && k.Status&kscsim.StatusVisible != 0
 	}, 5*time.Second, 10*time.Millisecond)
-	assert.Equal(t, []kscsim.Product{{Key: "KSVLA-PS", Version: "6.2.0.200", DisplayName: DefaultPSDisplayName, ProdVersion: "6.2.0.200"}}, k.Products)
+	assert.Equal(t, []kscsim.Product{nagentProduct(), {Key: "KSVLA-PS", Version: "6.2.0.200", DisplayName: DefaultPSDisplayName, ProdVersion: "6.2.0.200"}}, k.Products)
 	assert.Equal(t, ip, k.IP)
+	assert.NotZero(t, k.StatusMask&kscsim.StatusMaskLicence, "a new SVM is not activated")
+	assert.True(t, k.BasesTime.IsZero(), "a new SVM has no databases")
 
-	// The update task runs over the KSC API; only esxi-01 has a new SVM,
-	// so the agents on esxi-02 stay old and the task fails naming them.
+	// The tasks run over the KSC API. A new SVM that is not activated
+	// serves no agent: the update task updates nobody.
 	api := newKSCAPI(t, l)
-	api.call("Tasks.RunTask", map[string]any{"strTask": l.UpdateAgentsTaskID()})
-	var stats map[string]any
-	require.Eventually(t, func() bool {
-		stats = api.call("Tasks.GetTaskStatistics", map[string]any{"strTask": l.UpdateAgentsTaskID()})["PxgRetVal"].(map[string]any)
-		return stats["16"] == float64(1) || stats["4"] == float64(1)
-	}, 5*time.Second, 20*time.Millisecond)
+	runTask := func(id string) map[string]any {
+		api.call("Tasks.RunTask", map[string]any{"strTask": id})
+		var stats map[string]any
+		require.Eventually(t, func() bool {
+			stats = api.call("Tasks.GetTaskStatistics", map[string]any{"strTask": id})["PxgRetVal"].(map[string]any)
+			return stats["16"] == float64(1) || stats["4"] == float64(1)
+		}, 5*time.Second, 20*time.Millisecond)
+		return stats
+	}
+	stats := runTask(l.UpdateAgentsTaskID())
+	assert.Equal(t, float64(1), stats["16"], "task failed")
+	assert.Contains(t, stats["KLLAB_TASK_ERROR"], "4 of 4 light agents not updated")
+
+	// Activated and with databases, it serves the agents of its host;
+	// only esxi-01 has a new SVM, so the agents on esxi-02 stay old and
+	// the task fails naming them.
+	assert.Equal(t, float64(1), runTask(l.TaskID(ActivateTask))["4"])
+	assert.Equal(t, float64(1), runTask(l.TaskID(UpdateDatabasesTask))["4"])
+	k, _ = kscHostByName(t, l, "svm-esxi-01-6.2")
+	assert.Zero(t, k.StatusMask&kscsim.StatusMaskLicence, "activated")
+	assert.False(t, k.BasesTime.IsZero(), "databases")
+	hist := l.History()
+	require.Len(t, hist, 4, "%v", hist)
+	assert.Equal(t, []string{"svm-esxi-01-6.2 activated", "svm-esxi-01-6.2 databases"}, []string{hist[0].SVM + " " + hist[0].Kind, hist[2].SVM + " " + hist[2].Kind})
+	stats = runTask(l.UpdateAgentsTaskID())
 	assert.Equal(t, float64(1), stats["16"], "task failed")
 	assert.Contains(t, stats["KLLAB_TASK_ERROR"], "2 of 4 light agents not updated: vm-esxi-02-001 (no compatible SVM on esxi-02.lab.local)")
+	assert.Equal(t, 2, l.TaskStarts()[UpdateAgentsTask])
 
 	st := l.Status()
-	assert.Equal(t, map[string]int{"6.2.0.400": 2}, st.Hosts[0].Agents)
-	assert.Equal(t, map[string]int{"6.1.0.300": 2}, st.Hosts[1].Agents)
+	assert.Equal(t, map[string]int{"12.6.0.200": 1, "12.2.0.400": 1}, st.Hosts[0].Agents)
+	assert.Equal(t, map[string]int{"12.5.0.100": 1, "12.1.0.300": 1}, st.Hosts[1].Agents)
 	assert.Equal(t, []SVMStatus{
-		{Name: "svm-esxi-01-6.1", Version: "6.1.0.100", Power: "on", IP: st.Hosts[0].SVMs[0].IP, SSH: st.Hosts[0].SVMs[0].SSH, InKSC: true, Agents: 0},
-		{Name: "svm-esxi-01-6.2", Version: "6.2.0.200", Power: "on", IP: ip, SSH: sim.Addr(), InKSC: true, Agents: 2},
+		{Name: "svm-esxi-01-6.1", Version: "6.1.0.100", Power: "on", IP: st.Hosts[0].SVMs[0].IP, SSH: st.Hosts[0].SVMs[0].SSH, InKSC: true, Activated: true, Databases: true, Agents: 0,
+			Commands: map[string]int{"nagent": 1}}, // configured when the lab seeded it
+		{Name: "svm-esxi-01-6.2", Version: "6.2.0.200", Power: "on", IP: ip, SSH: sim.Addr(), InKSC: true, Activated: true, Databases: true, Agents: 2,
+			Commands: map[string]int{"timezone": 1, "connectorlang": 1, "nagent": 1}}, // first boot, then this test
 	}, st.Hosts[0].SVMs)
 	agent, ok := kscHostByName(t, l, "vm-esxi-01-001")
 	require.True(t, ok)
-	assert.Equal(t, "6.2.0.400", agent.Products[0].Version)
+	assert.Equal(t, "12.6.0.200", agent.Products[1].Version)
 	assert.Empty(t, l.Gaps())
 
 	// The old SVM on esxi-01 serves nobody now: powering it off is safe.
@@ -283,7 +352,7 @@ func TestUpgradeWiring(t *testing.T) {
 	require.Eventually(t, func() bool { return len(l.Gaps()) == 2 }, 5*time.Second, 10*time.Millisecond)
 	gaps := l.Gaps()
 	assert.Equal(t, []string{"vm-esxi-02-001", "vm-esxi-02-002"}, []string{gaps[0].VM, gaps[1].VM})
-	assert.Equal(t, "svm-esxi-02-6.1 powered off: no powered-on, KSC-connected SVM with Protection Server 6.1.x on esxi-02.lab.local", gaps[0].Reason)
+	assert.Equal(t, "svm-esxi-02-6.1 powered off: no powered-on, KSC-connected, activated SVM on esxi-02.lab.local serves KES 12.5.0.100", gaps[0].Reason)
 	assert.Equal(t, 2, l.Status().Hosts[1].Unprotected)
 }
 
@@ -306,17 +375,26 @@ func TestFirstBootCommandsOrder(t *testing.T) {
 	assert.Equal(t, []string{"a", "b", "c"}, got)
 }
 
-func TestCompatible(t *testing.T) {
+func TestAccepts(t *testing.T) {
+	c := Config{Compatibility: map[string]map[string][]string{
+		"6.1":       {"kesl": {"12.1"}, "KES": {"12.5.0.100"}},
+		"6.2.0.200": {"kesl": {"12.2"}},
+	}}
 	for _, tc := range []struct {
-		agent, ps string
-		want      bool
+		ps, product, agent string
+		want               bool
 	}{
-		{"6.1.0.300", "6.1.0.100", true},
-		{"6.2.0.400", "6.1.0.100", false},
-		{"6.2.0.400", "6.2.0.200", true},
-		{"6.10.0.1", "6.1.0.1", false},
+		{"6.1.0.100", "kesl", "12.1.0.300", true},
+		{"6.1.0.100", "KES", "12.5.0.100", true},
+		{"6.1.0.100", "KES", "12.5.0.101", false},
+		{"6.1.0.100", "kesl", "12.2.0.400", false},
+		{"6.2.0.200", "kesl", "12.2.0.400", true},
+		{"6.2.0.201", "kesl", "12.2.0.400", false},
+		{"6.10.0.1", "kesl", "12.1.0.1", false},
+		{"6.1.0.100", "kesl", "12.10.0.1", false},
+		{"6.1.0.100", "KSVLA-LA", "6.1.0.300", false},
 	} {
-		assert.Equal(t, tc.want, Compatible(tc.agent, tc.ps), "%s vs %s", tc.agent, tc.ps)
+		assert.Equal(t, tc.want, c.Accepts(tc.ps, tc.product, tc.agent), "%s %s %s", tc.ps, tc.product, tc.agent)
 	}
 }
 
@@ -332,4 +410,85 @@ func BenchmarkStart16Hosts(b *testing.B) {
 		b.ReportMetric(time.Since(start).Seconds(), "s/start")
 		l.Close()
 	}
+}
+
+// A new SVM is a stranger, as in the field: the image's password, a host key no known_hosts the
+// lab writes holds, while the old SVMs' keys and password stay known. The simplifications turn
+// that off by name. The lab counts the commands each SVM received and can refuse SSH on one.
+func TestNewSVMIsAStranger(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		cfg       Config
+		knownNew  bool
+		imageOnly bool
+	}{
+		{"field", Config{}, false, true},
+		{"simplified", Config{OnePassword: true, KnownNewHostKeys: true}, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.Hosts, tc.cfg.VMsPerHost = 1, 1
+			l := startLab(t, tc.cfg)
+			c, f := labClient(t, l)
+			deploySVM(t, l, c, f, "esxi-01.lab.local", "svm-esxi-01-6.2")
+			var sv *svm.SVM
+			require.Eventually(t, func() bool {
+				sv = l.SVM("svm-esxi-01-6.2")
+				return sv != nil && sv.Addr() != ""
+			}, 5*time.Second, 10*time.Millisecond)
+			old := l.Status().Hosts[0].SVMs[0]
+			require.Equal(t, "svm-esxi-01-6.1", old.Name)
+
+			check, err := knownhosts.New(filepath.Join(l.Dir(), "known_hosts"))
+			require.NoError(t, err)
+			_, err = klconfigWith(old.SSH, l.Config().SVMPassword, check, "version")
+			require.NoError(t, err, "the old SVM's key is known and its password is the operator's")
+			_, err = klconfigWith(sv.Addr(), l.Config().SVMPassword, check, "version")
+			if tc.knownNew {
+				require.NoError(t, err)
+			} else {
+				require.ErrorContains(t, err, "knownhosts: key is unknown")
+			}
+			_, err = klconfigWith(sv.Addr(), l.Config().SVMPassword, ssh.FixedHostKey(sv.HostKey()), "version")
+			if tc.imageOnly {
+				require.ErrorContains(t, err, "unable to authenticate", "the operator's password is not the image's")
+				assert.NotEqual(t, l.Config().SVMPassword, l.Config().ImagePassword)
+			} else {
+				require.NoError(t, err)
+			}
+			assert.Contains(t, klconfigNew(t, l, "svm-esxi-01-6.2", "version"), "6.2.0.200")
+			assert.NotEqual(t, seededKeyFingerprint(l, "svm-esxi-01-6.2"), ssh.FingerprintSHA256(sv.HostKey()),
+				"a new SVM's key is generated at its first boot")
+
+			raw, err := os.ReadFile(filepath.Join(l.Dir(), "vars.yml"))
+			require.NoError(t, err)
+			var vars Vars
+			require.NoError(t, yaml.Unmarshal(raw, &vars))
+			assert.Equal(t, l.Config().ImagePassword, vars.SVMImagePassword)
+			assert.Equal(t, l.Config().SVMPassword, vars.SVMKlconfigPassword)
+
+			counts := l.CommandCounts("svm-esxi-01-6.2")
+			sent := 1
+			if tc.knownNew {
+				sent++
+			}
+			if !tc.imageOnly {
+				sent++
+			}
+			assert.Equal(t, sent, counts["version"], "the commands this test sent")
+			assert.Equal(t, counts, l.Status().Hosts[0].SVMs[1].Commands)
+
+			addr := sv.Addr()
+			l.RefuseSSH("svm-esxi-01-6.2", true)
+			_, err = klconfigWith(addr, l.Config().ImagePassword, ssh.FixedHostKey(sv.HostKey()), "version")
+			assert.ErrorContains(t, err, "connection refused")
+			assert.Empty(t, sv.Addr(), "refused: not answering")
+			l.RefuseSSH("svm-esxi-01-6.2", false)
+			assert.Contains(t, klconfigNew(t, l, "svm-esxi-01-6.2", "version"), "6.2.0.200")
+		})
+	}
+}
+
+// seededKeyFingerprint is the fingerprint a seeded SVM of this name would have.
+func seededKeyFingerprint(l *Lab, name string) string {
+	return ssh.FingerprintSHA256(svm.HostKeyFromSeed(l.keySeed + name).PublicKey())
 }

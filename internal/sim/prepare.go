@@ -3,6 +3,8 @@ package sim
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"time"
 )
@@ -25,15 +27,78 @@ type LicenceEvent struct {
 	Text  string    `json:"text"`
 }
 
-func (l *Lab) addPrepareTasks() {
-	l.ksc.AddTask(ActivateTask, l.runActivate)
-	l.ksc.AddTask(UpdateDatabasesTask, func(ctx context.Context, progress func(int)) error {
-		progress(100)
-		return nil
-	})
+// Kinds of Event.
+const (
+	EventActivated = "activated"
+	EventDatabases = "databases"
+	EventDestroyed = "destroyed"
+)
+
+// Event is a moment in an SVM's life the lab keeps, so tests can show
+// order: every new SVM activated before its host's old SVM went.
+type Event struct {
+	Time time.Time `json:"time"`
+	SVM  string    `json:"svm"`
+	Host string    `json:"host"`
+	Kind string    `json:"kind"`
 }
 
-// runActivate activates every Protection Server connected to KSC. It
+func (l *Lab) historyLocked(rec *svmRec, kind string) {
+	l.history = append(l.history, Event{Time: time.Now(), SVM: rec.name, Host: rec.host, Kind: kind})
+}
+
+// History returns the SVM events recorded since Start (seeded SVMs were
+// activated before it and have none).
+func (l *Lab) History() []Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]Event(nil), l.history...)
+}
+
+// TaskStarts counts how many times each KSC task was started, by name.
+func (l *Lab) TaskStarts() map[string]int { return l.ksc.TaskRuns() }
+
+func (l *Lab) addPrepareTasks() {
+	l.taskIDs[ActivateTask] = l.ksc.AddTask(ActivateTask, l.runActivate)
+	l.taskIDs[UpdateDatabasesTask] = l.ksc.AddTask(UpdateDatabasesTask, l.runUpdateDatabases)
+}
+
+// TaskID is the KSC task id of ActivateTask or UpdateDatabasesTask.
+func (l *Lab) TaskID(name string) string { return l.taskIDs[name] }
+
+// connectedLocked lists the SVMs the Administration Server reaches now: a
+// KSC task for the root group runs on them.
+func (l *Lab) connectedLocked() []*svmRec {
+	var out []*svmRec
+	for _, n := range slices.Sorted(maps.Keys(l.svms)) {
+		if s := l.svms[n]; s.on && s.registered && s.sim != nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// runUpdateDatabases gives every connected SVM fresh databases; it fails
+// when none is connected.
+func (l *Lab) runUpdateDatabases(ctx context.Context, progress func(int)) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	svms := l.connectedLocked()
+	if len(svms) == 0 {
+		return fmt.Errorf("no Protection Server is connected to the Administration Server")
+	}
+	now := time.Now()
+	for _, s := range svms {
+		s.bases = now
+		l.ksc.UpsertHost(l.svmKSCHost(s))
+		l.historyLocked(s, EventDatabases)
+	}
+	progress(100)
+	return nil
+}
+
+// runActivate adds a key to every Protection Server connected to KSC (its
+// scope is the root group), and agents may then connect to them. It
 // fails when none is connected (nothing to activate), and records a
 // licence event when hypervisors carry SVMs of two versions.
 func (l *Lab) runActivate(ctx context.Context, progress func(int)) error {
@@ -41,9 +106,11 @@ func (l *Lab) runActivate(ctx context.Context, progress func(int)) error {
 	defer l.mu.Unlock()
 	versions := map[string]map[string]bool{}
 	connected := 0
-	for _, s := range l.svms {
-		if !s.on || !s.registered {
-			continue
+	for _, s := range l.connectedLocked() {
+		if !s.activated {
+			s.activated = true
+			l.ksc.UpsertHost(l.svmKSCHost(s))
+			l.historyLocked(s, EventActivated)
 		}
 		connected++
 		if versions[s.host] == nil {
@@ -65,6 +132,7 @@ func (l *Lab) runActivate(ctx context.Context, progress func(int)) error {
 		l.licence = append(l.licence, LicenceEvent{Time: time.Now(), Hosts: mixed,
 			Text: "Licence restriction exceeded: the number of processor cores protected exceeds the licence limit"})
 	}
+	l.evaluateLocked("activation task")
 	progress(100)
 	return nil
 }

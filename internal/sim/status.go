@@ -30,7 +30,12 @@ type SVMStatus struct {
 	IP      string `json:"ip"`
 	SSH     string `json:"ssh"` // ip:port served now, "" when not answering
 	InKSC   bool   `json:"in_ksc"`
-	Agents  int    `json:"agents"` // Light Agents connected to it
+	// Activated and Databases: the activation and database tasks reached it.
+	Activated bool `json:"activated"`
+	Databases bool `json:"databases"`
+	Agents    int  `json:"agents"` // Light Agents connected to it
+	// Commands counts the klconfig commands it received, by name.
+	Commands map[string]int `json:"commands,omitempty"`
 }
 
 // Status returns the fleet table, hosts in inventory order, SVMs by name.
@@ -64,7 +69,8 @@ func (l *Lab) Status() Status {
 		}
 	}
 	for _, s := range l.svms {
-		ss := SVMStatus{Name: s.name, Version: s.version, Power: "off", InKSC: s.registered, Agents: connected[s.name]}
+		ss := SVMStatus{Name: s.name, Version: s.version, Power: "off", InKSC: s.registered, Agents: connected[s.name],
+			Activated: s.activated, Databases: !s.bases.IsZero(), Commands: l.CommandCounts(s.name)}
 		if s.on {
 			ss.Power = "on"
 		}
@@ -83,7 +89,7 @@ func (l *Lab) Status() Status {
 // Render writes the fleet table as text.
 func (st Status) Render(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOST\tSVM\tVERSION\tPOWER\tSSH\tKSC\tSERVES\tLIGHT AGENTS\tUNPROTECTED")
+	fmt.Fprintln(tw, "HOST\tSVM\tVERSION\tPOWER\tSSH\tKSC\tPREPARED\tSERVES\tLIGHT AGENTS\tUNPROTECTED")
 	for _, h := range st.Hosts {
 		versions := make([]string, 0, len(h.Agents))
 		for v := range h.Agents {
@@ -113,11 +119,20 @@ func (st Status) Render(w io.Writer) error {
 			if ssh == "" {
 				ssh = "-"
 			}
+			prepared := "-"
+			switch {
+			case s.Activated && s.Databases:
+				prepared = "yes"
+			case s.Activated:
+				prepared = "no databases"
+			case s.Name != "-":
+				prepared = "not activated"
+			}
 			host, agentCell, unprotected := h.Name, agents, fmt.Sprint(h.Unprotected)
 			if i > 0 {
 				host, agentCell, unprotected = "", "", ""
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", host, s.Name, s.Version, s.Power, ssh, ksc, s.Agents, agentCell, unprotected)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", host, s.Name, s.Version, s.Power, ssh, ksc, prepared, s.Agents, agentCell, unprotected)
 		}
 	}
 	if err := tw.Flush(); err != nil {

@@ -24,11 +24,14 @@ type svmRec struct {
 	sim                 *svm.SVM
 	kscID               string // KSC host record, once Network Agent connected
 	registered          bool   // Network Agent points at this lab's KSC
+	activated           bool   // a key was added by the activation task (or long ago, seeded)
+	bases               time.Time
 }
 
 // agentRec is a protected VM with its Light Agent.
 type agentRec struct {
 	name, host, ip, version string
+	product                 AgentProduct
 	kscID                   string
 	on                      bool
 	svm                     string // SVM the agent is connected to; "" = unprotected
@@ -110,9 +113,15 @@ func (l *Lab) vmPoweredOn(vm vcenter.VM) {
 	first := rec.sim == nil
 	if first {
 		name := vm.Name
+		// Seeded SVMs were configured long ago with the operator's password;
+		// a new one has the image's and a host key generated at first boot.
+		key, password := svm.HostKeyFromSeed(l.keySeed+name), l.cfg.SVMPassword
+		if !l.seeded[name] {
+			key, password = svm.HostKeyFromSeed(randomSecret("firstboot-")), l.cfg.ImagePassword
+		}
 		sim, err := svm.New(svm.Config{
 			Name: name, Version: version, IP: l.loopbackIP(name), Port: l.cfg.SSHPort,
-			HostKey: svm.HostKeyFromSeed(l.keySeed + name), Password: l.cfg.SVMPassword, RootPassword: l.cfg.SVMPassword,
+			HostKey: key, Password: password, RootPassword: password,
 			Hosts:               map[string]string{KSCHostName: l.kscIP},
 			NetworkRestartDelay: l.cfg.NetworkRestartDelay, RebootDelay: l.cfg.RebootDelay,
 			Hooks: svm.Hooks{
@@ -121,6 +130,7 @@ func (l *Lab) vmPoweredOn(vm vcenter.VM) {
 				},
 				AddressChanged: func(_ *svm.SVM, _, _ string) { l.queue.put(func() { l.addressChanged(name) }) },
 				Rebooted:       func(*svm.SVM) { l.queue.put(func() { l.addressChanged(name) }) },
+				Command:        func(_ *svm.SVM, cmdline string, _ bool) { l.countCommand(name, cmdline) },
 			},
 		})
 		if err != nil {
@@ -128,6 +138,7 @@ func (l *Lab) vmPoweredOn(vm vcenter.VM) {
 			return
 		}
 		rec.sim = sim
+		sim.RefuseSSH(l.refused[name])
 		if cmds := firstBootCommands(vm.ExtraConfig); len(cmds) > 0 {
 			sim.FirstBoot(cmds)
 		}
@@ -137,8 +148,9 @@ func (l *Lab) vmPoweredOn(vm vcenter.VM) {
 		return
 	}
 	if first && l.seeded[rec.name] {
-		// Seeded SVMs were configured long ago: Network Agent already
-		// points at KSC (the hook registers them).
+		// Seeded SVMs were configured, activated and updated long ago:
+		// Network Agent already points at KSC (the hook registers them).
+		rec.activated, rec.bases = true, time.Now().Add(-3*time.Hour)
 		if out, ok := rec.sim.Exec(fmt.Sprintf("nagent %s %d %d", l.kscIP, NagentSSLPort, NagentPort), nil); !ok {
 			l.cfg.Logf("lab: configure nagent on %s: %s", rec.name, out)
 		}
@@ -180,8 +192,7 @@ func (l *Lab) nagentSet(name, address string, sslPort int) {
 		l.evaluateLocked(name + " disconnected from KSC")
 		return
 	}
-	rec.kscID = l.ksc.UpsertHost(l.kscHost(name, rec.sim.IP(), l.svmGrp, kscsim.Product{
-		Key: l.cfg.PSKey, Version: rec.version, DisplayName: l.cfg.PSDisplayName, ProdVersion: rec.version}, rec.kscID))
+	rec.kscID = l.ksc.UpsertHost(l.svmKSCHost(rec))
 	rec.registered = true
 	if rec.on {
 		l.ksc.SetVisible(rec.kscID, true)
@@ -236,6 +247,7 @@ func (l *Lab) vmDestroyed(vm vcenter.VM) {
 	// The KSC record stays: KSC keeps removed devices until the group's
 	// retention period or until someone deletes them (ksc_purge).
 	delete(l.svms, vm.Name)
+	l.historyLocked(rec, EventDestroyed)
 	_ = l.writeKnownHostsLocked() // logged inside; the lab keeps running
 	l.evaluateLocked(vm.Name + " destroyed")
 }
@@ -248,11 +260,29 @@ func (l *Lab) kscHost(name, ip string, group int, p kscsim.Product, id ...string
 	}
 	h := kscsim.Host{
 		DisplayName: name, DNSName: name, DNSDomain: "lab.local", FQDN: name + ".lab.local", WinHostName: win,
-		IP: ip, GroupID: group, Products: []kscsim.Product{p},
+		IP: ip, GroupID: group, Products: []kscsim.Product{nagentProduct(), p},
 		Status: kscsim.StatusVisible | kscsim.StatusInGroup | kscsim.StatusNagentInst | kscsim.StatusNagentAlive | kscsim.StatusProductInst,
 	}
 	if len(id) > 0 {
 		h.ID = id[0]
 	}
+	return h
+}
+
+// nagentProduct is the Network Agent every managed host lists.
+func nagentProduct() kscsim.Product {
+	return kscsim.Product{Key: kscsim.NagentProduct, Version: "1.0.0.0", DisplayName: NagentDisplayName, ProdVersion: nagentVersion}
+}
+
+// svmKSCHost is the SVM's KSC record as its state makes it: without a key
+// KSC shows "licence expired", without databases no databases date.
+func (l *Lab) svmKSCHost(rec *svmRec) kscsim.Host {
+	h := l.kscHost(rec.name, rec.sim.IP(), l.svmGrp, kscsim.Product{
+		Key: l.cfg.PSKey, Version: rec.version, DisplayName: l.cfg.PSDisplayName, ProdVersion: rec.version}, rec.kscID)
+	h.OSName = "Linux (SVM)"
+	if !rec.activated {
+		h.StatusMask |= kscsim.StatusMaskLicence
+	}
+	h.BasesTime = rec.bases
 	return h
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"net/http"
 	"sort"
@@ -375,7 +374,12 @@ func (s *Session) uploadItem(ctx context.Context, im *image, m member, it nfc.Fi
 	var dg digest
 	if im.manifest != nil {
 		dg = im.manifest[m.name]
-		r.h, _ = newHash(dg.alg)
+		if h, err := newHash(dg.alg); err == nil {
+			r.h = newSideHasher(h)
+		}
+	}
+	if r.h != nil {
+		defer r.h.sum() // ends the hashing goroutine however the upload ends
 	}
 	// As nfc.Lease.Upload does, minus its progress channel: disks are
 	// POSTed as stream-optimized VMDK, other files PUT with Overwrite.
@@ -393,19 +397,20 @@ func (s *Session) uploadItem(ctx context.Context, im *image, m member, it nfc.Fi
 		return fmt.Errorf("upload %s: sent %d of %d bytes", m.name, r.n, m.size)
 	}
 	if r.h != nil {
-		if err := dg.verify(m.name, r.h); err != nil {
+		if err := dg.verify(m.name, r.h.sum()); err != nil {
 			return fmt.Errorf("upload %s: %w", m.name, err)
 		}
 	}
 	return nil
 }
 
-// uploadReader hashes and counts what is sent and stops at once when ctx
-// ends (the transport may otherwise drain a buffered body).
+// uploadReader counts what is sent, hands it to the hasher beside the
+// upload, and stops at once when ctx ends (the transport may otherwise
+// drain a buffered body).
 type uploadReader struct {
 	ctx      context.Context
 	r        io.Reader
-	h        hash.Hash
+	h        *sideHasher
 	n        int64
 	done     *atomic.Int64
 	total    int64
@@ -419,7 +424,7 @@ func (u *uploadReader) Read(p []byte) (int, error) {
 	n, err := u.r.Read(p)
 	if n > 0 {
 		if u.h != nil {
-			u.h.Write(p[:n])
+			u.h.write(p[:n])
 		}
 		u.n += int64(n)
 		d := u.done.Add(int64(n))

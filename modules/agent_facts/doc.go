@@ -10,11 +10,13 @@ func (*Module) Doc() ansible.Doc {
 			"Reads every VM in scope from vCenter in one property-collector pass and the SVMs and Light Agents from Kaspersky Security Center (KSC), joins them, and returns the fleet as C(ansible_facts.ksvla) and each Light Agent in the result's C(agents) (a plain result, not a fact: on thousands of VMs it is most of the output, and facts are copied into every later task's variables and AWX's fact cache).",
 			"An SVM is recognised by the marks M(ksvla.lightagent.svm_deploy) puts on it, by the Protection Server product KSC lists on it, or, for VMs matching O(svm_name_pattern), by a klconfig C(version) probe when O(probe=true). A name alone never makes a VM an SVM.",
 			"VMs are matched to KSC hosts by name, DNS name, FQDN and IP; a VM that matches several KSC hosts is reported in C(ambiguous_matches) and a warning, never guessed.",
-			"For each hypervisor it computes the SVMs by version, the Light Agents by version, the agents still pending, the unprotected VMs (no compatible powered-on SVM on their host), whether a target SVM runs, whether the host is ready (target SVM running and no agent pending) and which old SVMs may be removed.",
+			"For each SVM it reports whether KSC shows it activated and its databases date (C(activated), C(databases_date), C(prepared): both).",
+			"For each hypervisor it computes the SVMs by version, the Light Agents by version, the agents still pending (not served by O(target_version) per O(compatibility)), the unprotected VMs (no compatible, activated, powered-on SVM on their host), whether a target SVM runs and is prepared, whether the host is ready (a prepared target SVM running and no agent pending) and which old SVMs may be removed.",
 			"Read-only: C(changed) is always false, and it runs the same in check mode.",
 		},
 		Notes: []string{
-			"A Light Agent counts as compatible with an SVM whose Protection Server has the same major.minor version (the vendor says agents connect only to a Protection Server of the same KSVLA version).",
+			"Which Light Agent an SVM serves is O(compatibility), a table, not arithmetic: KSVLA 6.x Light Agents are Kaspersky Endpoint Security for Windows and for Linux 12.x in Light Agent mode, with versions of their own. An agent connects to an SVM on its hypervisor that is powered on, activated and whose version the table pairs with the agent's product and version.",
+			"Activation is read from KSC's host status: an SVM counts as activated when its status mask (C(KLHST_WKS_STATUS_MASK)) is reported without the 'licence expired' condition (bit 9). The vendor documents no per-host activation attribute; this is an assumption to check on your KSC. The databases date is C(KLHST_WKS_RTP_AV_BASES_TIME).",
 			"Light Agent and Protection Server versions are read from KSC's security application version (C(KLHST_WKS_RTP_AV_VERSION)) of hosts carrying the product, in pages; a host without it is asked with C(GetHostProducts).",
 		},
 		CheckMode: "full",
@@ -32,6 +34,10 @@ func (*Module) Doc() ansible.Doc {
     datacenter: DC1
     cluster: Cluster1
     target_version: 6.2.0.200
+    la_products: [KES, kesl]
+    compatibility:
+      "6.1": {kesl: ["12.1"], KES: ["12.5"]}
+      "6.2": {kesl: ["12.2"], KES: ["12.6"]}
   delegate_to: localhost
 
 - name: Wait until every Light Agent on esxi-01 runs the new version
@@ -50,13 +56,14 @@ func (*Module) Doc() ansible.Doc {
 		Return: map[string]ansible.ReturnValue{
 			"ansible_facts": {Description: []string{"The fleet under the key C(ksvla)."}, Returned: "success", Type: "dict",
 				Contains: map[string]ansible.ReturnValue{
-					"ksvla": {Description: []string{"C(target_version), C(svms), C(hypervisors) (each with its Light Agents by version and the names still pending), C(summary), C(ready_to_remove) (old version -> every host ready), C(unrecognised_candidates), C(ambiguous_matches), C(unmatched_ksc_hosts)."},
+					"ksvla": {Description: []string{"C(target_version), C(compatibility) (the table used), C(svms) (each with C(activated), C(databases_date) and C(prepared) as KSC shows them), C(hypervisors) (each with its Light Agents by version, the names still pending and C(target_svm_prepared)), C(summary), C(ready_to_remove) (old version -> every host ready), C(unrecognised_candidates), C(ambiguous_matches), C(unmatched_ksc_hosts)."},
 						Returned: "success", Type: "dict",
 						Sample: map[string]any{"summary": map[string]any{"hosts": 4, "hosts_ready": 1, "agents_pending": 9, "unprotected": 0}}},
 				}},
-			"agents": {Description: []string{"Every Light Agent in scope: C(name), C(host), C(ip), C(ksc_id), C(version), C(updated) (runs the target version), C(protected) and C(served_by) (the compatible powered-on SVMs on its host)."},
+			"agents": {Description: []string{"Every Light Agent in scope: C(name), C(host), C(ip), C(ksc_id), C(product) (KSC product key), C(os), C(version), C(svm_versions) (the Protection Server versions O(compatibility) pairs with it), C(updated) (served by the target version), C(protected) and C(served_by) (the compatible, activated, powered-on SVMs on its host)."},
 				Returned: "success", Type: "list",
-				Sample: []any{map[string]any{"name": "vm-esxi-01-001", "host": "esxi-01.example.com", "ip": "10.20.1.11", "version": "6.1.0.300",
+				Sample: []any{map[string]any{"name": "vm-esxi-01-001", "host": "esxi-01.example.com", "ip": "10.20.1.11", "product": "kesl",
+					"os": "Ubuntu 22.04 LTS", "version": "12.1.0.1297", "svm_versions": []any{"6.1"},
 					"updated": false, "protected": true, "served_by": []any{"svm-esxi-01-6.1"}}}},
 			"round_trips": {Description: []string{"vCenter SOAP calls made, for sizing."}, Returned: "success", Type: "dict"},
 			"msg":         {Description: []string{"A one-line summary."}, Returned: "always", Type: "str"},

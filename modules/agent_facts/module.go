@@ -43,6 +43,9 @@ func (*Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.
 	for _, a := range f.Ambiguous {
 		resp.Warn("ambiguous KSC match, not guessed: " + a)
 	}
+	for _, w := range compatWarnings(f) {
+		resp.Warn(w)
+	}
 	resp.Facts = map[string]any{"ksvla": factsView{Fleet: f}}
 	// One record per protected VM is most of the output on a large fleet
 	// (16k VMs: about 4 MB). As a fact Ansible would copy it into every
@@ -108,6 +111,30 @@ type factsView struct {
 // Plan is always empty: agent_facts changes nothing.
 func (*Module) Plan(*ansible.Request, ansible.State, *ansible.Response) (ansible.Plan, error) {
 	return ansible.NoChange{}, nil
+}
+
+// compatWarnings say where the compatibility table is silent: no Light
+// Agent counts as updated without a row for the target version, and an
+// agent in no row is never served.
+func compatWarnings(f fleet.Fleet) []string {
+	var out []string
+	if len(f.Agents) > 0 && !f.Compat.Knows(f.TargetVersion) {
+		out = append(out, fmt.Sprintf("compatibility has no row for Protection Server %s: no Light Agent counts as updated; add the agent versions it serves", f.TargetVersion))
+	}
+	var none []string
+	for _, a := range f.Agents {
+		if len(a.SVMVersions) == 0 {
+			none = append(none, fmt.Sprintf("%s (%s %s)", a.Name, a.Product, a.Version))
+		}
+	}
+	if len(none) > 0 {
+		shown := none
+		if len(shown) > 5 {
+			shown = append(shown[:5:5], fmt.Sprintf("and %d more", len(none)-5))
+		}
+		out = append(out, fmt.Sprintf("%d Light Agent(s) are in no row of compatibility, so no SVM serves them: %s", len(none), strings.Join(shown, ", ")))
+	}
+	return out
 }
 
 func summary(f fleet.Fleet) string {

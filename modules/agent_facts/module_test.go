@@ -14,7 +14,7 @@ import (
 
 func labArgs(l *sim.Lab) map[string]any {
 	v := l.Vars(l.Dir())
-	return labtest.Args(labtest.VCenterArgs(v), labtest.KSCArgs(v),
+	return labtest.Args(labtest.VCenterArgs(v), labtest.KSCArgs(v), labtest.FleetArgs(v),
 		map[string]any{"datacenter": v.Datacenter, "target_version": v.NewVersion})
 }
 
@@ -48,6 +48,7 @@ func TestHalfUpgradedFleet(t *testing.T) {
 	l := labtest.Start(t, sim.Config{Hosts: 3, VMsPerHost: 2})
 	s := labtest.VSphere(t, l)
 	hosts := l.Vars(l.Dir()).ESXiHosts
+	v := l.Vars(l.Dir())
 	newSVM1 := labtest.DeployNewSVM(t, l, s, hosts[0])
 	labtest.UpdateAgents(t, l)
 	labtest.DeployNewSVM(t, l, s, hosts[1])
@@ -62,7 +63,7 @@ func TestHalfUpgradedFleet(t *testing.T) {
 
 		h1, h2, h3 := hv[hosts[0]], hv[hosts[1]], hv[hosts[2]]
 		assert.True(t, h1.Ready)
-		assert.Equal(t, map[string]int{"6.2.0.400": 2}, h1.Agents)
+		assert.Equal(t, map[string]int{"12.6.0.200": 1, "12.2.0.400": 1}, h1.Agents, "Windows and Linux agents, each on its own 12.x")
 		assert.Len(t, h1.RemovableSVMs, 1, "the old SVM of host 1 may go")
 		assert.Contains(t, h1.SVMs["6.2.0.200"], newSVM1)
 
@@ -83,9 +84,27 @@ func TestHalfUpgradedFleet(t *testing.T) {
 		agents, ok := res["agents"].([]any)
 		require.True(t, ok, "agents is a list: %v", res["agents"])
 		assert.Len(t, agents, 6)
+		products := map[any]int{}
 		for _, a := range agents {
 			assert.NotEmpty(t, ansibletest.Get(a, "version"))
 			assert.NotEmpty(t, ansibletest.Get(a, "host"))
+			assert.NotEmpty(t, ansibletest.Get(a, "os"))
+			assert.NotEmpty(t, ansibletest.Get(a, "svm_versions"), "the table pairs every lab agent")
+			products[ansibletest.Get(a, "product")]++
+		}
+		assert.Equal(t, map[any]int{"KES": 3, "kesl": 3}, products)
+		// KSC shows the first new SVM prepared, the second not yet; the
+		// old ones were activated long ago.
+		for _, sv := range ansibletest.Get(res, "ansible_facts", "ksvla", "svms").([]any) {
+			name, prep := ansibletest.Get(sv, "name"), ansibletest.Get(sv, "prepared")
+			switch {
+			case name == newSVM1 || ansibletest.Get(sv, "version") == v.OldVersion:
+				assert.Equal(t, true, prep, name)
+				assert.NotEmpty(t, ansibletest.Get(sv, "databases_date"), name)
+			default:
+				assert.Equal(t, false, prep, name)
+				assert.Equal(t, false, ansibletest.Get(sv, "activated"), name)
+			}
 		}
 	}
 	assert.Empty(t, l.Gaps())
@@ -125,11 +144,37 @@ func TestUnmarkedSVMsNeedProofFromKlconfig(t *testing.T) {
 	// With the product key KSC really uses, the KSC product list vouches.
 	args = labArgs(l)
 	args["ps_products"] = []any{v.PSProductKey}
+	args["ps_products"] = []any{v.PSProductKey}
 	res = ansibletest.Run(t, ctx, "agent_facts", New(), args, ansibletest.Mode{})
 	require.False(t, res.Failed(), res.Msg())
 	for _, s := range ansibletest.Get(res, "ansible_facts", "ksvla", "svms").([]any) {
 		assert.Equal(t, "ksc_product", ansibletest.Get(s, "recognised_by"))
 	}
+}
+
+// With the vendor's default table (KESL 12.0/12.1 only) the lab's Windows
+// agent and its 6.2 target are in no row: the facts say so instead of
+// calling agents unprotected without a word.
+func TestDefaultTableWarns(t *testing.T) {
+	l := labtest.Start(t, sim.Config{Hosts: 1, VMsPerHost: 2})
+	args := labArgs(l)
+	delete(args, "compatibility")
+	res := ansibletest.Run(t, context.Background(), "agent_facts", New(), args, ansibletest.Mode{})
+	require.False(t, res.Failed(), res.Msg())
+	warnings := ansibletest.Get(res, "warnings")
+	assert.Contains(t, warnings, "compatibility has no row for Protection Server 6.2.0.200: no Light Agent counts as updated; add the agent versions it serves")
+	assert.Contains(t, warnings, "1 Light Agent(s) are in no row of compatibility, so no SVM serves them: vm-esxi-01-001 (KES 12.5.0.100)")
+	assert.EqualValues(t, 1, ansibletest.Get(res, "ansible_facts", "ksvla", "summary", "unprotected"), "the vendor pairs KESL 12.1 with 6.1: only the Windows agent is unserved")
+
+	res = ansibletest.Run(t, context.Background(), "agent_facts", New(), labArgs(l), ansibletest.Mode{})
+	require.False(t, res.Failed(), res.Msg())
+	assert.Nil(t, ansibletest.Get(res, "warnings"), "the lab's table pairs everything")
+	assert.EqualValues(t, 0, ansibletest.Get(res, "ansible_facts", "ksvla", "summary", "unprotected"))
+
+	args["compatibility"] = map[string]any{"6.2": map[string]any{"kesl": []any{12.2}}}
+	res = ansibletest.Run(t, context.Background(), "agent_facts", New(), args, ansibletest.Mode{})
+	require.True(t, res.Failed())
+	assert.Equal(t, `compatibility: 6.2 -> kesl: version 12.2 is not a string (quote it: "12.2")`, res.Msg())
 }
 
 func TestConnectionErrors(t *testing.T) {

@@ -24,6 +24,8 @@ type Options struct {
 	PSProducts     []string `json:"ps_products"`
 	LAProducts     []string `json:"la_products"`
 	SVMNamePattern string   `json:"svm_name_pattern"`
+	// Compatibility is the raw table; Rules parses it.
+	Compatibility map[string]any `json:"compatibility"`
 }
 
 // Spec is the spec of Options. target_version is required.
@@ -35,13 +37,19 @@ func Spec() ansible.Spec {
 			Description: []string{"Only look at VMs on these ESXi hosts."}},
 		{Name: "target_version", Type: ansible.TypeStr, Required: true,
 			Description: []string{"The Protection Server version being rolled out, e.g. V(6.2.0.200).",
-				"Light Agents and SVMs of the same major.minor line count as upgraded."}},
+				"SVMs of its major.minor line count as new; a Light Agent counts as updated when O(compatibility) pairs its product and version with this version."}},
+		{Name: "compatibility", Type: ansible.TypeDict, Default: fleet.DefaultCompat,
+			Description: []string{"Which Light Agents each Protection Server version serves: a dict of Protection Server version -> dict of agent product (KSC product key or display name, as in O(la_products)) -> list of agent versions, e.g. C({\"6.1\": {\"kesl\": [\"12.1\"], \"KES\": [\"12.5\"]}}).",
+				"A version stands for every version starting with its parts: V(6.1) covers 6.1.0.100, V(12.1) covers 12.1.0.1297. Quote versions in YAML (V(12.10) unquoted is the number 12.1).",
+				"In KSVLA 6.x the Light Agents are Kaspersky Endpoint Security for Windows and for Linux 12.x in Light Agent mode, so their versions never share the Protection Server's line; which agent connects to which SVM is the vendor's table, not arithmetic.",
+				"The default holds only the pairs the vendor publishes (KESL 12.0 -> Protection Server 6.0, KESL 12.1 -> 6.1). Fill in the rows for your versions from the vendor's help (\"Supported versions of applications in Light Agent mode\"); a given table replaces the default.",
+				"An SVM whose version has no row blocks its own removal while Light Agents run on its hypervisor; an agent in no row counts as not updated and as needing the SVMs it runs with."}},
 		{Name: "ps_products", Type: ansible.TypeList, Elements: ansible.TypeStr, Default: anyList(fleet.DefaultProtectionServer),
 			Description: []string{"KSC product keys (or display names) of the Protection Server on SVMs.",
 				"The vendor does not document the key; the default is the lab's assumption. Set the key your KSC shows in an SVM's application list."}},
 		{Name: "la_products", Type: ansible.TypeList, Elements: ansible.TypeStr, Default: anyList(fleet.DefaultLightAgent),
-			Description: []string{"KSC product keys (or display names) of the Light Agent on protected VMs.",
-				"The vendor does not document the key; the default is the lab's assumption."}},
+			Description: []string{"KSC product keys (or display names) of the Light Agents on protected VMs: Kaspersky Endpoint Security for Windows and for Linux in Light Agent mode.",
+				"The default names the keys KSC uses for those products (V(KES), V(kesl)); check the application list of a protected VM in your KSC and set what it shows."}},
 		{Name: "svm_name_pattern", Type: ansible.TypeStr,
 			Description: []string{"A regular expression for the names of SVMs deployed without this collection (by the vendor's wizard).",
 				"A name alone never makes a VM an SVM: such a VM counts as one only when KSC lists the Protection Server on it (or, where the module offers it, a klconfig probe answers); otherwise it is reported as an unrecognised candidate."}},
@@ -70,6 +78,15 @@ func (o Options) Rules() (fleet.Rules, error) {
 		LightAgent:       o.LAProducts,
 		MarkRole:         vsphere.MarkRole, MarkVersion: vsphere.MarkVersion, RoleSVM: vsphere.RoleSVM,
 	}
+	raw := o.Compatibility
+	if raw == nil {
+		raw = fleet.DefaultCompat
+	}
+	c, err := fleet.ParseCompat(raw)
+	if err != nil {
+		return fleet.Rules{}, err
+	}
+	r.Compat = c
 	if o.SVMNamePattern != "" {
 		re, err := regexp.Compile(o.SVMNamePattern)
 		if err != nil {

@@ -1,6 +1,7 @@
 package fleetopts
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/ksvla/lightagent/internal/ansible"
@@ -18,8 +19,10 @@ func TestDefaultsBecomeRules(t *testing.T) {
 	require.NoError(t, vr.Params.Decode(&o))
 	r, err := o.Rules()
 	require.NoError(t, err)
+	vendor, err := fleet.ParseCompat(fleet.DefaultCompat)
+	require.NoError(t, err)
 	assert.Equal(t, fleet.Rules{TargetVersion: "6.2.0.200", ProtectionServer: fleet.DefaultProtectionServer, LightAgent: fleet.DefaultLightAgent,
-		MarkRole: vsphere.MarkRole, MarkVersion: vsphere.MarkVersion, RoleSVM: vsphere.RoleSVM}, r)
+		MarkRole: vsphere.MarkRole, MarkVersion: vsphere.MarkVersion, RoleSVM: vsphere.RoleSVM, Compat: vendor}, r)
 	assert.Equal(t, vsphere.Scope{Cluster: "C1", Hosts: []string{"esxi-01"}}, o.Scope())
 }
 
@@ -46,4 +49,42 @@ func TestRules(t *testing.T) {
 	r, err := Options{}.Rules()
 	require.NoError(t, err)
 	assert.Nil(t, r.SVMNamePattern, "no pattern, no candidates")
+}
+
+// A malformed table fails validation-time decoding with an error that
+// names the option and the entry; a valid one replaces the defaults.
+func TestCompatibilityOption(t *testing.T) {
+	tests := map[string]struct {
+		compat  any
+		wantErr string
+		serves  [3]string // ps, product, agent that the table must serve
+	}{
+		"site table replaces the defaults": {compat: map[string]any{"6.2": map[string]any{"KES": []any{"12.6"}, "kesl": "12.2"}},
+			serves: [3]string{"6.2.0.200", "kes", "12.6.0.1"}},
+		"unquoted number":      {compat: map[string]any{"6.2": map[string]any{"kesl": []any{12.2}}}, wantErr: `compatibility: 6.2 -> kesl: version 12.2 is not a string (quote it: "12.2")`},
+		"agents not a mapping": {compat: map[string]any{"6.2": "12.2"}, wantErr: "compatibility: 6.2 must map agent products to lists of agent versions"},
+		"not a dict at all":    {compat: "6.2=12.2", wantErr: "compatibility"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			vr := Spec().Validate(map[string]any{"target_version": "6.2.0.200", "compatibility": tc.compat}, ansible.ValidateOptions{})
+			var err error
+			var r fleet.Rules
+			if len(vr.Errors) > 0 {
+				err = errors.New(vr.Errors[0])
+			} else {
+				var o Options
+				require.NoError(t, vr.Params.Decode(&o))
+				r, err = o.Rules()
+			}
+			if tc.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.True(t, r.Compat.Serves(fleet.Version(tc.serves[0]), fleet.Product{Key: tc.serves[1]}, fleet.Version(tc.serves[2])))
+			assert.False(t, r.Compat.Knows("6.1.0.100"), "the vendor's rows are replaced, not merged")
+		})
+	}
 }

@@ -125,6 +125,7 @@ func TestDeployLifecycle(t *testing.T) {
 	marks := map[string]string{
 		vsphere.MarkRole: vsphere.RoleSVM, vsphere.MarkVersion: e.v.NewVersion,
 		vsphere.MarkImageSHA256: imageSHA(t, e.v.NewImage.Path), vsphere.MarkDeployedBy: vsphere.DeployedBy,
+		vsphere.MarkFirstContact: vsphere.FirstContactPending,
 	}
 	assert.Equal(t, marks, vm.Marks)
 	assert.Equal(t, map[string]string{"guestinfo.klfirstboot.cmd1": "timezone Europe/Berlin", "guestinfo.klfirstboot.cmd2": "REPORT"}, vm.FirstBoot)
@@ -250,7 +251,7 @@ func TestMarksMissingAfterImport(t *testing.T) {
 	vm, err := e.s.VM(ctx, nil, name)
 	require.NoError(t, err)
 	unset := map[string]string{}
-	for _, m := range vsphere.Marks {
+	for _, m := range append(vsphere.Marks, vsphere.MarkFirstContact) {
 		unset[m] = ""
 	}
 	require.NoError(t, e.s.SetMarks(ctx, vm, unset))

@@ -163,6 +163,9 @@ func plan(o Options, obs observed) (Plan, error) {
 	marks := map[string]string{
 		vsphere.MarkRole: vsphere.RoleSVM, vsphere.MarkVersion: obs.Version,
 		vsphere.MarkImageSHA256: obs.ImageSHA256, vsphere.MarkDeployedBy: vsphere.DeployedBy,
+		// A VM this run creates has a host key no one knows yet: only such a VM may have it
+		// trusted on first use (svm_klconfig with vm), which clears the mark.
+		vsphere.MarkFirstContact: vsphere.FirstContactPending,
 	}
 	if cur == nil {
 		p.Steps = append(p.Steps, StepImport, StepMarks)

@@ -19,7 +19,8 @@ func TestPlan(t *testing.T) {
 	ours := vmInfo{Name: "svm-1", Moid: "vm-7", Path: "/DC/vm/svm-1", Host: "esx1", Datastores: []string{"ds1"}, PowerState: "poweredOn", Marks: marks}
 	with := func(v vmInfo, f func(*vmInfo)) vmInfo { f(&v); return v }
 	newMarks := map[string]string{vsphere.MarkRole: vsphere.RoleSVM, vsphere.MarkVersion: "6.2",
-		vsphere.MarkImageSHA256: "abc", vsphere.MarkDeployedBy: vsphere.DeployedBy}
+		vsphere.MarkImageSHA256: "abc", vsphere.MarkDeployedBy: vsphere.DeployedBy,
+		vsphere.MarkFirstContact: vsphere.FirstContactPending}
 
 	cases := []struct {
 		name  string

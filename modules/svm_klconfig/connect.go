@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/ksvla/lightagent/internal/klconfig"
+	"github.com/ksvla/lightagent/internal/vsphere"
 )
 
 // state is the live connection to one SVM: where it answers, how to log in and how its host key
@@ -29,12 +31,18 @@ type state struct {
 	knownHosts     string
 	knownHostsName string // the user's file, for messages
 	fingerprint    string // the SVM's host key, SHA256:...
-	client         *klconfig.Client
-	cleanup        func()
+	hostKey        ssh.PublicKey
+	// vm is the SVM's VM (option vm); when it settled the host key, pin is that key and every
+	// connection accepts only it, whatever the user's policy.
+	vm      *vmLink
+	pin     string
+	client  *klconfig.Client
+	cleanup func()
 }
 
-func newState(o Options, check bool) (*state, error) {
-	s := &state{opts: o, host: o.Host, password: o.Password, cleanup: func() {}}
+func newState(o Options, check bool, vm *vmLink) (*state, error) {
+	s := &state{opts: o, host: o.Host, cleanup: func() {}, vm: vm, pin: vm.fingerprint()}
+	s.password = s.candidates()[0]
 	if o.PrivateKey != "" {
 		s.key = []byte(o.PrivateKey)
 	} else if o.PrivateKeyFile != "" {
@@ -45,7 +53,7 @@ func newState(o Options, check bool) (*state, error) {
 		s.key = b
 	}
 	if s.password == "" && len(s.key) == 0 {
-		return nil, fmt.Errorf("a credential is required: set the password option (or export %s), private_key, or private_key_file (or export %s)", EnvPassword, EnvPrivateKeyFile)
+		return nil, fmt.Errorf("a credential is required: set the password option (or export %s), image_password (or export %s), private_key, or private_key_file (or export %s)", EnvPassword, EnvImagePassword, EnvPrivateKeyFile)
 	}
 	switch o.HostKeyChecking {
 	case "accept_new":
@@ -59,7 +67,10 @@ func newState(o Options, check bool) (*state, error) {
 		s.policy = klconfig.HostKeyStrict
 	}
 	s.knownHosts = o.KnownHosts
-	if s.knownHosts == "" && o.HostKey == "" && s.policy != klconfig.HostKeyOff {
+	if s.pin != "" {
+		// The VM settled the key: known_hosts is neither read nor written.
+		s.policy, s.knownHosts = klconfig.HostKeyStrict, ""
+	} else if s.knownHosts == "" && o.HostKey == "" && s.policy != klconfig.HostKeyOff {
 		home, err := os.UserHomeDir()
 		if err != nil {
 			return nil, fmt.Errorf("known_hosts is not set and the home directory is unknown (%w): set known_hosts or host_key", err)
@@ -80,6 +91,25 @@ func newState(o Options, check bool) (*state, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// candidates are the klconfig passwords login tries, in order, without repeats; [""] when only
+// a key is given.
+func (s *state) candidates() []string {
+	var out []string
+	next := ""
+	if s.opts.Passwords != nil {
+		next = s.opts.Passwords.Klconfig
+	}
+	for _, pw := range []string{s.opts.Password, next, s.opts.ImagePassword} {
+		if pw != "" && !slices.Contains(out, pw) {
+			out = append(out, pw)
+		}
+	}
+	if len(out) == 0 {
+		return []string{""}
+	}
+	return out
 }
 
 // scratchCopy copies known_hosts (if any) to a temporary file.
@@ -110,6 +140,9 @@ func (s *state) addr(host string) string {
 // connect points the client at host. With pin, only that host key is accepted (following the SVM
 // to a new address); otherwise the user's policy applies.
 func (s *state) connect(host, pin string) error {
+	if pin == "" {
+		pin = s.pin
+	}
 	cfg := klconfig.SSHConfig{
 		Addr: s.addr(host), User: s.opts.Username, Password: s.password, PrivateKey: s.key,
 		Passphrase: []byte(s.opts.PrivateKeyPassphrase), HostKey: s.policy,
@@ -168,8 +201,17 @@ func (s *state) explain(err error, cmd klconfig.Command) error {
 		return &commandError{msg: fmt.Sprintf("known_hosts file %s does not exist: create it with the SVMs' host keys "+
 			"(ssh-keyscan <svm> >> %s), set option known_hosts to the file that has them, or set "+
 			"host_key_checking=accept_new to record each new SVM's key on first contact", s.knownHostsName, s.knownHostsName), err: err}
+	case errors.Is(err, klconfig.ErrHostKeyUnknown) && s.vm != nil:
+		return fmt.Errorf("host key of %s is not in known_hosts %s, no host key is recorded on vm %s and the VM does not await first contact (custom attribute %s=%s, which only svm_deploy sets on a VM it has just created): verify the SVM's key, then add it to known_hosts (%w)",
+			addr, s.knownHostsName, s.vm.contact.Name, vsphere.MarkFirstContact, vsphere.FirstContactPending, err)
 	case errors.Is(err, klconfig.ErrHostKeyUnknown):
 		return fmt.Errorf("host key of %s is not in known_hosts %s: add it or set host_key_checking=accept_new (%w)", addr, s.knownHostsName, err)
+	case errors.Is(err, klconfig.ErrHostKeyMismatch) && s.vm != nil && s.vm.trust == trustRecorded:
+		return fmt.Errorf("host key of %s does not match the key recorded on vm %s (custom attribute %s, %s): another machine answers at this address, or the SVM was reinstalled; verify it before clearing the attribute (%w)",
+			addr, s.vm.contact.Name, vsphere.MarkHostKey, s.pin, err)
+	case errors.Is(err, klconfig.ErrHostKeyMismatch) && s.vm != nil && s.vm.trust == trustFirstContact:
+		return fmt.Errorf("host key of %s changed during the first contact with vm %s (first seen %s): another machine answers at this address; nothing was trusted (%w)",
+			addr, s.vm.contact.Name, s.pin, err)
 	case errors.Is(err, klconfig.ErrHostKeyMismatch):
 		where := "known_hosts " + s.knownHostsName
 		if s.opts.HostKey != "" {
@@ -177,7 +219,7 @@ func (s *state) explain(err error, cmd klconfig.Command) error {
 		}
 		return fmt.Errorf("host key of %s does not match %s: the SVM was redeployed or another machine answers there; verify it, then fix %s (%w)", addr, where, where, err)
 	case errors.Is(err, klconfig.ErrAuthFailed):
-		return fmt.Errorf("authentication as %s on %s failed: check the password option (or %s), private_key or private_key_file (%w)", s.opts.Username, addr, EnvPassword, err)
+		return fmt.Errorf("authentication as %s on %s failed: check the password option (or %s), image_password (or %s), private_key or private_key_file (%w)", s.opts.Username, addr, EnvPassword, EnvImagePassword, err)
 	case errors.Is(err, klconfig.ErrDropped):
 		// Repeatable commands were already sent again (klconfig.Retry); this one could not be, or
 		// kept dropping. Nothing is recorded for it, so the rerun reads or compares it again.
@@ -207,7 +249,7 @@ func (s *state) identify(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read the host key of svm %s: %w", s.addr(s.host), err)
 	}
-	s.fingerprint = ssh.FingerprintSHA256(key)
+	s.fingerprint, s.hostKey = ssh.FingerprintSHA256(key), key
 	return nil
 }
 
@@ -222,6 +264,9 @@ func (s *state) follow(ctx context.Context, host string, warn func(string)) erro
 	s.host = host
 	if _, err := s.do(ctx, klconfig.APIVersion(), warn); err != nil {
 		return fmt.Errorf("follow svm from %s to %s after the network restart: %w", s.addr(old), s.addr(host), err)
+	}
+	if s.pin != "" {
+		return nil // the key recorded on the VM is the check, at any address
 	}
 	if err := s.connect(host, ""); err != nil {
 		return err

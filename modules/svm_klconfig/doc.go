@@ -9,7 +9,8 @@ func (*Module) Doc() ansible.Doc {
 		Description: []string{
 			"Configures a Kaspersky Security for Virtualization Light Agent SVM over SSH as the C(klconfig) account, one klconfig command per session: network, DNS, time zone, connector language, Administration Server connection, passwords, SSH key, and raw commands.",
 			"Settings klconfig can read back (DNS servers, search list) are read first and written only when they differ.",
-			"Settings it cannot read back are compared with a record of what this module applied, kept on the controller under O(record_path).",
+			"Settings it cannot read back are compared with a record of what this module applied: kept on the SVM's VM in vCenter with O(vm), where every controller finds it, otherwise on the controller under O(record_path).",
+			"With O(vm), a freshly deployed SVM's first contact is handled: its host key is trusted once, only for the VM M(ksvla.lightagent.svm_deploy) has just created and at the address vCenter reports, then recorded on the VM and checked strictly; the image's password (O(image_password)) is replaced by the operator's.",
 			"Only what differs is applied, in the vendor's order: C(dns) before C(dnssearch), the address change last.",
 		},
 		Notes: []string{
@@ -22,7 +23,21 @@ func (*Module) Doc() ansible.Doc {
 		Requirements: []string{"SSH access to the SVM as the klconfig account"},
 		CheckMode:    "full",
 		DiffMode:     "full",
-		Examples: `- name: Configure a new SVM
+		Examples: `- name: First contact with the SVM svm_deploy has just created, then its settings
+  ksvla.lightagent.svm_klconfig:
+    vm: svm-esxi-01-6.2
+    datacenter: DC1
+    vcenter:
+      hostname: vcenter.example.com
+      username: automation@vsphere.local
+      password: "{{ vcenter_password }}"
+    image_password: "{{ svm_image_klconfig_password }}"
+    password: "{{ svm_klconfig_password }}"
+    ksc:
+      address: ksc.example.com
+
+- name: Configure an SVM by address
+
   ksvla.lightagent.svm_klconfig:
     host: 192.0.2.17
     password: "{{ svm_initial_password }}"
@@ -70,6 +85,10 @@ func (*Module) Doc() ansible.Doc {
 				Returned: "always", Type: "list", Sample: []any{"dns 192.0.2.53", "dnssearch example.com", "timezone Europe/Berlin"}},
 			"settings": {Description: []string{"Per managed setting: C(current) (read from the SVM, or as recorded; null when never recorded), C(desired) and C(changed)."},
 				Returned: "always", Type: "dict", Sample: map[string]any{"timezone": map[string]any{"current": nil, "desired": "Europe/Berlin", "changed": true}}},
+			"vm": {Description: []string{"With O(vm): the VM, the SVM's host key fingerprint, how it was trusted (V(first_contact), V(recorded) on the VM, or V(policy): O(known_hosts)/O(host_key)) and the steps on the VM (in check mode: that would run)."},
+				Returned: "when vm is set", Type: "dict",
+				Sample: map[string]any{"name": "svm-esxi-01-6.2", "host_key": "SHA256:...", "trust": "first_contact",
+					"steps": []any{"trust the host key presented at first contact and record it on the VM"}}},
 			"host": {Description: []string{"Where the SVM answers now: O(host), or the new address after a network change."},
 				Returned: "always", Type: "str", Sample: "192.0.2.45"},
 			"outputs": {Description: []string{"Output lines of O(commands) run as read-only (O(commands_changed_when=never))."},

@@ -1,5 +1,5 @@
 // Package svmklconfig is the svm_klconfig module: it brings an SVM's settings to the desired state
-// through the klconfig script API over SSH (shared/reference/klconfig.md).
+// through the klconfig script API over SSH (https://support.kaspersky.com/help/KSVLA/6.2/en-US/254869.htm).
 //
 // Settings klconfig can read back (DNS servers and search list) are read before they are written.
 // The others (network, time zone, connector language, Administration Server, passwords, SSH key)
@@ -18,14 +18,17 @@ import (
 
 	"github.com/ksvla/lightagent/internal/ansible"
 	"github.com/ksvla/lightagent/internal/klconfig"
+	"github.com/ksvla/lightagent/internal/vsphere"
+	"github.com/ksvla/lightagent/modules/conn"
 )
 
-// Module is svm_klconfig.
-type Module struct{}
+// Module is svm_klconfig. Its sessions hold the vCenter login of option vm.
+type Module struct{ conn.Sessions }
 
 var (
 	_ ansible.Module  = (*Module)(nil)
 	_ ansible.Applier = (*Module)(nil)
+	_ ansible.Closer  = (*Module)(nil)
 	_ ansible.Plan    = (*Plan)(nil)
 )
 
@@ -55,7 +58,13 @@ func (m *Module) Observe(ctx context.Context, req *ansible.Request, resp *ansibl
 	if err != nil {
 		return nil, err
 	}
-	s, err := newState(o, req.CheckMode)
+	var vm *vmLink
+	if o.VM != "" {
+		if vm, err = m.openVM(ctx, &o); err != nil {
+			return nil, err
+		}
+	}
+	s, err := newState(o, req.CheckMode, vm)
 	if err != nil {
 		return nil, err
 	}
@@ -66,8 +75,23 @@ func (m *Module) Observe(ctx context.Context, req *ansible.Request, resp *ansibl
 	if err := m.login(ctx, s, o, &obs.current); err != nil {
 		return nil, err
 	}
-	if err := s.identify(ctx); err != nil {
+	if fp := vm.fingerprint(); fp != "" {
+		s.fingerprint = fp // the key the login was pinned to
+	} else if err := s.identify(ctx); err != nil {
 		return nil, err
+	}
+	if obs.current.ImageLogin {
+		if obs.desired, err = replaceImagePassword(obs.desired, o); err != nil {
+			return nil, fmt.Errorf("the image's password logged in to svm %s: %w", s.addr(s.host), err)
+		}
+	}
+	if vm != nil {
+		v := &vmView{Name: o.VM, Trust: vm.trust, Fingerprint: s.fingerprint, KeyLine: vm.keyLine(), HasRecord: vm.record != nil,
+			Verified: s.policy != klconfig.HostKeyOff}
+		if v.KeyLine == "" && s.hostKey != nil {
+			v.KeyLine = keyLine(s.hostKey)
+		}
+		obs.current.VM = v
 	}
 	read := func(cmd klconfig.Command) (klconfig.Result, error) { return s.do(ctx, cmd, resp.Warn) }
 
@@ -107,39 +131,73 @@ func (m *Module) Observe(ctx context.Context, req *ansible.Request, resp *ansibl
 	if err != nil {
 		return nil, err
 	}
+	if vm != nil && vm.record != nil && vm.record.HostKey == s.fingerprint {
+		// The VM's record is the truth; the controller's file is only a cache of it.
+		rec = *vm.record
+		rec.Host, rec.Port = o.Host, o.Port
+		if rec.Settings == nil {
+			rec.Settings = map[string]RecordEntry{}
+		}
+	}
 	obs.current.Record = rec
 	return obs, nil
 }
 
-// login proves the SVM answers with the expected host key and accepts the credentials. When the
-// password no longer logs in but passwords.klconfig does, an earlier run changed it: go on with
-// that one, so rerunning the same task is idempotent.
-func (m *Module) login(ctx context.Context, s *state, o Options, cur *current) error {
-	_, err := s.do(ctx, klconfig.APIVersion(), func(string) {})
-	if err == nil {
-		if len(s.key) == 0 {
-			cur.LoginPassword = s.password
+// replaceImagePassword makes the plan change the klconfig password from the image's to the
+// operator's, when the task does not set passwords.klconfig itself.
+func replaceImagePassword(d desired, o Options) (desired, error) {
+	for _, pw := range d.Passwords {
+		if pw.User == "klconfig" {
+			return d, nil
 		}
-		return nil
 	}
-	next := ""
-	if o.Passwords != nil {
-		next = o.Passwords.Klconfig
+	if o.Password == "" {
+		return d, errors.New("set password (or passwords.klconfig) to the operator's configuration password, which replaces the image's")
 	}
-	if !errors.Is(err, klconfig.ErrAuthFailed) || next == "" || next == s.password {
-		return err
+	cmd, err := klconfig.Passwd("klconfig", o.Password)
+	if err != nil {
+		return d, fmt.Errorf("password: %w", err)
 	}
-	s.password = next
-	if cerr := s.connect(s.host, ""); cerr != nil {
-		return cerr
+	d.Passwords = append(d.Passwords, password{User: "klconfig", Cmd: cmd})
+	return d, nil
+}
+
+// login proves the SVM answers with the expected host key and accepts the credentials. It tries
+// the passwords in order: password; passwords.klconfig, which an earlier run may have set, so
+// rerunning the same task is idempotent; image_password, which a fresh SVM still has.
+func (m *Module) login(ctx context.Context, s *state, o Options, cur *current) error {
+	var first error
+	for i, pw := range s.candidates() {
+		if i > 0 {
+			s.password = pw
+			if err := s.connect(s.host, ""); err != nil {
+				return err
+			}
+		}
+		_, err := s.do(ctx, klconfig.APIVersion(), func(string) {})
+		if err == nil {
+			if len(s.key) == 0 {
+				cur.LoginPassword = s.password
+				cur.ImageLogin = o.ImagePassword != "" && s.password == o.ImagePassword && s.password != operatorPassword(o)
+			}
+			return nil
+		}
+		if first == nil {
+			first = err // the first failure names the option to fix
+		}
+		if !errors.Is(err, klconfig.ErrAuthFailed) {
+			return err
+		}
 	}
-	if _, err2 := s.do(ctx, klconfig.APIVersion(), func(string) {}); err2 != nil {
-		return err // the first failure names the option to fix
+	return first
+}
+
+// operatorPassword is the klconfig password the operator wants the SVM to have.
+func operatorPassword(o Options) string {
+	if o.Passwords != nil && o.Passwords.Klconfig != "" {
+		return o.Passwords.Klconfig
 	}
-	if len(s.key) == 0 {
-		cur.LoginPassword = s.password
-	}
-	return nil
+	return o.Password
 }
 
 // gather reads the facts-like klconfig key.
@@ -177,10 +235,17 @@ func (m *Module) Plan(req *ansible.Request, observed ansible.State, resp *ansibl
 	obs := observed.(*observation)
 	p := makePlan(obs.desired, obs.current)
 	p.state, p.reads, p.record = obs.state, obs.reads, obs.current.Record
+	if v := obs.current.VM; v != nil {
+		p.keyLine = v.KeyLine
+	}
 	cmds := append(append([]string{}, obs.reads...), p.Commands()...)
 	resp.Set("commands", cmds)
 	resp.Set("settings", p.Settings)
 	resp.Set("host", obs.state.host)
+	if v := obs.current.VM; v != nil {
+		resp.Set("vm", map[string]any{"name": v.Name, "host_key": v.Fingerprint, "trust": v.Trust, "steps": p.VMSteps()})
+	}
+	p.imageLogin = obs.current.ImageLogin
 	if obs.gather != nil {
 		g := obs.gather
 		if !req.CheckMode && !p.Empty() {
@@ -212,16 +277,44 @@ func (m *Module) Apply(ctx context.Context, req *ansible.Request, plan ansible.P
 		resp.Set("host", s.host)
 	}()
 	rec := p.record // as observed: its salt made the plan's password digests
+	keep := func() error {
+		if s.vm != nil {
+			if err := s.vm.saveRecord(ctx, rec); err != nil {
+				return err
+			}
+		}
+		return rec.save(s.opts.RecordPath) // with vm, a cache of the VM's record
+	}
 	save := func(st step) error {
 		if st.Setting == "" {
 			return nil
 		}
 		rec.set(st.Setting, st.Digest, st.Value)
-		return rec.save(s.opts.RecordPath)
+		if st.Kind == stepPasswd && st.User == "klconfig" && p.imageLogin {
+			rec.ImagePasswordReplacedAt = time.Now().UTC().Format(time.RFC3339)
+		}
+		return keep()
 	}
 	var netPending *step
 	for i := range p.Steps {
 		st := p.Steps[i]
+		switch st.Kind {
+		case stepTrustKey:
+			if err := s.vm.setMarks(ctx, map[string]string{vsphere.MarkHostKey: p.keyLine, vsphere.MarkFirstContact: ""}); err != nil {
+				return fmt.Errorf("record the host key of svm %s: %w", s.addr(s.host), err)
+			}
+			continue
+		case stepRecordKey:
+			if err := s.vm.setMarks(ctx, map[string]string{vsphere.MarkHostKey: p.keyLine}); err != nil {
+				return fmt.Errorf("record the host key of svm %s: %w", s.addr(s.host), err)
+			}
+			continue
+		case stepRecordSync:
+			if err := keep(); err != nil {
+				return err
+			}
+			continue
+		}
 		ran = append(ran, display(st.Cmd))
 		switch st.Kind {
 		case stepNagent:
@@ -258,7 +351,7 @@ func (m *Module) Apply(ctx context.Context, req *ansible.Request, plan ansible.P
 				// The record follows the SVM: same host key, new address.
 				old := recordFile(s.opts.RecordPath, rec.Host, rec.Port, rec.HostKey)
 				rec.Host = s.host
-				if err := rec.save(s.opts.RecordPath); err != nil {
+				if err := keep(); err != nil {
 					return err
 				}
 				_ = os.Remove(old) // a stale record only causes one needless re-apply

@@ -402,7 +402,7 @@ func TestAuthAndHostKeyFailures(t *testing.T) {
 		msg  string
 	}{
 		{"wrong password", map[string]any{"password": "Wrong-Pass1"},
-			"authentication as klconfig on " + addr + " failed: check the password option (or KSVLA_KLCONFIG_PASSWORD), private_key or private_key_file"},
+			"authentication as klconfig on " + addr + " failed: check the password option (or KSVLA_KLCONFIG_PASSWORD), image_password (or KSVLA_KLCONFIG_IMAGE_PASSWORD), private_key or private_key_file"},
 		{"host key mismatch", map[string]any{"known_hosts": wrongKH},
 			"host key of " + addr + " does not match known_hosts " + wrongKH + ": the SVM was redeployed or another machine answers there; verify it, then fix known_hosts " + wrongKH},
 		{"pinned key mismatch", map[string]any{"known_hosts": nil, "host_key": ssh.FingerprintSHA256(other.svm.HostKey())},
@@ -413,7 +413,7 @@ func TestAuthAndHostKeyFailures(t *testing.T) {
 			"known_hosts file " + filepath.Join(dir, "missing_known_hosts") + " does not exist: create it with the SVMs' host keys (ssh-keyscan <svm> >> " +
 				filepath.Join(dir, "missing_known_hosts") + "), set option known_hosts to the file that has them, or set host_key_checking=accept_new"},
 		{"no credential", map[string]any{"password": nil},
-			"a credential is required: set the password option (or export KSVLA_KLCONFIG_PASSWORD), private_key, or private_key_file (or export KSVLA_KLCONFIG_PRIVATE_KEY_FILE)"},
+			"a credential is required: set the password option (or export KSVLA_KLCONFIG_PASSWORD), image_password (or export KSVLA_KLCONFIG_IMAGE_PASSWORD), private_key, or private_key_file (or export KSVLA_KLCONFIG_PRIVATE_KEY_FILE)"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

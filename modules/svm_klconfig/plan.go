@@ -13,7 +13,18 @@ const (
 	stepNagent              // nagent; nagentinstall first when Network Agent is missing
 	stepPasswd              // passwd <user>; for klconfig, later sessions use the new password
 	stepNetRestart          // manageservices restart network, then follow the SVM
+	// Steps on the VM in vCenter (option vm), no klconfig command:
+	stepTrustKey   // first contact: record the presented host key on the VM, clear the mark
+	stepRecordKey  // record the host key known_hosts verified on the VM
+	stepRecordSync // keep the controller's record on the VM, which holds none yet
 )
+
+// vmSteps name the VM steps in results.
+var vmSteps = map[stepKind]string{
+	stepTrustKey:   "trust the host key presented at first contact and record it on the VM",
+	stepRecordKey:  "record the verified host key on the VM",
+	stepRecordSync: "record the applied settings on the VM",
+}
 
 // step is one klconfig command of the plan and the record entry it earns once it succeeded.
 type step struct {
@@ -34,6 +45,19 @@ type current struct {
 	// LoginPassword is the klconfig password that logged in ("" when a key did): it tells for
 	// sure whether passwords.klconfig is already set.
 	LoginPassword string
+	// ImageLogin: only the image's password logged in; the operator's replaces it.
+	ImageLogin bool
+	VM         *vmView // option vm
+}
+
+// vmView is what the plan needs to know of the SVM's VM.
+type vmView struct {
+	Name        string
+	Trust       string // trustPolicy, trustRecorded or trustFirstContact
+	Verified    bool   // trustPolicy: known_hosts or host_key verified the key (not host_key_checking=off)
+	Fingerprint string
+	KeyLine     string // the host key, authorized_keys form
+	HasRecord   bool   // the VM holds a klconfig record
 }
 
 // Plan is svm_klconfig's plan: ordered klconfig commands and the settings before and after.
@@ -47,6 +71,10 @@ type Plan struct {
 	state  *state   // the connection Apply goes on with
 	reads  []string // read-only raw commands Observe ran
 	record Record   // the record as observed
+	// imageLogin: the klconfig passwd step replaces the image's password; keyLine is the host
+	// key the VM steps record.
+	imageLogin bool
+	keyLine    string
 }
 
 // Empty implements ansible.Plan.
@@ -59,7 +87,20 @@ func (p *Plan) Diff() (before, after any) { return p.Before, p.After }
 func (p *Plan) Commands() []string {
 	out := make([]string, 0, len(p.Steps))
 	for _, s := range p.Steps {
-		out = append(out, display(s.Cmd))
+		if s.Cmd.Name != "" {
+			out = append(out, display(s.Cmd))
+		}
+	}
+	return out
+}
+
+// VMSteps lists what the plan does on the VM in vCenter.
+func (p *Plan) VMSteps() []string {
+	out := []string{}
+	for _, s := range p.Steps {
+		if name, ok := vmSteps[s.Kind]; ok {
+			out = append(out, name)
+		}
 	}
 	return out
 }
@@ -68,6 +109,7 @@ func (p *Plan) Commands() []string {
 const (
 	pwSet     = "(set)"
 	pwChanged = "(changed)"
+	pwImage   = "(image's)"
 )
 
 // makePlan compares the wish with what is, in the vendor's order: settings that leave the SVM
@@ -153,6 +195,9 @@ func makePlan(d desired, cur current) *Plan {
 			changed = cur.LoginPassword != secret
 		}
 		pwBefore[pw.User], pwAfter[pw.User] = pwSet, pwSet
+		if pw.User == "klconfig" && cur.ImageLogin {
+			pwBefore[pw.User] = pwImage
+		}
 		if changed {
 			pwAfter[pw.User] = pwChanged
 			pwChangedAny = true
@@ -197,7 +242,28 @@ func makePlan(d desired, cur current) *Plan {
 			p.Before["host"], p.After["host"] = cur.Host, p.FollowTo
 		}
 	}
+	if v := cur.VM; v != nil {
+		p.Steps = append(vmPlan(v, cur.Record, note), p.Steps...)
+	}
 	return p
+}
+
+// vmPlan is what the run does on the VM first: trusting the key comes before anything is sent
+// under it, so an interrupted run leaves the key recorded and the next one verifies it.
+func vmPlan(v *vmView, rec Record, note func(setting string, before, after any, changed bool)) []step {
+	var out []step
+	switch {
+	case v.Trust == trustFirstContact:
+		out = append(out, step{Kind: stepTrustKey})
+		note("host_key", "(first contact)", v.Fingerprint, true)
+	case v.Trust == trustPolicy && v.Verified:
+		out = append(out, step{Kind: stepRecordKey})
+		note("host_key", "(not recorded)", v.Fingerprint, true)
+	}
+	if !v.HasRecord && len(rec.Settings) > 0 {
+		out = append(out, step{Kind: stepRecordSync})
+	}
+	return out
 }
 
 func nonNil(s []string) []string {

@@ -123,3 +123,84 @@ func TestBuildDesiredRefusesBadValues(t *testing.T) {
 		})
 	}
 }
+
+// With vm, the VM steps come first and only where they are due: the key is trusted at first
+// contact, recorded once known_hosts verified it (never under host_key_checking=off), and a
+// controller's record is copied to a VM that holds none; services restart for none of them.
+func TestMakePlanVM(t *testing.T) {
+	withTZ := Record{Salt: "c2FsdA==", Settings: map[string]RecordEntry{setTimezone: {Digest: digest("UTC"), Value: "UTC"}}}
+	empty := Record{Salt: "c2FsdA==", Settings: map[string]RecordEntry{}}
+	cases := []struct {
+		name     string
+		vm       vmView
+		rec      Record
+		image    bool
+		steps    []stepKind
+		hostKey  []any // diff before/after of host_key; nil when not in the diff
+		passwdTo string
+	}{
+		// An empty record on a VM that holds none: nothing to copy.
+		{name: "first contact with the image's password", vm: vmView{Trust: trustFirstContact, Fingerprint: "SHA256:new"}, rec: empty, image: true,
+			steps: []stepKind{stepTrustKey, stepPasswd}, hostKey: []any{"(first contact)", "SHA256:new"}},
+		{name: "recorded key, record on the VM", vm: vmView{Trust: trustRecorded, Fingerprint: "SHA256:k", HasRecord: true}, rec: withTZ},
+		{name: "verified by known_hosts", vm: vmView{Trust: trustPolicy, Verified: true, Fingerprint: "SHA256:k", HasRecord: true}, rec: withTZ,
+			steps: []stepKind{stepRecordKey}, hostKey: []any{"(not recorded)", "SHA256:k"}},
+		{name: "host_key_checking=off records nothing", vm: vmView{Trust: trustPolicy, Fingerprint: "SHA256:k", HasRecord: true}, rec: withTZ},
+		{name: "the controller's record goes to the VM", vm: vmView{Trust: trustRecorded, Fingerprint: "SHA256:k"}, rec: withTZ,
+			steps: []stepKind{stepRecordSync}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := Options{Timezone: "UTC", Services: []string{"klnagent"}, Password: "Op3rator-Pass"}
+			d, err := buildDesired(o)
+			require.NoError(t, err)
+			login := "Op3rator-Pass"
+			if c.image {
+				o.ImagePassword, login = "Im4ge-Pass", "Im4ge-Pass"
+				d, err = replaceImagePassword(d, o)
+				require.NoError(t, err)
+			}
+			vm := c.vm
+			p := makePlan(d, current{Host: "h", Record: c.rec, LoginPassword: login, ImageLogin: c.image, VM: &vm})
+			var kinds []stepKind
+			for _, s := range p.Steps {
+				kinds = append(kinds, s.Kind)
+			}
+			if c.image {
+				// The timezone is new in an empty record: a real change, then its restart.
+				assert.Equal(t, append(c.steps[:1:1], stepCommand, stepPasswd, stepCommand), kinds)
+				assert.Equal(t, []string{"timezone UTC", "passwd klconfig", "manageservices restart klnagent"}, p.Commands())
+				assert.Equal(t, map[string]any{"klconfig": pwImage}, p.Before["passwords"])
+				assert.Equal(t, map[string]any{"klconfig": pwChanged}, p.After["passwords"])
+			} else {
+				assert.Equal(t, c.steps, kinds, "no klconfig command: the timezone is recorded")
+				assert.Empty(t, p.Commands())
+			}
+			if c.hostKey == nil {
+				assert.NotContains(t, p.Before, "host_key")
+			} else {
+				assert.Equal(t, c.hostKey, []any{p.Before["host_key"], p.After["host_key"]})
+			}
+		})
+	}
+}
+
+// The image's password is replaced by the operator's; without one the task cannot go on.
+func TestReplaceImagePassword(t *testing.T) {
+	d, err := replaceImagePassword(desired{}, Options{ImagePassword: "img"})
+	require.EqualError(t, err, "set password (or passwords.klconfig) to the operator's configuration password, which replaces the image's")
+	assert.Empty(t, d.Passwords)
+
+	d, err = replaceImagePassword(desired{}, Options{Password: "Op3rator", ImagePassword: "img"})
+	require.NoError(t, err)
+	require.Len(t, d.Passwords, 1)
+	assert.Equal(t, "klconfig", d.Passwords[0].User)
+	assert.Equal(t, "Op3rator\n", string(d.Passwords[0].Cmd.Stdin))
+
+	own, err := buildDesired(Options{Passwords: &PasswordsOptions{Klconfig: "Own-Pass1"}})
+	require.NoError(t, err)
+	d, err = replaceImagePassword(own, Options{Password: "Op3rator", ImagePassword: "img"})
+	require.NoError(t, err)
+	require.Len(t, d.Passwords, 1, "passwords.klconfig is the one set")
+	assert.Equal(t, "Own-Pass1\n", string(d.Passwords[0].Cmd.Stdin))
+}

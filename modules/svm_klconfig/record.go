@@ -26,6 +26,9 @@ type Record struct {
 	HostKey  string                 `json:"host_key"` // SHA256 fingerprint
 	Salt     string                 `json:"salt"`     // base64, per SVM, for password digests
 	Settings map[string]RecordEntry `json:"settings"`
+	// ImagePasswordReplacedAt is when the image's klconfig password was replaced by the
+	// operator's (the fact only).
+	ImagePasswordReplacedAt string `json:"image_password_replaced_at,omitempty"`
 }
 
 // RecordEntry is one applied setting. Value is kept for the diff and only for settings that are

@@ -3,12 +3,14 @@ package svmklconfig
 import (
 	"github.com/ksvla/lightagent/internal/ansible"
 	"github.com/ksvla/lightagent/internal/klconfig"
+	"github.com/ksvla/lightagent/modules/conn"
 )
 
 // Environment variables read when an option is not set (AWX credential injection uses them).
 const (
 	EnvPassword       = "KSVLA_KLCONFIG_PASSWORD"
 	EnvPrivateKeyFile = "KSVLA_KLCONFIG_PRIVATE_KEY_FILE"
+	EnvImagePassword  = "KSVLA_KLCONFIG_IMAGE_PASSWORD"
 )
 
 // DefaultRecordPath is where the record of applied settings lives on the controller.
@@ -45,6 +47,12 @@ type Options struct {
 	CommandsChangedWhen string            `json:"commands_changed_when"`
 	Gather              bool              `json:"gather"`
 	RecordPath          string            `json:"record_path"`
+
+	// First contact and records on the VM (option vm).
+	VM            string               `json:"vm"`
+	Datacenter    string               `json:"datacenter"`
+	VCenter       *conn.VCenterOptions `json:"vcenter"`
+	ImagePassword string               `json:"image_password"`
 }
 
 // NetworkOptions is the management network setting.
@@ -109,14 +117,20 @@ func spec() ansible.Spec {
 	}}
 	return ansible.Spec{
 		Options: []ansible.Option{
-			{Name: "host", Type: ansible.TypeStr, Required: true,
-				Description: []string{"The SVM's IP address or host name."}},
+			{Name: "host", Type: ansible.TypeStr,
+				Description: []string{"The SVM's IP address or host name.",
+					"With O(vm) it defaults to the address vCenter reports for the VM, and when given it must be one of the VM's addresses."}},
 			{Name: "port", Type: ansible.TypeInt, Default: 22, Description: []string{"The SVM's SSH port."}},
 			{Name: "username", Type: ansible.TypeStr, Default: "klconfig",
 				Description: []string{"The klconfig account."}},
 			{Name: "password", Type: ansible.TypeStr, NoLog: true, EnvFallback: []string{EnvPassword},
-				Description: []string{"The configuration password of O(username).",
-					"A password, a private key, or both are required; the key is tried first."}},
+				Description: []string{"The configuration password of O(username): the operator's.",
+					"A password, a private key, or both are required; the key is tried first.",
+					"When only O(image_password) logs in, the module changes the SVM's password to O(passwords.klconfig), or to this one when that is not set."}},
+			{Name: "image_password", Type: ansible.TypeStr, NoLog: true, EnvFallback: []string{EnvImagePassword},
+				Description: []string{"The configuration password the SVM image ships with, which a freshly deployed SVM accepts.",
+					"Tried after O(password) and O(passwords.klconfig); when it logs in, C(passwd klconfig) replaces it with the operator's password (O(passwords.klconfig), else O(password)), and later calls use that.",
+					"With O(vm), the fact that it was replaced (a time, never a secret) is recorded on the VM."}},
 			{Name: "private_key", Type: ansible.TypeStr, NoLog: true,
 				Description: []string{"A private key (PEM text) authorised on the SVM with C(setsshkey)."}},
 			{Name: "private_key_file", Type: ansible.TypePath, EnvFallback: []string{EnvPrivateKeyFile},
@@ -130,6 +144,7 @@ func spec() ansible.Spec {
 				Description: []string{"The SVM's host key fingerprint as C(ssh-keygen -lf) prints it (V(SHA256:...)); only that key is accepted."}},
 			{Name: "host_key_checking", Type: ansible.TypeStr, Default: "strict", Choices: strs("strict", "accept_new", "off"),
 				Description: []string{"V(strict) accepts only a key in O(known_hosts) or equal to O(host_key).",
+					"With O(vm), a host key recorded on the VM is always checked strictly, whatever this says, and the VM's first contact is trusted as O(vm) explains; this policy applies only to a VM with neither.",
 					"V(accept_new) records an unknown SVM's key in O(known_hosts) for the next run (not in check mode) and refuses a changed key.",
 					"V(off) accepts any key: for labs only."}},
 			{Name: "timeout", Type: ansible.TypeInt, Default: 600,
@@ -173,8 +188,21 @@ func spec() ansible.Spec {
 			{Name: "record_path", Type: ansible.TypePath, Default: DefaultRecordPath,
 				Description: []string{"The directory of the controller-side record of applied settings klconfig cannot read back (network, time zone, connector language, Administration Server, passwords, SSH key).",
 					"One JSON file per SVM, named after its address, port and host key fingerprint, holding a SHA-256 digest per setting (salted and stretched for passwords; never a secret in clear).",
-					"A setting whose desired value differs from the record is applied again. Deleting the file makes the next run apply those settings again, which is safe."}},
+					"A setting whose desired value differs from the record is applied again. Deleting the file makes the next run apply those settings again, which is safe.",
+					"With O(vm) the record lives on the VM in vCenter (custom attribute C(ksvla.klconfig)), where every controller finds it; this file is then only a cache, read when the VM holds no record yet."}},
+			{Name: "vm", Type: ansible.TypeStr,
+				Description: []string{"The SVM's VM name in vCenter (unique in O(datacenter)). The module then reads the SVM's address from vCenter and keeps its records on the VM, so any controller (a fresh AWX container too) sees them.",
+					"First contact: when the VM carries the mark C(ksvla.first_contact=pending), which M(ksvla.lightagent.svm_deploy) sets on a VM it has just created, and no host key is recorded on it, the key the SVM presents at the address vCenter reports is trusted once, recorded on the VM (custom attribute C(ksvla.host_key)) and the mark cleared.",
+					"From then on that key is checked strictly on every controller, with no known_hosts needed. A VM without the mark and without a recorded key is checked with O(known_hosts) or O(host_key); once verified that way its key is recorded on the VM too.",
+					"Check mode and diff show these steps without doing them."}},
+			{Name: "datacenter", Type: ansible.TypeStr,
+				Description: []string{"The datacenter of O(vm). May be omitted when vCenter has exactly one datacenter."}},
+			{Name: "vcenter", Type: ansible.TypeDict, Default: map[string]any{}, Options: func() *ansible.Spec { sp := conn.VCenterSpec(); return &sp }(),
+				Description: []string{"The vCenter connection, with O(vm): the options of M(ksvla.lightagent.svm_deploy), nested because O(username), O(password) and O(port) here are the SVM's.",
+					"Each sub-option falls back to its C(VMWARE_*) environment variable. Used only with O(vm)."}},
 		},
 		MutuallyExclusive: [][]string{{"private_key", "private_key_file"}, {"known_hosts", "host_key"}},
+		RequiredOneOf:     [][]string{{"host", "vm"}},
+		RequiredBy:        map[string][]string{"datacenter": {"vm"}},
 	}
 }

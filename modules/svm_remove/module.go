@@ -137,7 +137,7 @@ func (m *Module) Observe(ctx context.Context, req *ansible.Request, resp *ansibl
 		resp.Warn("unrecognised SVM candidates are never removed (their version is unknown): " + strings.Join(f.Candidates, ", "))
 	}
 	if o.Force {
-		resp.Warn("force=true: the Light Agent gate is skipped; the replacement and last-SVM gates still apply")
+		resp.Warn("force=true: the Light Agent and preparation gates are skipped; the replacement and last-SVM gates still apply")
 	}
 	return obs, nil
 }

@@ -17,7 +17,7 @@ import (
 
 func labArgs(l *sim.Lab) map[string]any {
 	v := l.Vars(l.Dir())
-	return labtest.Args(labtest.VCenterArgs(v), labtest.KSCArgs(v),
+	return labtest.Args(labtest.VCenterArgs(v), labtest.KSCArgs(v), labtest.FleetArgs(v),
 		map[string]any{"datacenter": v.Datacenter, "target_version": v.NewVersion})
 }
 
@@ -82,15 +82,17 @@ func TestGatesBlock(t *testing.T) {
 		"no new SVM on the host: replacement and last-SVM gates (and its agents)": {
 			change: map[string]any{"name": oldSVM(l, 2)},
 			wantMsg: gates + "1 selected SVM(s) blocked by safety gates: " + noReplacement +
-				"no_agent_needs_it: 1 Light Agent(s) on esxi-03.lab.local still need it: vm-esxi-03-001 (6.1.0.300); " +
+				"no_agent_needs_it: 1 Light Agent(s) on esxi-03.lab.local still need it: vm-esxi-03-001 (KES 12.5.0.100); " +
 				"replacement_running: no powered-on SVM of version 6.2.0.200 on esxi-03.lab.local; " +
+				"replacement_prepared: no powered-on SVM of the target version on esxi-03.lab.local to prepare; " +
 				"not_last_svm: svm-esxi-03-6.1 is the last SVM on esxi-03.lab.local",
 			wantBlocked: []string{oldSVM(l, 2)},
 		},
-		"new SVM but agents not updated: agent gate only": {
+		"new SVM not prepared, agents not updated: agent and preparation gates name them": {
 			change: map[string]any{"name": oldSVM(l, 1)},
 			wantMsg: gates + "1 selected SVM(s) blocked by safety gates: svm-esxi-02-6.1 on esxi-02.lab.local (6.1.0.100): " +
-				"no_agent_needs_it: 1 Light Agent(s) on esxi-02.lab.local still need it: vm-esxi-02-001 (6.1.0.300)",
+				"no_agent_needs_it: 1 Light Agent(s) on esxi-02.lab.local still need it: vm-esxi-02-001 (KES 12.5.0.100); " +
+				"replacement_prepared: svm-esxi-02-6.2 (6.2.0.200) is not activated and has no databases in KSC: run the activation and database update tasks first",
 			wantBlocked: []string{oldSVM(l, 1)},
 		},
 		"force skips only the agent gate: still blocked without a replacement": {
@@ -99,7 +101,7 @@ func TestGatesBlock(t *testing.T) {
 				"replacement_running: no powered-on SVM of version 6.2.0.200 on esxi-03.lab.local; " +
 				"not_last_svm: svm-esxi-03-6.1 is the last SVM on esxi-03.lab.local",
 			wantBlocked: []string{oldSVM(l, 2)},
-			wantWarning: "force=true: the Light Agent gate is skipped; the replacement and last-SVM gates still apply",
+			wantWarning: "force=true: the Light Agent and preparation gates are skipped; the replacement and last-SVM gates still apply",
 		},
 		"by version: hosts not ready block the ready one too, each named": {
 			change:      map[string]any{"version": "6.1.0.100"},
@@ -108,7 +110,7 @@ func TestGatesBlock(t *testing.T) {
 		},
 		"a protected VM in the selection": {
 			change:  map[string]any{"names": []any{oldSVM(l, 0), protectedVM(l, 0)}},
-			wantMsg: "refusing to remove anything: vm-esxi-01-001 on esxi-01.lab.local is not an SVM: it is a protected VM with Light Agent 6.2.0.400",
+			wantMsg: "refusing to remove anything: vm-esxi-01-001 on esxi-01.lab.local is not an SVM: it is a protected VM with Light Agent 12.6.0.200",
 		},
 		"a name outside the scope": {
 			change:  map[string]any{"name": oldSVM(l, 2), "esxi_hostnames": []any{hosts[0]}},
@@ -152,7 +154,7 @@ func TestGatesBlock(t *testing.T) {
 	assert.Equal(t, true, ansibletest.Get(res, "removed", 0, "would_remove"))
 	assert.Equal(t, true, ansibletest.Get(res, "removed", 0, "gates", 0, "skipped"))
 	assert.Contains(t, ansibletest.Get(res, "warnings"),
-		"force=true: svm-esxi-02-6.1 on esxi-02.lab.local passes although 1 Light Agent(s) on esxi-02.lab.local still need it: vm-esxi-02-001 (6.1.0.300)")
+		"force=true: svm-esxi-02-6.1 on esxi-02.lab.local passes although 1 Light Agent(s) on esxi-02.lab.local still need it: vm-esxi-02-001 (KES 12.5.0.100)")
 
 	// force without KSC: SVMs are recognised by their marks alone.
 	res = ansibletest.Run(t, ctx, "svm_remove", New(), labtest.Args(args, map[string]any{"name": oldSVM(l, 0), "force": true,
@@ -186,8 +188,9 @@ func TestRemoveUpgradedHost(t *testing.T) {
 	assert.Equal(t, map[string]any{"before": beforeDiff, "after": afterDiff}, ansibletest.Get(res, "diff"))
 	assert.Equal(t, true, ansibletest.Get(res, "removed", 0, "would_remove"))
 	assert.Equal(t, []any{
-		map[string]any{"name": fleet.GateAgents, "passed": true, "reason": "no Light Agent on esxi-01.lab.local needs Protection Server 6.1"},
+		map[string]any{"name": fleet.GateAgents, "passed": true, "reason": "no Light Agent on esxi-01.lab.local needs Protection Server 6.1.0.100"},
 		map[string]any{"name": fleet.GateReplacement, "passed": true, "reason": newSVM + " (6.2.0.200) runs on esxi-01.lab.local"},
+		ansibletest.Get(res, "removed", 0, "gates", 2), // its databases date is the lab's clock
 		map[string]any{"name": fleet.GateNotLast, "passed": true, "reason": "1 other SVM(s) on esxi-01.lab.local"},
 	}, ansibletest.Get(res, "removed", 0, "gates"))
 	assert.Contains(t, vms(t, s), old, "check mode changes nothing")
@@ -239,8 +242,9 @@ func TestApplyRechecksGates(t *testing.T) {
 	err := (&Module{}).Apply(ctx, &ansible.Request{Params: vr.Params}, stale, resp)
 	require.Error(t, err)
 	assert.Equal(t, "svm-esxi-01-6.1 on esxi-01.lab.local blocked by safety gates at removal time: "+
-		"no_agent_needs_it: 1 Light Agent(s) on esxi-01.lab.local still need it: vm-esxi-01-001 (6.1.0.300); "+
+		"no_agent_needs_it: 1 Light Agent(s) on esxi-01.lab.local still need it: vm-esxi-01-001 (KES 12.5.0.100); "+
 		"replacement_running: no powered-on SVM of version 6.2.0.200 on esxi-01.lab.local; "+
+		"replacement_prepared: no powered-on SVM of the target version on esxi-01.lab.local to prepare; "+
 		"not_last_svm: svm-esxi-01-6.1 is the last SVM on esxi-01.lab.local; not touched, nor: none", err.Error())
 	assert.Equal(t, []string{"ghost"}, resp.Values["absent"], "an SVM gone meanwhile is absent")
 	assert.Empty(t, resp.Values["removed"])

@@ -11,24 +11,33 @@ import (
 const (
 	oldV    = fleet.Version("6.1.0.100")
 	newV    = fleet.Version("6.2.0.200")
-	oldLA   = fleet.Version("6.1.0.300")
-	newLA   = fleet.Version("6.2.0.400")
+	oldLA   = fleet.Version("12.1.0.300")
+	newLA   = fleet.Version("12.2.0.400")
 	onState = "poweredOn"
 )
 
+// svm is an SVM as KSC shows it after step 4: activated, with databases.
 func svm(name, host string, v fleet.Version) fleet.SVM {
 	return fleet.SVM{Name: name, Moid: "vm-" + name, Host: host, Version: v, PowerState: onState,
-		RecognisedBy: fleet.ByMarks, Target: v.Line() == newV.Line(), KSCID: "id-" + name}
+		RecognisedBy: fleet.ByMarks, Target: v.Line() == newV.Line(), KSCID: "id-" + name,
+		Activated: true, DatabasesDate: "2026-11-30T08:00:00Z", Prepared: true}
+}
+
+// compat pairs KESL 12.1 with 6.1 and 12.2 with 6.2.
+var compat = fleet.Compat{
+	{ProtectionServer: "6.1", Agents: map[string][]fleet.Version{"kesl": {"12.1"}}},
+	{ProtectionServer: "6.2", Agents: map[string][]fleet.Version{"kesl": {"12.2"}}},
 }
 
 func agent(name, host string, v fleet.Version) fleet.Agent {
-	return fleet.Agent{Name: name, Host: host, Version: v, KSCID: "id-" + name}
+	return fleet.Agent{Name: name, Host: host, Product: "kesl", Version: v, KSCID: "id-" + name,
+		SVMVersions: compat.ServersOf(fleet.Product{Key: "kesl"}, v)}
 }
 
 // obsOf builds an observation whose scope holds the fleet's VMs plus
 // extra VMs ({name, host}; a name may repeat).
 func obsOf(f fleet.Fleet, extra ...[2]string) observed {
-	f.TargetVersion = newV
+	f.TargetVersion, f.Compat = newV, compat
 	in := map[string][]vmRef{}
 	for _, s := range f.SVMs {
 		in[s.Name] = append(in[s.Name], vmRef{Moid: s.Moid, Host: s.Host})
@@ -66,7 +75,7 @@ func TestPlan(t *testing.T) {
 			opts:       Options{Names: []string{"b", "a"}},
 			obs:        obsOf(fleet.Fleet{SVMs: twoOld.SVMs, Agents: []fleet.Agent{agent("vm1", "h1", oldLA)}}),
 			wantRemove: []string{"a"}, wantBlocked: []string{"b"},
-			wantErr: []string{"refusing to remove any SVM", "b on h1 (6.1.0.100): no_agent_needs_it: 1 Light Agent(s) on h1 still need it: vm1 (6.1.0.300)"},
+			wantErr: []string{"refusing to remove any SVM", "b on h1 (6.1.0.100): no_agent_needs_it: 1 Light Agent(s) on h1 still need it: vm1 (kesl 12.1.0.300)"},
 		},
 		"both old SVMs go once the agents are updated": {
 			opts:       Options{Names: []string{"b", "a"}},
@@ -78,7 +87,7 @@ func TestPlan(t *testing.T) {
 			obs: obsOf(fleet.Fleet{SVMs: []fleet.SVM{svm("old1", "h1", oldV), svm("new1", "h1", newV), svm("old2", "h2", oldV)},
 				Agents: []fleet.Agent{agent("vm1", "h1", newLA), agent("vm2", "h2", oldLA)}}),
 			wantRemove: []string{"old1"}, wantBlocked: []string{"old2"},
-			wantErr: []string{"old2 on h2 (6.1.0.100): no_agent_needs_it: 1 Light Agent(s) on h2 still need it: vm2 (6.1.0.300); replacement_running: no powered-on SVM of version 6.2.0.200 on h2; not_last_svm: old2 is the last SVM on h2"},
+			wantErr: []string{"old2 on h2 (6.1.0.100): no_agent_needs_it: 1 Light Agent(s) on h2 still need it: vm2 (kesl 12.1.0.300); replacement_running: no powered-on SVM of version 6.2.0.200 on h2; replacement_prepared: no powered-on SVM of the target version on h2 to prepare; not_last_svm: old2 is the last SVM on h2"},
 		},
 		"version compares numerically": {
 			opts:       Options{Version: "6.1.0.100.0"},
@@ -104,7 +113,7 @@ func TestPlan(t *testing.T) {
 		"a protected VM is refused by name": {
 			opts:    Options{Names: []string{"old1", "vm1"}},
 			obs:     obsOf(fleet.Fleet{SVMs: []fleet.SVM{svm("old1", "h1", oldV), svm("new1", "h1", newV)}, Agents: []fleet.Agent{agent("vm1", "h1", newLA)}}),
-			wantErr: []string{"refusing to remove anything: vm1 on h1 is not an SVM: it is a protected VM with Light Agent 6.2.0.400"},
+			wantErr: []string{"refusing to remove anything: vm1 on h1 is not an SVM: it is a protected VM with Light Agent 12.2.0.400"},
 		},
 		"an unrecognised candidate is refused": {
 			opts:    Options{Name: "svm-wizard"},
@@ -168,10 +177,11 @@ func TestPlanGatesAndDiff(t *testing.T) {
 	require.Len(t, p.Remove, 1)
 	got := p.Remove[0]
 	assert.Equal(t, "id-old1", got.KSCID)
-	require.Len(t, got.Gates, 3)
-	assert.Equal(t, fleet.Gate{Name: fleet.GateAgents, Skipped: true, Reason: "1 Light Agent(s) on h1 still need it: vm1 (6.1.0.300)"}, got.Gates[0])
+	require.Len(t, got.Gates, 4)
+	assert.Equal(t, fleet.Gate{Name: fleet.GateAgents, Skipped: true, Reason: "1 Light Agent(s) on h1 still need it: vm1 (kesl 12.1.0.300)"}, got.Gates[0])
 	assert.Equal(t, fleet.Gate{Name: fleet.GateReplacement, Passed: true, Reason: "new1 (6.2.0.200) runs on h1"}, got.Gates[1])
-	assert.Equal(t, fleet.Gate{Name: fleet.GateNotLast, Passed: true, Reason: "1 other SVM(s) on h1"}, got.Gates[2])
+	assert.Equal(t, fleet.Gate{Name: fleet.GatePrepared, Passed: true, Reason: "new1 is activated and has databases of 2026-11-30T08:00:00Z"}, got.Gates[2])
+	assert.Equal(t, fleet.Gate{Name: fleet.GateNotLast, Passed: true, Reason: "1 other SVM(s) on h1"}, got.Gates[3])
 
 	before, after := p.Diff()
 	assert.Equal(t, map[string]any{"svms": []State{{Name: "old1", Host: "h1", Version: oldV, PowerState: onState}}}, before)

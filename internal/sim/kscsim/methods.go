@@ -343,6 +343,9 @@ func (s *Server) mGetHostProducts(_ string, a params) (params, *pxgError) {
 		if p.ProdVersion != "" {
 			f["ProdVersion"] = p.ProdVersion
 		}
+		if p.Key != NagentProduct && !h.BasesTime.IsZero() {
+			f["BaseDate"] = h.BasesTime.UTC().Truncate(time.Second)
+		}
 		vers[p.Version] = f
 	}
 	return ret(out), nil

@@ -4,7 +4,8 @@
 // typed values) over a store of hosts, groups and tasks that the lab wires
 // to its simulated SVMs and Light Agents.
 //
-// Facts come from /work/shared/reference/ksc-openapi.md; where the reference
+// Facts come from the KSC OpenAPI reference
+// (https://support.kaspersky.com/help/KSC/16/KSCAPI/index.html); where it
 // says a detail was not found, the choice made here is marked as the lab's
 // assumption in the doc comment next to it.
 package kscsim

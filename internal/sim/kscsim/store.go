@@ -25,7 +25,21 @@ type Host struct {
 	Status                                                 int // KLHST_WKS_STATUS bits
 	LastVisible, Created                                   time.Time
 	Products                                               []Product
+	OSName                                                 string // KLHST_WKS_OS_NAME
+	// StatusMask is KLHST_WKS_STATUS_MASK: the reasons for the host's
+	// status (StatusMaskLicence: the application has no valid licence).
+	StatusMask int
+	BasesTime  time.Time // KLHST_WKS_RTP_AV_BASES_TIME; zero = no databases
 }
+
+// StatusMaskLicence is bit 9 of KLHST_WKS_STATUS_MASK, "licence expired"
+// (SDK HST/host_const.h, SMC_OLD_LICENSE). Lab assumption: KSC sets it for
+// an application that was never activated.
+const StatusMaskLicence = 0x200
+
+// NagentProduct is the Network Agent's product key (KSC's table of
+// KLHST_WKS_PRODUCT_NAME values: 1103; 1093 is the Administration Server).
+const NagentProduct = "1103"
 
 // Status bits of KLHST_WKS_STATUS (reference section 4).
 const (
@@ -58,6 +72,7 @@ type task struct {
 	created  time.Time
 	run      TaskFunc
 	state    int // taskScheduled, taskRunning, taskOK, taskFailed
+	starts   int // RunTask calls that started it
 	percent  int
 	err      error
 }
@@ -236,6 +251,18 @@ func (s *Server) AddTask(displayName string, run TaskFunc) string {
 	return id
 }
 
+// TaskRuns returns how many times each task (by display name) was
+// started; RunTask on a running task does not count.
+func (s *Server) TaskRuns() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int{}
+	for _, t := range s.tasks {
+		out[t.name] += t.starts
+	}
+	return out
+}
+
 // Calls returns how many times each method was called (login included as
 // "login"), for benchmarks that count round trips.
 func (s *Server) Calls() map[string]int {
@@ -329,6 +356,7 @@ var hostSchema = schema{
 	"KLHST_WKS_CREATED": kTime, "KLHST_WKS_IP_LONG": kInt, "KLHST_WKS_PRODUCT_NAME": kString,
 	"KLHST_WKS_PRODUCT_VERSION": kString, "KLHST_WKS_PRODUCT_DISPLAY_VERSION": kString,
 	"KLHST_WKS_NAG_VERSION": kString, "KLHST_WKS_RTP_AV_VERSION": kString, "name": kString,
+	"KLHST_WKS_OS_NAME": kString, "KLHST_WKS_STATUS_MASK": kInt, "KLHST_WKS_RTP_AV_BASES_TIME": kTime,
 }
 
 // searchOnly attributes can be filtered on but are never returned.
@@ -344,6 +372,7 @@ func (s *Server) hostRecord(h *Host) record {
 		"KLHST_WKS_HOSTNAME":        h.ID,
 		"KLHST_WKS_GROUPID":         int64(h.GroupID),
 		"KLHST_WKS_STATUS":          int64(h.Status),
+		"KLHST_WKS_STATUS_MASK":     int64(h.StatusMask),
 		"KLHST_WKS_GROUPID_GP":      s.ancestors(h.GroupID),
 		"KLHST_WKS_FROM_UNASSIGNED": s.inSubtree(h.GroupID, groupUnassigned),
 	}
@@ -359,6 +388,12 @@ func (s *Server) hostRecord(h *Host) record {
 	if !h.Created.IsZero() {
 		r["KLHST_WKS_CREATED"] = h.Created.UTC().Truncate(time.Second)
 	}
+	if !h.BasesTime.IsZero() {
+		r["KLHST_WKS_RTP_AV_BASES_TIME"] = h.BasesTime.UTC().Truncate(time.Second)
+	}
+	if h.OSName != "" {
+		r["KLHST_WKS_OS_NAME"] = h.OSName
+	}
 	if ip := net.ParseIP(h.IP).To4(); ip != nil {
 		r["KLHST_WKS_IP_LONG"] = long(int64(ip[0])<<24 | int64(ip[1])<<16 | int64(ip[2])<<8 | int64(ip[3]))
 	}
@@ -371,13 +406,13 @@ func (s *Server) hostRecord(h *Host) record {
 		if p.ProdVersion != "" {
 			disp = append(disp, p.ProdVersion)
 		}
-		if p.Key == "1103" && p.ProdVersion != "" {
+		if p.Key == NagentProduct && p.ProdVersion != "" {
 			r["KLHST_WKS_NAG_VERSION"] = p.ProdVersion
 		}
 		// The security application of the host (not the Network Agent or
 		// the Administration Server) reports its version here, as KSC's
 		// "security application version" attribute does.
-		if _, set := r["KLHST_WKS_RTP_AV_VERSION"]; !set && p.Key != "1103" && p.Key != "1093" {
+		if _, set := r["KLHST_WKS_RTP_AV_VERSION"]; !set && p.Key != NagentProduct && p.Key != "1093" {
 			v := p.ProdVersion
 			if v == "" {
 				v = p.Version

@@ -124,6 +124,7 @@ func (s *Server) mRunTask(_ string, a params) (params, *pxgError) {
 		return params{}, nil
 	}
 	t.state, t.percent, t.err = taskRunning, 0, nil
+	t.starts++
 	go s.runTask(t)
 	return params{}, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/ksvla/lightagent/internal/sim"
 	"github.com/ksvla/lightagent/internal/vsphere"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/ssh"
 )
 
 // Start starts a small, fast lab that is closed when the test ends.
@@ -115,32 +116,67 @@ func DeployNewSVM(t testing.TB, l *sim.Lab, s *vsphere.Session, host string) str
 	}
 	nagent, err := klconfig.Nagent(v.KSCNagentAddress, v.KSCNagentSSLPort, v.KSCNagentPort)
 	require.NoError(t, err)
-	Klconfig(t, l, addr, nagent)
+	// A new SVM is a stranger: the admin reads its host key on the VM's console (the lab's view
+	// of it here) and logs in with the image's password.
+	sv := l.SVM(name)
+	require.NotNil(t, sv, "the lab runs %s", name)
+	klconfigPinned(t, addr, v.SVMImagePassword, ssh.FingerprintSHA256(sv.HostKey()), nagent)
 	require.NoError(t, l.Sync(ctx))
 	return name
 }
 
-// Klconfig runs one command on an SVM over SSH with the lab's password and
-// known_hosts.
+// Klconfig runs one command on an old (seeded) SVM over SSH with the
+// lab's password and known_hosts.
 func Klconfig(t testing.TB, l *sim.Lab, addr string, cmd klconfig.Command) klconfig.Result {
 	t.Helper()
 	v := l.Vars(l.Dir())
-	r, err := klconfig.NewSSHRunner(klconfig.SSHConfig{Addr: addr, Password: v.SVMKlconfigPassword,
-		HostKey: klconfig.HostKeyStrict, KnownHostsFile: v.SVMKnownHosts})
+	return klconfigRun(t, addr, klconfig.SSHConfig{Addr: addr, Password: v.SVMKlconfigPassword,
+		HostKey: klconfig.HostKeyStrict, KnownHostsFile: v.SVMKnownHosts}, cmd)
+}
+
+// klconfigPinned runs one command with password, accepting only the host
+// key fingerprint.
+func klconfigPinned(t testing.TB, addr, password, fingerprint string, cmd klconfig.Command) klconfig.Result {
+	t.Helper()
+	return klconfigRun(t, addr, klconfig.SSHConfig{Addr: addr, Password: password,
+		HostKey: klconfig.HostKeyStrict, Fingerprint: fingerprint}, cmd)
+}
+
+func klconfigRun(t testing.TB, addr string, cfg klconfig.SSHConfig, cmd klconfig.Command) klconfig.Result {
+	t.Helper()
+	r, err := klconfig.NewSSHRunner(cfg)
 	require.NoError(t, err)
 	res, err := klconfig.New(klconfig.Retry{Runner: r, MaxWait: 10 * time.Second}).Do(context.Background(), cmd)
 	require.NoError(t, err, fmt.Sprintf("klconfig %s on %s", cmd, addr))
 	return res
 }
 
-// UpdateAgents runs the lab's KSC task that updates the Light Agents and
-// waits until it finishes.
+// UpdateAgents prepares the connected SVMs (PrepareSVMs: an agent
+// connects only to an activated SVM) then runs the lab's KSC task that
+// updates the Light Agents, as the vendor's steps 4 and 5 do, and waits
+// until it finishes.
 func UpdateAgents(t testing.TB, l *sim.Lab) {
+	t.Helper()
+	PrepareSVMs(t, l)
+	RunTask(t, l, l.Vars(l.Dir()).UpdateAgentsTask)
+}
+
+// PrepareSVMs runs the activation and database update tasks: every SVM
+// connected to KSC is then activated and has databases.
+func PrepareSVMs(t testing.TB, l *sim.Lab) {
+	t.Helper()
+	RunTask(t, l, sim.ActivateTask)
+	RunTask(t, l, sim.UpdateDatabasesTask)
+}
+
+// RunTask starts the lab's KSC task of that name over the API and waits
+// until it finishes (successful or not).
+func RunTask(t testing.TB, l *sim.Lab, name string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c := KSC(t, l)
-	id, err := c.FindTask(ctx, l.Vars(l.Dir()).UpdateAgentsTask)
+	id, err := c.FindTask(ctx, name)
 	require.NoError(t, err)
 	require.NoError(t, c.RunTask(ctx, id))
 	for {
@@ -151,11 +187,38 @@ func UpdateAgents(t testing.TB, l *sim.Lab) {
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("agent update task did not finish: %v", ctx.Err())
+			t.Fatalf("task %q did not finish: %v", name, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 	require.NoError(t, l.Sync(ctx))
+}
+
+// FleetArgs are the options that tell agent_facts and svm_remove the
+// lab's products and compatibility table (the lab's, not the defaults).
+func FleetArgs(v sim.Vars) map[string]any {
+	la := make([]any, len(v.LAProductKeys))
+	for i, k := range v.LAProductKeys {
+		la[i] = k
+	}
+	return map[string]any{"ps_products": []any{v.PSProductKey}, "la_products": la, "compatibility": CompatArg(v.Compatibility)}
+}
+
+// CompatArg is a compatibility table as a module option (JSON shape).
+func CompatArg(c map[string]map[string][]string) map[string]any {
+	out := map[string]any{}
+	for ps, products := range c {
+		m := map[string]any{}
+		for p, versions := range products {
+			vs := make([]any, len(versions))
+			for i, v := range versions {
+				vs[i] = v
+			}
+			m[p] = vs
+		}
+		out[ps] = m
+	}
+	return out
 }
 
 // VCenterArgs are the lab's vCenter connection options as a module takes

@@ -44,3 +44,16 @@ func (s *SVM) takeDrop(cmdline string) (DropPoint, bool) {
 	s.drop = nil
 	return r.at, true
 }
+
+// RefuseSSH makes the SVM refuse SSH connections while refuse is true (its sshd down, or a
+// firewall in the way), without touching its state; false serves them again if it is up.
+func (s *SVM) RefuseSSH(refuse bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refused = refuse
+	if refuse {
+		s.dropLocked()
+		return
+	}
+	_ = s.syncListenerLocked() // an error leaves the SVM not answering, which the client reports
+}

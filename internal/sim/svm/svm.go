@@ -3,7 +3,8 @@
 // the account `klconfig`, with per-SVM state, the first startup script, asynchronous network
 // restarts and reboots.
 //
-// Vendor facts come from shared/reference/klconfig.md. Where the reference says NOT FOUND the lab's
+// Vendor facts come from the KSVLA help's klconfig command pages
+// (https://support.kaspersky.com/help/KSVLA/6.2/en-US/254869.htm). Where it is silent the lab's
 // assumption is written next to the code that makes it.
 package svm
 
@@ -101,6 +102,7 @@ type SVM struct {
 	networkDown bool
 	sshdStopped bool
 	drop        *dropRule // test-facing fault: see DropConnection
+	refused     bool      // test-facing fault: see RefuseSSH
 
 	passwords       map[string]string
 	passwordChanges map[string]int
@@ -311,7 +313,7 @@ func (s *SVM) configuredIPLocked() string {
 }
 
 func (s *SVM) shouldServeLocked() bool {
-	return s.poweredOn && !s.rebooting && !s.bootFailed && !s.networkDown && !s.sshdStopped
+	return s.poweredOn && !s.rebooting && !s.bootFailed && !s.networkDown && !s.sshdStopped && !s.refused
 }
 
 // syncListenerLocked opens or closes the listener to match the SVM's condition.

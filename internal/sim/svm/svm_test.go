@@ -15,7 +15,7 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// documented holds the vendor's examples (shared/reference/klconfig.md), byte for byte.
+// documented holds the vendor's examples (the KSVLA help's klconfig pages), byte for byte.
 var documented = []struct {
 	name  string
 	setup []string // commands run first (through Exec)

@@ -465,8 +465,12 @@ func guestIPConfig(ip string) []types.BaseOptionValue {
 	}
 }
 
+// setGuestIP also sets the runtime states seeded VMs carry: VMs imported
+// later (svm_deploy's SVMs) get them when the lab publishes their address,
+// so pyVmomi tools read them after an upgrade as before it.
 func setGuestIP(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReference, ip string) error {
-	task, err := object.NewVirtualMachine(c, ref).Reconfigure(ctx, types.VirtualMachineConfigSpec{ExtraConfig: guestIPConfig(ip)})
+	extra := append(guestIPConfig(ip), runtimeStates()...)
+	task, err := object.NewVirtualMachine(c, ref).Reconfigure(ctx, types.VirtualMachineConfigSpec{ExtraConfig: extra})
 	if err != nil {
 		return err
 	}
