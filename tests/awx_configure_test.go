@@ -40,11 +40,11 @@ func validateAWX(t *testing.T, playbook string) (string, error) {
 	require.NoError(t, err)
 	vars := filepath.Join(t.TempDir(), "vars.yml")
 	require.NoError(t, os.WriteFile(vars, append(example,
-		[]byte("vault_vcenter_password: Vc-Secret-1\nvault_ksc_password: Ksc-Secret-2\nvault_svm_klconfig_password: Svm-Secret-3\n")...), 0o600))
+		[]byte("vault_vcenter_password: Vc-Secret-1\nvault_ksc_password: Ksc-Secret-2\nvault_svm_klconfig_password: Svm-Secret-3\nvault_svm_image_klconfig_password: Img-Secret-4\n")...), 0o600))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, ansiblePython(t), filepath.Join(root, "tests", "awx", "validate_awx.py"), playbook, vars).CombinedOutput()
-	for _, secret := range []string{"Vc-Secret-1", "Ksc-Secret-2", "Svm-Secret-3"} {
+	for _, secret := range []string{"Vc-Secret-1", "Ksc-Secret-2", "Svm-Secret-3", "Img-Secret-4"} {
 		assert.NotContains(t, string(out), secret)
 	}
 	return string(out), err
