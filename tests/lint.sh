@@ -42,6 +42,8 @@ for m in $("$bin" list); do
   [ -z "$raw" ] || { echo "$m: raw markup: $raw"; failed+=("ansible-doc markup $m"); }
 done
 
+ansible-doc --json -t inventory ksvla.lightagent.hypervisors >/dev/null || failed+=("ansible-doc inventory ksvla.lightagent.hypervisors")
+
 if [ ${#failed[@]} -gt 0 ]; then
   printf 'lint failed: %s\n' "${failed[@]}"
   exit 1
