@@ -58,7 +58,7 @@ func TestAWXConfigureMatchesAWXModuleSpecs(t *testing.T) {
 	configure := filepath.Join(root, "awx", "configure.yml")
 	out, err := validateAWX(t, configure)
 	require.NoError(t, err, out)
-	assert.Contains(t, out, "15 awx.awx calls checked, 0 invalid", out)
+	assert.Contains(t, out, "16 awx.awx calls checked, 0 invalid", out)
 	for _, m := range []string{"execution_environment", "credential_type", "credential", "project", "inventory", "host", "inventory_source", "job_template"} {
 		assert.Contains(t, out, "(awx.awx."+m+")", "configure.yml creates the %s", m)
 	}

@@ -79,7 +79,7 @@ func moduleEnv() map[string]bool {
 	var walk func(ansible.Spec)
 	walk = func(s ansible.Spec) {
 		for _, o := range s.Options {
-			for _, e := range o.EnvFallback {
+			for _, e := range append(append([]string{}, o.EnvFallback...), o.EnvFileFallback...) {
 				out[e] = out[e] || o.NoLog
 			}
 			if o.Options != nil {
@@ -152,7 +152,7 @@ func TestAWXCredentialTypes(t *testing.T) {
 	for name := range awxVMwareEnv("", "", "") {
 		assert.Contains(t, read, name, "AWX's VMware credential injects %s: a module should read it", name)
 	}
-	for _, file := range []string{"ksc.yml", "svm.yml", "inventory.yml"} {
+	for _, file := range []string{"ksc.yml", "svm.yml", "vcenter.yml", "inventory.yml"} {
 		t.Run(file, func(t *testing.T) {
 			ct := loadCredentialType(t, file)
 			assert.NotEmpty(t, ct.Name)
@@ -213,7 +213,7 @@ func TestAWXCredentialTypes(t *testing.T) {
 // (which the modules treat as unset), files are written 0600 and pointed at only when there
 // is content.
 func TestAWXCredentialTypesRender(t *testing.T) {
-	ksc, svm := loadCredentialType(t, "ksc.yml"), loadCredentialType(t, "svm.yml")
+	ksc, svm, vc := loadCredentialType(t, "ksc.yml"), loadCredentialType(t, "svm.yml"), loadCredentialType(t, "vcenter.yml")
 	tests := []struct {
 		name   string
 		ct     credentialType
@@ -221,19 +221,25 @@ func TestAWXCredentialTypesRender(t *testing.T) {
 		want   map[string]string // "@file:<content>" means a 0600 file holding content
 	}{
 		{"ksc minimal", ksc, map[string]any{"url": "https://ksc:13299", "username": "u", "password": "p"},
-			map[string]string{"KSC_URL": "https://ksc:13299", "KSC_USERNAME": "u", "KSC_PASSWORD": "p", "KSC_INTERNAL_USER": "true",
+			map[string]string{"KSC_URL": "https://ksc:13299", "KSC_USERNAME": "u", "KSC_PASSWORD_FILE": "@file:p", "KSC_INTERNAL_USER": "true",
 				"KSC_CA_FILE": "", "KSC_FINGERPRINT": "", "KSC_VSERVER": ""}},
 		{"ksc full", ksc, map[string]any{"url": "https://ksc:13299", "username": "DOM\\u", "password": "p", "domain_user": true,
 			"certificate": "-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----", "fingerprint": "AA:BB", "vserver": "tenant1"},
-			map[string]string{"KSC_URL": "https://ksc:13299", "KSC_USERNAME": "DOM\\u", "KSC_PASSWORD": "p", "KSC_INTERNAL_USER": "false",
+			map[string]string{"KSC_URL": "https://ksc:13299", "KSC_USERNAME": "DOM\\u", "KSC_PASSWORD_FILE": "@file:p", "KSC_INTERNAL_USER": "false",
 				"KSC_CA_FILE": "@file:-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----", "KSC_FINGERPRINT": "AA:BB", "KSC_VSERVER": "tenant1"}},
 		{"svm password", svm, map[string]any{"klconfig_password": "pw"},
-			map[string]string{"KSVLA_KLCONFIG_PASSWORD": "pw", "KSVLA_KLCONFIG_IMAGE_PASSWORD": "", "KSVLA_KLCONFIG_PRIVATE_KEY_FILE": ""}},
+			map[string]string{"KSVLA_KLCONFIG_PASSWORD_FILE": "@file:pw", "KSVLA_KLCONFIG_IMAGE_PASSWORD_FILE": "", "KSVLA_KLCONFIG_PRIVATE_KEY_FILE": ""}},
 		{"svm first contact", svm, map[string]any{"klconfig_password": "pw", "image_password": "img"},
-			map[string]string{"KSVLA_KLCONFIG_PASSWORD": "pw", "KSVLA_KLCONFIG_IMAGE_PASSWORD": "img", "KSVLA_KLCONFIG_PRIVATE_KEY_FILE": ""}},
+			map[string]string{"KSVLA_KLCONFIG_PASSWORD_FILE": "@file:pw", "KSVLA_KLCONFIG_IMAGE_PASSWORD_FILE": "@file:img", "KSVLA_KLCONFIG_PRIVATE_KEY_FILE": ""}},
 		{"svm key", svm, map[string]any{"private_key": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n-----END OPENSSH PRIVATE KEY-----"},
-			map[string]string{"KSVLA_KLCONFIG_PASSWORD": "", "KSVLA_KLCONFIG_IMAGE_PASSWORD": "",
+			map[string]string{"KSVLA_KLCONFIG_PASSWORD_FILE": "", "KSVLA_KLCONFIG_IMAGE_PASSWORD_FILE": "",
 				"KSVLA_KLCONFIG_PRIVATE_KEY_FILE": "@file:-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n-----END OPENSSH PRIVATE KEY-----\n"}},
+		{"vcenter minimal", vc, map[string]any{"host": "vc.example.com", "username": "u", "password": "p"},
+			map[string]string{"VMWARE_HOST": "vc.example.com", "VMWARE_USER": "u", "VMWARE_PASSWORD_FILE": "@file:p", "VMWARE_CA_FILE": "", "VMWARE_THUMBPRINT": ""}},
+		{"vcenter full", vc, map[string]any{"host": "vc.example.com", "username": "u", "password": "p",
+			"ca_certificate": "-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----", "thumbprint": "AA:BB"},
+			map[string]string{"VMWARE_HOST": "vc.example.com", "VMWARE_USER": "u", "VMWARE_PASSWORD_FILE": "@file:p",
+				"VMWARE_CA_FILE": "@file:-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----", "VMWARE_THUMBPRINT": "AA:BB"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -418,12 +424,11 @@ func readJobEvents(t *testing.T, dir string) []jobEvent {
 	return out
 }
 
-// artifactLeaks lists "file: secret" for every file under dir that holds one of secrets.
-// One exception, made narrowly: ansible-runner records the job's whole process environment in
-// artifacts/<ident>/command (as AWX stores job_env, which AWX redacts), so an environment
-// variable a credential injected may hold its own value there, and nowhere else: the rest of
-// that file (the command line, the cwd, every other variable) is scanned like any other.
-func artifactLeaks(dir string, secrets, injected map[string]string) ([]string, error) {
+// artifactLeaks lists "file: secret" for every file under dir that holds one of secrets. No
+// exception: ansible-runner records the job's whole process environment in
+// artifacts/<ident>/command, so the credential types inject passwords as files and the
+// environment holds their paths only.
+func artifactLeaks(dir string, secrets map[string]string) ([]string, error) {
 	var leaks []string
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -434,19 +439,6 @@ func artifactLeaks(dir string, secrets, injected map[string]string) ([]string, e
 			return err
 		}
 		rel, _ := filepath.Rel(dir, path)
-		if d.Name() == "command" {
-			var cmd map[string]any
-			if json.Unmarshal(data, &cmd) == nil {
-				if env, ok := cmd["env"].(map[string]any); ok {
-					for k, v := range env {
-						if want, ok := injected[k]; ok && v == want {
-							delete(env, k)
-						}
-					}
-				}
-				data, _ = json.Marshal(cmd)
-			}
-		}
 		for name, s := range secrets {
 			if bytes.Contains(data, []byte(s)) {
 				leaks = append(leaks, rel+": "+name)
@@ -460,8 +452,7 @@ func artifactLeaks(dir string, secrets, injected map[string]string) ([]string, e
 
 // labExtraVars is the lab's vars.yml as a job template's extra vars: without what the
 // credentials carry (vCenter host, user and password; everything KSC; the klconfig password),
-// and without vcenter_validate_certs, so the playbooks' own default (true) must hold against
-// the VMWARE_VALIDATE_CERTS=False AWX injects.
+// and without vcenter_validate_certs, so the playbooks' own default (true) holds.
 func labExtraVars(t *testing.T, v sim.Vars) map[string]any {
 	t.Helper()
 	b, err := yaml.Marshal(v)
@@ -477,8 +468,8 @@ func labExtraVars(t *testing.T, v sim.Vars) map[string]any {
 }
 
 // status.yml runs through ansible-runner as an AWX job does: private data dir laid out by
-// AWX's rules, credentials injected exactly as AWX's VMware credential and our two custom
-// types inject them, the collection installed from the built tarball, verbosity 4. The job
+// AWX's rules, credentials injected exactly as AWX injects our three custom credential
+// types, the collection installed from the built tarball, verbosity 4. The job
 // events show the module's result, and no secret is anywhere in the artifacts.
 func TestAWXRunnerStatus(t *testing.T) {
 	t.Parallel() // overlaps the other slow end-to-end test: ansible-runner and ansible-lint share nothing
@@ -502,7 +493,9 @@ func TestAWXRunnerStatus(t *testing.T) {
 
 	pdd := privateDataDir(ctx, t, labExtraVars(t, v), nil)
 	// The credentials' files go into env/, where AWX writes them, before envvars is final.
-	injected := awxVMwareEnv(v.VCenterHostname, v.VCenterUsername, v.VCenterPassword)
+	injected := injectAWX(t, loadCredentialType(t, "vcenter.yml"), map[string]any{
+		"host": v.VCenterHostname, "username": v.VCenterUsername, "password": v.VCenterPassword,
+	}, filepath.Join(pdd, "env"))
 	for k, val := range injectAWX(t, loadCredentialType(t, "ksc.yml"), map[string]any{
 		"url": v.KSCURL, "username": v.KSCUsername, "password": v.KSCPassword, "certificate": string(caPEM),
 	}, filepath.Join(pdd, "env")) {
@@ -559,17 +552,22 @@ func TestAWXRunnerStatus(t *testing.T) {
 	assert.Empty(t, stats[0].EventData.Failures)
 	assert.Equal(t, 3, stats[0].EventData.OK["localhost"], "three tasks ok")
 
-	leaks, err := artifactLeaks(filepath.Join(pdd, "artifacts"), secrets, injected)
+	leaks, err := artifactLeaks(filepath.Join(pdd, "artifacts"), secrets)
 	require.NoError(t, err)
 	assert.Empty(t, leaks, "secrets in runner artifacts")
-	// Why artifactLeaks has its one exception: runner writes the injected values there.
+	// The job's recorded environment names the password files, and holds no password.
 	var command struct {
 		Env map[string]string `json:"env"`
 	}
 	b, err = os.ReadFile(filepath.Join(art, "command"))
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(b, &command))
-	assert.Equal(t, command.Env["VMWARE_PASSWORD"], v.VCenterPassword)
+	for _, name := range []string{"VMWARE_PASSWORD_FILE", "KSC_PASSWORD_FILE", "KSVLA_KLCONFIG_PASSWORD_FILE"} {
+		assert.True(t, strings.HasPrefix(command.Env[name], filepath.Join(pdd, "env")+"/"), "%s=%q", name, command.Env[name])
+	}
+	for _, name := range []string{"VMWARE_PASSWORD", "KSC_PASSWORD", "KSVLA_KLCONFIG_PASSWORD", "KSVLA_KLCONFIG_IMAGE_PASSWORD"} {
+		assert.NotContains(t, command.Env, name)
+	}
 	st, err := os.Stat(filepath.Join(art, "command"))
 	require.NoError(t, err)
 	assert.Equal(t, st.Mode().Perm(), fs.FileMode(0o600), "runner's record of the job environment must be private")
@@ -605,14 +603,13 @@ func TestAWXRunnerStatus(t *testing.T) {
 				if p.name == "command line" {
 					cmd["command"] = append(cmd["command"].([]any), "-e", "ksc_password="+v.KSCPassword)
 				} else {
-					// An injected value under a name no credential injected is a leak.
-					cmd["env"].(map[string]any)["DEBUG_COPY"] = injected["KSC_PASSWORD"]
+					cmd["env"].(map[string]any)["DEBUG_COPY"] = v.KSCPassword
 				}
 				data, err = json.Marshal(cmd)
 				require.NoError(t, err)
 			}
 			require.NoError(t, os.WriteFile(path, data, 0o600))
-			leaks, err := artifactLeaks(cp, secrets, injected)
+			leaks, err := artifactLeaks(cp, secrets)
 			require.NoError(t, err)
 			assert.Equal(t, leaks, []string{filepath.Join(ident, p.file) + ": KSC password"})
 		})

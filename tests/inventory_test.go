@@ -154,3 +154,31 @@ func TestUpgradeSlicedInventory(t *testing.T) {
 	}
 	assertUpgraded(t, l)
 }
+
+// With the hypervisors from the inventory, preflight_capacity=skip still leaves out a host
+// without room for the new SVM: it stays in the group but its play ends before any step.
+func TestUpgradeInventorySkipsHostWithoutRoom(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	small := "esxi-02.lab.local"
+	l := labtest.Start(t, sim.Config{Hosts: 3, VMsPerHost: 1, SmallHost: small})
+	v := l.Vars(l.Dir())
+	run := upgrade(t, ctx, l, playtest.Options{Args: []string{"-i", filepath.Join(playtest.Root(), "playbooks", "inventory", "localhost.yml"),
+		"-i", hypervisorsInventory(t, v), "-e", "preflight_capacity=skip"}})
+	require.Zero(t, run.ExitCode, run.Output)
+	assert.Contains(t, run.Output, "host "+small+" cannot take SVM")
+	for _, h := range l.Status().Hosts {
+		want := v.NewVersion
+		if h.Name == small {
+			want = v.OldVersion
+		}
+		require.Len(t, h.SVMs, 1, h.Name)
+		assert.Equal(t, want, h.SVMs[0].Version, h.Name)
+	}
+	for _, d := range run.Task("Deploy the new SVM (step 1)") {
+		assert.NotEqual(t, small, d.Host, "the host without room was deployed to")
+	}
+}

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode"
@@ -404,4 +407,170 @@ func FuzzKlconfigCommandArgs(f *testing.F) {
 			}
 		}
 	})
+}
+
+// trustPlaybook runs each module that connects somewhere with its
+// verification off, in check mode, and svm_deploy from an image URL that
+// carries credentials.
+const trustPlaybook = `- name: Verification off, and an image URL with credentials
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  vars_files: ["{{ lab_vars }}"]
+  tasks:
+    - name: svm_deploy without certificate verification, image from a URL with credentials
+      svm_deploy:
+        hostname: "{{ vcenter_hostname }}"
+        port: "{{ vcenter_port }}"
+        username: "{{ vcenter_username }}"
+        password: "{{ vcenter_password }}"
+        validate_certs: false
+        datacenter: "{{ vcenter_datacenter }}"
+        esxi_hostname: "{{ esxi_hosts[0] }}"
+        datastore: "{{ local_datastores[esxi_hosts[0]] }}"
+        name: svm-url-test
+        image: "{{ image_url }}"
+      check_mode: true
+    - name: A URL that does not parse, its password is never quoted
+      svm_deploy:
+        hostname: "{{ vcenter_hostname }}"
+        port: "{{ vcenter_port }}"
+        username: "{{ vcenter_username }}"
+        password: "{{ vcenter_password }}"
+        ca_file: "{{ vcenter_ca_file }}"
+        datacenter: "{{ vcenter_datacenter }}"
+        esxi_hostname: "{{ esxi_hosts[0] }}"
+        datastore: "{{ local_datastores[esxi_hosts[0]] }}"
+        name: svm-url-test
+        image: "{{ bad_image_url }}"
+      check_mode: true
+      ignore_errors: true
+    - name: ksc_task without certificate verification
+      ksc_task:
+        ksc_url: "{{ ksc_url }}"
+        ksc_username: "{{ ksc_username }}"
+        ksc_password: "{{ ksc_password }}"
+        ksc_validate_certs: false
+        name: "{{ ksc_update_agents_task }}"
+      check_mode: true
+    - name: svm_klconfig without host key checking
+      svm_klconfig:
+        host: "{{ svm_host }}"
+        port: "{{ svm_ssh_port }}"
+        password: "{{ svm_klconfig_password }}"
+        host_key_checking: "off"
+        record_path: "{{ record_path }}"
+        gather: true
+      check_mode: true
+`
+
+// Credentials in an image URL (parsable or not) never show at -vvvv, and
+// each verification turned off gives one warning naming its option.
+func TestImageURLSecretAndTrustWarnings(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	ctx := faultCtx(t)
+	l := labtest.Start(t, sim.Config{Hosts: 1, VMsPerHost: -1})
+	v, ip := klconfigTarget(t, l)
+	const urlPw, badPw = "Url-Secret-7q2", `Pct%zz"Q\-Secret-3`
+	url := strings.Replace(labtest.ServeImage(t, v.NewImage.Path, nil), "http://", "http://deployer:"+urlPw+"@", 1)
+	work := t.TempDir()
+	book := filepath.Join(work, "trust.yml")
+	require.NoError(t, os.WriteFile(book, []byte(trustPlaybook), 0o644))
+	// In a file: ansible-playbook prints command-line extra vars at -vvvv.
+	urls := filepath.Join(work, "urls.json")
+	raw, err := json.Marshal(map[string]any{"image_url": url, "bad_image_url": "https://u:" + badPw + "@127.0.0.1:9/x.ova"})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(urls, raw, 0o600))
+	run, err := playtest.Playbook(ctx, playtest.Options{Playbook: book, Verbosity: 4, Args: []string{"-e", "@" + urls}, ExtraVars: map[string]any{
+		"lab_vars": filepath.Join(l.Dir(), "vars.yml"), "svm_host": ip, "record_path": filepath.Join(work, "records"),
+	}})
+	require.NoError(t, err)
+	require.Zero(t, run.ExitCode, tail(run.Output))
+	results, err := json.Marshal(run.Tasks)
+	require.NoError(t, err)
+	for _, s := range append(labSecrets(l), urlPw, badPw, `Pct%zz\"Q\\-Secret-3`) {
+		assert.NotContains(t, run.Output, s)
+		assert.NotContains(t, string(results), s)
+	}
+	deploy := run.Task("svm_deploy without certificate verification, image from a URL with credentials")
+	require.Len(t, deploy, 1)
+	if inv, ok := deploy[0].Result["invocation"].(map[string]any); ok {
+		assert.Contains(t, inv["module_args"].(map[string]any)["image"], "********", "masked in the invocation")
+	}
+	failed := run.Task("A URL that does not parse, its password is never quoted")
+	require.Len(t, failed, 1)
+	assert.Contains(t, failed[0].Msg(), "cannot be parsed")
+
+	for task, option := range map[string]string{
+		"svm_deploy without certificate verification, image from a URL with credentials": "validate_certs=false: ",
+		"ksc_task without certificate verification":                                      "ksc_validate_certs=false: ",
+		"svm_klconfig without host key checking":                                         "host_key_checking=off: ",
+	} {
+		res := run.Task(task)
+		require.Len(t, res, 1, task)
+		warnings, _ := res[0].Result["warnings"].([]any)
+		n := 0
+		for _, w := range warnings {
+			if s, _ := w.(string); strings.HasPrefix(s, option) {
+				n++
+			}
+		}
+		assert.Equal(t, 1, n, "%s: one warning naming the option, got %v", task, warnings)
+		assert.Equal(t, 1, strings.Count(run.Output, "[WARNING]: "+option), "%s: shown once", task)
+	}
+}
+
+// A module killed mid-run (SIGKILL: the controller lost, the job
+// cancelled hard) leaves its remote tmp dir behind, but no password in it:
+// the module deleted its args file as soon as it had read it. With
+// ANSIBLE_KEEP_REMOTE_FILES=1 the file is kept, and the scan finds the
+// password there, which shows the scan can fail.
+func TestKilledRunLeavesNoArgsFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	l := labtest.Start(t, sim.Config{Hosts: 1, VMsPerHost: -1, ImageBytes: 4 << 20})
+	v := l.Vars(l.Dir())
+	for _, keep := range []bool{false, true} {
+		t.Run(fmt.Sprintf("keep_remote_files=%v", keep), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			var served atomic.Int64
+			// The image server stalls once the disk streams, then the whole
+			// ansible-playbook process group is killed.
+			url := labtest.ServeImage(t, v.NewImage.Path, func(r *http.Request, n int) {
+				if served.Add(int64(n)) > 1<<20 {
+					cancel()
+					<-r.Context().Done()
+				}
+			})
+			remoteTmp := t.TempDir()
+			env := []string{"ANSIBLE_REMOTE_TMP=" + remoteTmp}
+			if keep {
+				env = append(env, "ANSIBLE_KEEP_REMOTE_FILES=1")
+			}
+			run, err := playtest.Playbook(ctx, playtest.Options{Playbook: "tests/playbooks/svm_deploy.yml", Env: env,
+				ExtraVars: map[string]any{"lab_vars": filepath.Join(l.Dir(), "vars.yml"), "svm_new_image": map[string]any{"path": url}}})
+			require.NoError(t, err)
+			assert.Equal(t, -1, run.ExitCode, "killed mid-run:\n%s", tail(run.Output))
+			dirs, err := filepath.Glob(filepath.Join(remoteTmp, "ansible-tmp-*"))
+			require.NoError(t, err)
+			require.NotEmpty(t, dirs, "the killed run left its tmp dir")
+			var leaks []string
+			for p, c := range filesUnder(t, remoteTmp) {
+				for _, s := range labSecrets(l) {
+					if strings.Contains(c, s) {
+						leaks = append(leaks, filepath.Base(p))
+					}
+				}
+			}
+			if keep {
+				assert.Contains(t, leaks, "args", "kept on request, and the scan finds it")
+			} else {
+				assert.Empty(t, leaks, "no password left on disk")
+			}
+		})
+	}
 }

@@ -5,6 +5,7 @@
 //	             [-old-agent V1 -new-agent V2] [-compat table.yml] [-agent-keys KES,kesl] ...
 //	ksvla-lab status [-dir .lab] [-json]
 //	ksvla-lab down [-dir .lab]
+//	ksvla-lab host [-dir .lab] fail|recover|maintenance|exit-maintenance <esxi host>
 //
 // `up` writes the lab files into -dir, plus lab.pid and lab.addr, and runs
 // until SIGINT/SIGTERM or `down`. The running lab serves its fleet table
@@ -22,6 +23,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -35,7 +37,7 @@ import (
 	"github.com/ksvla/lightagent/internal/sim"
 )
 
-const usage = `usage: ksvla-lab up|status|down [flags]; ksvla-lab <command> -h lists the flags`
+const usage = `usage: ksvla-lab up|status|down|host [flags]; ksvla-lab <command> -h lists the flags`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -57,6 +59,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return status(ctx, args[1:], out)
 	case "down":
 		return down(ctx, args[1:], out)
+	case "host":
+		return hostCmd(ctx, args[1:], out)
 	default:
 		return fmt.Errorf("unknown command %q; %s", args[0], usage)
 	}
@@ -87,6 +91,15 @@ func up(ctx context.Context, args []string, out io.Writer) error {
 	fs.DurationVar(&cfg.AgentUpdateDuration, "agent-update", 2*time.Second, "duration of the Light Agent update task")
 	fs.DurationVar(&cfg.NetworkRestartDelay, "network-restart", 2*time.Second, "SVM network restart delay")
 	fs.IntVar(&cfg.SSHPort, "ssh-port", defaultSSHPort(), "SVM klconfig SSH port on each SVM's own loopback address (0 = 22, -1 = ephemeral); 2222 when not run as root")
+	fs.DurationVar(&cfg.DRSInterval, "drs-interval", sim.DefaultDRSInterval, "how often fully automated DRS moves VMs that no DRS override holds (negative: never)")
+	fs.BoolVar(&cfg.DRSMovesProtectedVMs, "drs-protected", false, "let DRS move the seeded protected VMs too (their agents then follow the SVM of their new host)")
+	fs.BoolVar(&cfg.NoHA, "no-ha", false, "run the cluster without vSphere HA (hosts power VMs on through autostart)")
+	fs.BoolVar(&cfg.NoMaintenanceAutostart, "no-maintenance-autostart", false, "leaving maintenance mode powers nothing on, even outside HA (VMware KB 326330)")
+	fs.BoolVar(&cfg.UnpinnedSeed, "unpinned-seed", false, "seed old SVMs without the DRS and HA overrides the vendor's wizard gives them")
+	fs.Int64Var(&cfg.Capacity.MemoryMB, "host-memory", 262144, "memory of each host, MB")
+	fs.IntVar(&cfg.Capacity.CPUs, "host-cpus", 32, "logical processors of each host")
+	fs.Int64Var(&cfg.Capacity.LocalDatastoreGB, "local-datastore", 1024, "size of each host's local datastore, GB")
+	fs.StringVar(&cfg.SmallHost, "small-host", "", "a host with memory only for what it runs plus 2 GiB: too small for a second SVM")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -116,7 +129,7 @@ func up(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("serve lab status: %w", err)
 	}
-	srv := &http.Server{Handler: statusHandler(lab), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: statusHandler(ctx, lab), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }() // returns ErrServerClosed at shutdown
 	defer srv.Close()
 
@@ -147,13 +160,69 @@ func up(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
-func statusHandler(lab *sim.Lab) http.Handler {
+func statusHandler(ctx context.Context, lab *sim.Lab) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(lab.Status()) // a client gone away is not the lab's problem
 	})
+	mux.HandleFunc("POST /hosts/{host}/{action}", func(w http.ResponseWriter, r *http.Request) {
+		host := r.PathValue("host")
+		var err error
+		switch r.PathValue("action") {
+		case "fail":
+			err = lab.FailHost(ctx, host)
+		case "recover":
+			err = lab.RecoverHost(host)
+		case "maintenance":
+			err = lab.EnterMaintenance(ctx, host)
+		case "exit-maintenance":
+			err = lab.ExitMaintenance(ctx, host)
+		default:
+			http.Error(w, "unknown action "+r.PathValue("action")+"; want "+hostActions, http.StatusNotFound)
+			return
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusConflict)
+		}
+	})
 	return mux
+}
+
+const hostActions = "fail, recover, maintenance or exit-maintenance"
+
+// hostCmd plays a host event in the running lab: a failure (HA restarts
+// what it may elsewhere), a recovery, or maintenance mode in or out.
+func hostCmd(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("host", flag.ContinueOnError)
+	dir := fs.String("dir", ".lab", "lab directory")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		return fmt.Errorf("usage: ksvla-lab host [-dir .lab] %s <esxi host>", strings.ReplaceAll(hostActions, ", ", "|"))
+	}
+	action, host := fs.Arg(0), fs.Arg(1)
+	addr, err := os.ReadFile(filepath.Join(*dir, "lab.addr"))
+	if err != nil {
+		return fmt.Errorf("no running lab in %s: %w", *dir, err)
+	}
+	u := "http://" + strings.TrimSpace(string(addr)) + "/hosts/" + url.PathEscape(host) + "/" + url.PathEscape(action)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Timeout: 2 * time.Minute}).Do(req)
+	if err != nil {
+		return fmt.Errorf("host %s %s: %w", action, host, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096)) // the status says enough if the body is gone
+		return fmt.Errorf("host %s %s: %s", action, host, strings.TrimSpace(string(msg)))
+	}
+	fmt.Fprintf(out, "%s: %s done\n", host, action)
+	return nil
 }
 
 func status(ctx context.Context, args []string, out io.Writer) error {

@@ -85,6 +85,25 @@ func TestUpStatusAndShutdown(t *testing.T) {
 		"6.2.0.200": {"KES": {"12.6.0.200"}, "kesl": {"12.6.0.200"}},
 	}, v.Compatibility)
 
+	// Host events: maintenance mode powers the host's SVM off, and in the
+	// lab's HA cluster nothing powers it on when the host leaves it.
+	for _, action := range []string{"maintenance", "exit-maintenance"} {
+		var o strings.Builder
+		require.NoError(t, run(context.Background(), []string{"host", "-dir", dir, action, "esxi-01.lab.local"}, &o))
+		assert.Equal(t, "esxi-01.lab.local: "+action+" done\n", o.String())
+	}
+	require.Eventually(t, func() bool {
+		var js strings.Builder
+		require.NoError(t, run(context.Background(), []string{"status", "-dir", dir, "-json"}, &js))
+		var st sim.Status
+		require.NoError(t, json.Unmarshal([]byte(js.String()), &st))
+		return st.Hosts[0].SVMs[0].Power == "off"
+	}, 10*time.Second, 50*time.Millisecond)
+	assert.ErrorContains(t, run(context.Background(), []string{"host", "-dir", dir, "explode", "esxi-01.lab.local"}, &strings.Builder{}),
+		"unknown action explode; want fail, recover, maintenance or exit-maintenance")
+	assert.ErrorContains(t, run(context.Background(), []string{"host", "-dir", dir, "fail", "esxi-09.lab.local"}, &strings.Builder{}),
+		"fail host: no host esxi-09.lab.local")
+
 	err = run(context.Background(), []string{"up", "-dir", dir}, &strings.Builder{})
 	assert.ErrorContains(t, err, "a lab is already running in "+dir)
 

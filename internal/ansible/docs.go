@@ -178,6 +178,22 @@ func optionDocs(spec Spec) map[string]optDoc {
 			}
 			desc = append(desc, "If not set, the value of the environment variable "+strings.Join(vars, " or ")+" is used.")
 		}
+		if len(o.EnvFileFallback) > 0 {
+			vars := make([]string, len(o.EnvFileFallback))
+			for i, e := range o.EnvFileFallback {
+				vars[i] = "C(" + e + ")"
+			}
+			desc = append(desc, "Failing that, the content of the file the environment variable "+strings.Join(vars, " or ")+" names (one trailing line break dropped): a secret passed as a file stays out of the job's recorded environment.")
+		}
+		if r := o.Range; r != nil {
+			desc = append(desc, fmt.Sprintf("Must be between %d and %d.", r.Min, r.Max))
+		}
+		if o.MaxItems > 0 {
+			desc = append(desc, fmt.Sprintf("At most %d elements.", o.MaxItems))
+		}
+		if o.MaxLen > 0 {
+			desc = append(desc, fmt.Sprintf("At most %d characters.", o.MaxLen))
+		}
 		aliases := append([]string{}, o.Aliases...)
 		sort.Strings(aliases)
 		od := optDoc{

@@ -85,6 +85,12 @@ func writeOptions(b *strings.Builder, spec Spec, prefix string) {
 		if len(o.EnvFallback) > 0 {
 			extra = append(extra, "env: "+strings.Join(o.EnvFallback, ", "))
 		}
+		if len(o.EnvFileFallback) > 0 {
+			extra = append(extra, "file named by env: "+strings.Join(o.EnvFileFallback, ", "))
+		}
+		if r := o.Range; r != nil {
+			extra = append(extra, fmt.Sprintf("%d to %d", r.Min, r.Max))
+		}
 		if o.NoLog {
 			extra = append(extra, "secret")
 		}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -27,6 +28,11 @@ type Invocation struct {
 	Verbosity     int
 	ModuleName    string
 	IgnoreUnknown bool
+	// KeepRemoteFiles is ANSIBLE_KEEP_REMOTE_FILES: the user wants the
+	// remote tmp dir, args file included, left for debugging.
+	KeepRemoteFiles bool
+	// TmpDir is the remote tmp dir the controller made for this task.
+	TmpDir string
 	// Args are the user's options, _ansible_* keys removed.
 	Args map[string]any
 }
@@ -62,6 +68,10 @@ func ParseArgs(raw []byte) (Invocation, error) {
 			inv.ModuleName = value.String()
 		case "ignore_unknown_opts":
 			inv.IgnoreUnknown = value.Bool()
+		case "keep_remote_files":
+			inv.KeepRemoteFiles = value.Bool()
+		case "tmpdir":
+			inv.TmpDir = value.String()
 		}
 		return true
 	})
@@ -92,6 +102,10 @@ func Execute(ctx context.Context, name string, m Module, inv Invocation, env Env
 	}
 	r := &run{name: name, module: m, inv: inv, resp: &Response{}}
 	r.execute(ctx, env)
+	if sig := (*SignalError)(nil); r.err != nil && errors.As(context.Cause(ctx), &sig) && !errors.As(r.err, &sig) {
+		// The module's own error only says its context ended; say why.
+		r.err = fmt.Errorf("%w: %w", sig, r.err)
+	}
 	return r.result()
 }
 
@@ -291,6 +305,9 @@ func rawNoLogValues(spec Spec, args map[string]any) []string {
 			if o.NoLog {
 				out = append(out, noLogStrings(v)...)
 			}
+			if s, ok := v.(string); ok && o.URLCredentials {
+				out = append(out, URLSecrets(s)...)
+			}
 			if o.Options != nil {
 				switch t := v.(type) {
 				case map[string]any:
@@ -329,4 +346,23 @@ func noLogStrings(v any) []string {
 	default:
 		return []string{fmt.Sprint(t)}
 	}
+}
+
+// SignalError is the cause of a run's context when the process got
+// SIGTERM or SIGINT (Ansible's async timeout, AWX's cancel, Ctrl-C): the
+// module stops, cleans up what its step started and fails saying so.
+type SignalError struct{ Signal os.Signal }
+
+func (e *SignalError) Error() string {
+	return fmt.Sprintf("interrupted by %s: the run was cancelled", signalName(e.Signal))
+}
+
+func signalName(s os.Signal) string {
+	switch s {
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGINT:
+		return "SIGINT"
+	}
+	return s.String()
 }

@@ -27,9 +27,31 @@ type Option struct {
 	// EnvFallback names environment variables read, in order, when the
 	// option is not set (AnsibleModule's env_fallback).
 	EnvFallback []string
+	// EnvFileFallback names environment variables that hold the path of a
+	// file whose content is the value (one trailing line break dropped),
+	// read when neither the option nor EnvFallback is set. Secrets then
+	// travel as files, so a record of the job's environment (ansible-runner
+	// writes one to artifacts/<job>/command) holds a path, not a password.
+	EnvFileFallback []string
 	// Options are the sub-options of a dict, or of each dict in a list
 	// with Elements dict.
 	Options *Spec
+
+	// Range bounds an int option (inclusive); nil means any int. A value
+	// outside it is refused at validation, before the module runs.
+	Range *IntRange
+	// MaxLen bounds a str option's length in characters and MaxItems a
+	// list's number of elements; 0 means unbounded.
+	MaxLen   int
+	MaxItems int
+	// Check is an extra rule on the coerced value (see the validators in
+	// bounds.go); its error is worded without the option's name, which
+	// validation adds.
+	Check func(value any) error
+	// URLCredentials marks a str option that may hold a URL with
+	// user:password@: the credentials are masked like no_log values
+	// wherever the value appears, the invocation included.
+	URLCredentials bool
 
 	Description  []string
 	VersionAdded string
@@ -52,6 +74,9 @@ type Spec struct {
 	RequiredOneOf     [][]string
 	RequiredIf        []RequiredIf
 	RequiredBy        map[string][]string
+	// Insecure lists option values that turn a verification off; each
+	// gives one warning per task naming the option.
+	Insecure []Insecure
 }
 
 // Merge returns a spec holding s's options and rules followed by other's,
@@ -64,6 +89,7 @@ func (s Spec) Merge(other Spec) Spec {
 		RequiredTogether:  append(append([][]string{}, s.RequiredTogether...), other.RequiredTogether...),
 		RequiredOneOf:     append(append([][]string{}, s.RequiredOneOf...), other.RequiredOneOf...),
 		RequiredIf:        append(append([]RequiredIf{}, s.RequiredIf...), other.RequiredIf...),
+		Insecure:          append(append([]Insecure{}, s.Insecure...), other.Insecure...),
 	}
 	if len(s.RequiredBy)+len(other.RequiredBy) > 0 {
 		out.RequiredBy = map[string][]string{}

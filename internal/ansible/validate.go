@@ -66,6 +66,7 @@ func (s Spec) Validate(raw map[string]any, opts ValidateOptions) ValidationResul
 	}
 	if len(v.errors) == 0 {
 		v.passwordWarnings(&s, params, aliases)
+		v.insecureWarnings(&s, params)
 	}
 
 	values := make(map[string]any, len(s.Options))
@@ -140,6 +141,7 @@ func (v *validator) level(spec *Spec, params map[string]any, prefix string, ctx 
 	v.requiredArguments(spec, params, ctx)
 	v.validateTypes(spec, params, ctx)
 	v.validateValues(spec, params, ctx)
+	v.validateBounds(spec, params, ctx)
 	v.requiredTogether(spec.RequiredTogether, params, ctx)
 	v.requiredOneOf(spec.RequiredOneOf, params, ctx)
 	v.requiredIf(spec.RequiredIf, params, ctx)
@@ -153,7 +155,7 @@ func (v *validator) level(spec *Spec, params map[string]any, prefix string, ctx 
 // wins, even when empty.
 func (v *validator) fallbacks(spec *Spec, params map[string]any) {
 	for _, o := range spec.Options {
-		if _, ok := params[o.Name]; ok || len(o.EnvFallback) == 0 || v.opts.Getenv == nil {
+		if _, ok := params[o.Name]; ok || len(o.EnvFallback)+len(o.EnvFileFallback) == 0 || v.opts.Getenv == nil {
 			continue
 		}
 		for _, name := range o.EnvFallback {
@@ -166,6 +168,9 @@ func (v *validator) fallbacks(spec *Spec, params map[string]any) {
 			}
 			params[o.Name] = value
 			break
+		}
+		if _, ok := params[o.Name]; !ok {
+			v.fileFallback(o, params)
 		}
 	}
 }
@@ -210,6 +215,11 @@ func (v *validator) listNoLog(spec *Spec, params map[string]any) string {
 		if o.NoLog && pyTruthy(value) {
 			for _, s := range datastructureStrings(value) {
 				v.addNoLog(s)
+			}
+		}
+		if s, ok := value.(string); ok && o.URLCredentials {
+			for _, c := range URLSecrets(s) {
+				v.addNoLog(c)
 			}
 		}
 		if o.Options == nil || value == nil || !hasSubOptions(o) {

@@ -72,6 +72,11 @@ type Rules struct {
 	MarkRole, MarkVersion, RoleSVM string
 	// Compat says which agents each Protection Server version serves.
 	Compat Compat
+	// MarkHost names the custom attribute holding an SVM's own host.
+	MarkHost string
+	// Pins holds how each SVM is pinned to its host, by MoRef value, for
+	// SVMs whose placement was read.
+	Pins map[string]Pin
 }
 
 // Recognition sources, strongest first.
@@ -100,6 +105,7 @@ type SVM struct {
 	Activated     bool   `json:"activated"`
 	DatabasesDate string `json:"databases_date,omitempty"`
 	Prepared      bool   `json:"prepared"`
+	SVMPlacement
 }
 
 // Agent is a protected VM with a Light Agent.
@@ -144,6 +150,8 @@ type Hypervisor struct {
 	Ready             bool              `json:"ready"`
 	RemovableSVMs     []string          `json:"removable_svms"`
 	BlockedRemovals   map[string]string `json:"blocked_removals,omitempty"` // SVM -> reason
+	// Problems a person must see: an SVM moved away, off, or unpinned.
+	Problems []string `json:"problems"`
 }
 
 // Summary counts the fleet.
@@ -154,6 +162,7 @@ type Summary struct {
 	Unprotected     int            `json:"unprotected"`
 	HostsReady      int            `json:"hosts_ready"`
 	Hosts           int            `json:"hosts"`
+	Problems        int            `json:"problems"`
 }
 
 // Fleet is the joined view.
@@ -243,6 +252,7 @@ func recognise(vm VM, h *KSCHost, r Rules) (SVM, bool) {
 		return SVM{}, false
 	}
 	s.Target = s.Version.Line() == r.TargetVersion.Line()
+	s.SVMPlacement = placement(vm, r)
 	return s, true
 }
 
@@ -253,7 +263,7 @@ func (f *Fleet) computeHypervisors(r Rules) {
 			return h
 		}
 		h := &Hypervisor{Name: name, SVMs: map[string][]string{}, Agents: map[string]int{},
-			AgentsPending: []string{}, Unprotected: []string{}, RemovableSVMs: []string{}}
+			AgentsPending: []string{}, Unprotected: []string{}, RemovableSVMs: []string{}, Problems: []string{}}
 		byName[name] = h
 		return h
 	}
@@ -287,6 +297,11 @@ func (f *Fleet) computeHypervisors(r Rules) {
 			h.Unprotected = append(h.Unprotected, a.Name)
 		}
 	}
+	for _, s := range f.SVMs {
+		if ps := s.Problems(); len(ps) > 0 {
+			get(s.Own()).Problems = append(get(s.Own()).Problems, ps...)
+		}
+	}
 	f.Summary = Summary{SVMsByVersion: map[string]int{}, AgentsByVersion: map[string]int{}}
 	oldVersions := map[string]bool{}
 	for _, h := range byName {
@@ -312,6 +327,7 @@ func (f *Fleet) computeHypervisors(r Rules) {
 		f.Hypervisors = append(f.Hypervisors, *h)
 		f.Summary.AgentsPending += len(h.AgentsPending)
 		f.Summary.Unprotected += len(h.Unprotected)
+		f.Summary.Problems += len(h.Problems)
 		if h.Ready {
 			f.Summary.HostsReady++
 		}

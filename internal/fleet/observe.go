@@ -31,12 +31,20 @@ type VersionProber interface {
 	ProbeVersion(ctx context.Context, ip string) (string, error)
 }
 
+// PlacementReader reads how VMs are pinned to their hosts, by MoRef value
+// (vsphere.Session).
+type PlacementReader interface {
+	Placements(ctx context.Context, moids []string) (map[string]vsphere.Placement, error)
+}
+
 // Sources are the clients Observe reads from. KSC and Prober are optional:
 // without KSC, only marked SVMs are recognised and no agents are known.
 type Sources struct {
 	Inventory InventoryReader
 	KSC       HostLister
 	Prober    VersionProber
+	// Placements, when set, adds each SVM's pin to the fleet.
+	Placements PlacementReader
 }
 
 // hostFields are the attributes read per KSC host. KLHST_WKS_RTP_AV_VERSION
@@ -80,6 +88,23 @@ func Observe(ctx context.Context, src Sources, sc vsphere.Scope, r Rules) (Fleet
 		r.Probes, probeErrs = probe(ctx, src.Prober, vms, r)
 	}
 	f := Build(vms, hosts, r)
+	if src.Placements != nil && len(f.SVMs) > 0 {
+		// Which VMs are SVMs is known only once built: read their
+		// placements, then build again with them.
+		moids := make([]string, len(f.SVMs))
+		for i, s := range f.SVMs {
+			moids[i] = s.Moid
+		}
+		pls, err := src.Placements.Placements(ctx, moids)
+		if err != nil {
+			return Fleet{}, err
+		}
+		r.Pins = make(map[string]Pin, len(pls))
+		for id, p := range pls {
+			r.Pins[id] = Pin{Pinned: p.Pinned(), Missing: p.Missing()}
+		}
+		f = Build(vms, hosts, r)
+	}
 	f.ProbeErrors = probeErrs
 	return f, nil
 }

@@ -58,8 +58,16 @@ func ipv4(what, v string) error {
 	return nil
 }
 
+// maxHostname is DNS's limit on a name's length (RFC 1035 3.1).
+const maxHostname = 253
+
+// maxTZ bounds a tz database name; the longest in the database is about 30 characters.
+const maxTZ = 64
+
+func isHostname(v string) bool { return len(v) <= maxHostname && hostnameRE.MatchString(v) }
+
 func hostOrIP(what, v string) error {
-	if _, err := netip.ParseAddr(v); err == nil || hostnameRE.MatchString(v) {
+	if _, err := netip.ParseAddr(v); err == nil || isHostname(v) {
 		return nil
 	}
 	return fmt.Errorf("klconfig: %s %q is neither an IP address nor a host name", what, truncate(v, 40))
@@ -131,7 +139,7 @@ func DNSSearch(domains ...string) (Command, error) {
 		return Command{}, fmt.Errorf("klconfig: dnssearch takes at most 3 domains, got %d", len(domains))
 	}
 	for _, d := range domains {
-		if !hostnameRE.MatchString(d) {
+		if !isHostname(d) {
 			return Command{}, fmt.Errorf("klconfig: search domain %q is not a domain name", truncate(d, 40))
 		}
 	}
@@ -165,7 +173,7 @@ func GetDNSHostname() Command { return must(build("getdnshostname")) }
 
 // Timezone sets the tz database zone (effective after reboot).
 func Timezone(tz string) (Command, error) {
-	if !tzRE.MatchString(tz) {
+	if len(tz) > maxTZ || !tzRE.MatchString(tz) {
 		return Command{}, fmt.Errorf("klconfig: time zone %q is not a tz database name", truncate(tz, 40))
 	}
 	return build("timezone", tz)
@@ -286,12 +294,123 @@ var repeatable = map[string]bool{
 // command whose connection dropped (ErrDropped) may be sent again.
 func (c Command) Repeatable() bool { return repeatable[c.Name] }
 
-// Raw builds a user-given command (args[0] is the name) under the same argument rules.
+// MaxLineBytes bounds a user-given command line: the longest real one (network with a
+// gateway, setsshkey with an RSA-4096 key) is under 1 KiB.
+const MaxLineBytes = 2048
+
+// ErrPasswdInline: passwd reads the new password from standard input, so a user-given command
+// line can only start it and leave it waiting (or, at first boot, halt the SVM). Modules point to
+// their option that sends passwords on stdin.
+var ErrPasswdInline = errors.New("klconfig: passwd reads the new password from standard input and cannot be given as a command line")
+
+// Raw builds a user-given command (args[0] is the name) under the same argument rules, and a
+// documented command under its own rules too (argument count and form, as the constructors
+// check them), so what the SVM would refuse, or a megabyte "time zone", never reaches it.
+// Undocumented names (and the first-boot pseudo-commands) get the general rules only.
 func Raw(args ...string) (Command, error) {
 	if len(args) == 0 {
 		return Command{}, errors.New("klconfig: empty command")
 	}
-	return build(args[0], args[1:]...)
+	c, err := build(args[0], args[1:]...)
+	if err != nil {
+		return Command{}, err
+	}
+	if n := len(strings.Join(args, " ")); n > MaxLineBytes {
+		return Command{}, fmt.Errorf("klconfig: %s: command line of %d bytes is longer than the %d allowed", truncate(c.Name, 40), n, MaxLineBytes)
+	}
+	if err := checkKnown(c.Name, c.Args); err != nil {
+		return Command{}, err
+	}
+	return c, nil
+}
+
+// checkKnown checks a documented command's arguments with its constructor.
+func checkKnown(name string, a []string) error {
+	count := func(min, max int) error {
+		if len(a) < min || len(a) > max {
+			if min == max {
+				return fmt.Errorf("klconfig: %s takes %d arguments, got %d", name, min, len(a))
+			}
+			return fmt.Errorf("klconfig: %s takes %d to %d arguments, got %d", name, min, max, len(a))
+		}
+		return nil
+	}
+	opt := func(i int) string {
+		if i < len(a) {
+			return a[i]
+		}
+		return ""
+	}
+	var err error
+	switch name {
+	case "passwd":
+		return ErrPasswdInline
+	case "apiversion", "version", "test", "getdnshostname", "nagentinstall", "reboot":
+		return count(0, 0)
+	case "network":
+		if err = count(4, 5); err == nil {
+			_, err = Network(a[0], a[1], a[2], a[3], opt(4))
+		}
+	case "dhcp":
+		if err = count(1, 2); err == nil && len(a) == 2 && a[1] != "yes" && a[1] != "no" {
+			err = fmt.Errorf("klconfig: dhcp MakePrimary %q: want yes or no", truncate(a[1], 40))
+		}
+		if err == nil {
+			_, err = DHCP(a[0], false)
+		}
+	case "dns":
+		_, err = DNS(a...)
+	case "dnssearch":
+		_, err = DNSSearch(a...)
+	case "dnsshow":
+		if err = count(1, 1); err == nil {
+			_, err = DNSShow(a[0])
+		}
+	case "dnslookup":
+		if err = count(1, 1); err == nil {
+			_, err = DNSLookup(a[0])
+		}
+	case "timezone":
+		if err = count(1, 1); err == nil {
+			_, err = Timezone(a[0])
+		}
+	case "connectorlang":
+		if err = count(1, 1); err == nil {
+			_, err = ConnectorLang(a[0])
+		}
+	case "nagent":
+		if err = count(2, 3); err == nil {
+			err = nagentArgs(a[0], a[1], opt(2))
+		}
+	case "manageservices":
+		if err = count(2, 4); err == nil {
+			_, err = ManageServices(a[0], a[1:]...)
+		}
+	case "rollbackpatch":
+		if err = count(0, 1); err == nil {
+			_, err = RollbackPatch(opt(0))
+		}
+	case "setsshkey":
+		if err = count(2, 2); err == nil {
+			_, err = SetSSHKey(a[0] + " " + a[1])
+		}
+	}
+	return err
+}
+
+func nagentArgs(addr, ssl, port string) error {
+	sslPort, err := strconv.Atoi(ssl)
+	if err != nil {
+		return fmt.Errorf("klconfig: nagent SslPort %q is not a number", truncate(ssl, 40))
+	}
+	p := 0
+	if port != "" {
+		if p, err = strconv.Atoi(port); err != nil || p == 0 {
+			return fmt.Errorf("klconfig: nagent Port %q is not a port number", truncate(port, 40))
+		}
+	}
+	_, err = Nagent(addr, sslPort, p)
+	return err
 }
 
 // ParseLine turns one user-written command line ("dnslookup ksc.example.com")

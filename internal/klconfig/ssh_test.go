@@ -145,7 +145,8 @@ func TestEveryCommandAgainstLabSVM(t *testing.T) {
 	})
 
 	t.Run("failed command is a typed error", func(t *testing.T) {
-		cmd := must(Raw("connectorlang"))
+		// Built directly: Raw refuses the usage error before the SVM sees it.
+		cmd := Command{Name: "connectorlang"}
 		_, err := c.Do(ctx(t), cmd)
 		var failed *CommandFailedError
 		require.ErrorAs(t, err, &failed)

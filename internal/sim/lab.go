@@ -117,7 +117,32 @@ type Config struct {
 	// different ones so their SVMs can all listen on port 22.
 	LoopbackNet int
 	Clock       kscsim.Clock // KSC's clock; nil = real time
-	Logf        func(format string, args ...any)
+	// DRSInterval is how often the cluster's fully automated DRS moves
+	// VMs; default DefaultDRSInterval, negative for no DRS passes.
+	DRSInterval time.Duration
+	// DRSMovesProtectedVMs lets DRS move the seeded protected VMs too. Off
+	// by default (a simplification): at a site they move freely and their
+	// agents reconnect to the SVM of the new host, but the lab's tests
+	// count agents per host.
+	DRSMovesProtectedVMs bool
+	// DRSIgnoresOverrides is for tests only: DRS moves VMs whatever their
+	// DRS VM override says, as if no SVM had been pinned.
+	DRSIgnoresOverrides bool
+	// NoHA: the cluster runs without vSphere HA (hosts use autostart).
+	NoHA bool
+	// NoMaintenanceAutostart: leaving maintenance mode powers nothing on,
+	// even outside HA (VMware KB 326330 says autostart does not fire
+	// then); by default the host's autostart entries are honoured.
+	NoMaintenanceAutostart bool
+	// UnpinnedSeed seeds old SVMs without the DRS and HA VM overrides
+	// the vendor's wizard gives them.
+	UnpinnedSeed bool
+	// Capacity is every host's memory, processors and local datastore.
+	Capacity vcenter.Capacity
+	// SmallHost names a host with memory only for what it runs plus
+	// 2 GiB: too little for a second SVM.
+	SmallHost string
+	Logf      func(format string, args ...any)
 }
 
 func randomSecret(prefix string) string {
@@ -182,6 +207,7 @@ func (c *Config) defaults() {
 	setDur(&c.NetworkRestartDelay, 2*time.Second)
 	setDur(&c.RebootDelay, 5*time.Second)
 	setDur(&c.HeartbeatInterval, time.Second)
+	setDur(&c.DRSInterval, DefaultDRSInterval)
 	if c.ImageBytes == 0 {
 		c.ImageBytes = 1 << 20
 	}
@@ -255,11 +281,14 @@ type Lab struct {
 	nextIP  int
 	ips     map[string]string // VM name -> loopback IP, stable across power cycles
 	gaps    []Gap
-	ready   bool     // Start is done: connections are evaluated
-	khDirs  []string // directories whose known_hosts is rewritten on change
-	svmGrp  int
-	vmGrp   int
-	started time.Time
+	moves   []Move
+	// clusterMu serialises the cluster services (DRS, HA, maintenance).
+	clusterMu sync.Mutex
+	ready     bool     // Start is done: connections are evaluated
+	khDirs    []string // directories whose known_hosts is rewritten on change
+	svmGrp    int
+	vmGrp     int
+	started   time.Time
 }
 
 // Start starts a lab: images, KSC, vCenter with its seeded VMs (their SVMs
@@ -311,11 +340,13 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 		Listen: cfg.VCenterListen, Password: cfg.VCenterPassword,
 		Hosts: cfg.Hosts, VMsPerHost: cfg.VMsPerHost, OldVersion: cfg.OldVersion,
 		OldImageSHA256: l.oldImage.SHA256, Unmarked: cfg.Unmarked, Product: cfg.PSDisplayName,
-		Logf: cfg.Logf,
+		Logf: cfg.Logf, NoHA: cfg.NoHA, UnpinnedSeed: cfg.UnpinnedSeed, Capacity: cfg.Capacity,
+		HostCapacity: l.hostCapacity(),
 		Hooks: vcenter.Hooks{
 			OnPowerOn:  func(vm vcenter.VM) { l.queue.put(func() { l.vmPoweredOn(vm) }) },
 			OnPowerOff: func(vm vcenter.VM) { l.queue.put(func() { l.vmPoweredOff(vm) }) },
 			OnDestroy:  func(vm vcenter.VM) { l.queue.put(func() { l.vmDestroyed(vm) }) },
+			OnMove:     func(vm vcenter.VM) { l.queue.put(func() { l.vmMoved(vm) }) },
 		},
 	})
 	if err != nil {
@@ -340,7 +371,21 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	if err := l.WriteFiles(l.dir); err != nil {
 		return nil, err
 	}
+	if cfg.DRSInterval > 0 {
+		l.wg.Add(1)
+		go l.drs()
+	}
 	return l, nil
+}
+
+// hostCapacity gives SmallHost the memory of its seeded VMs (old SVM and
+// protected VMs) plus 2 GiB.
+func (l *Lab) hostCapacity() map[string]vcenter.Capacity {
+	if l.cfg.SmallHost == "" {
+		return nil
+	}
+	mem := int64(max(0, l.cfg.VMsPerHost)*vcenter.ProtectedVMMemoryMB + vcenter.SVMMemoryMB + 2048)
+	return map[string]vcenter.Capacity{l.cfg.SmallHost: {MemoryMB: mem}}
 }
 
 func (l *Lab) writeImages() error {

@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"os"
 	"path"
 	"path/filepath"
 	"sort"
@@ -40,6 +41,15 @@ type Descriptor struct {
 	Networks    []string    // OVF network names, for ImportSpec.Networks
 	Files       []ImageFile // files the descriptor references, in order
 	DiskBytes   int64       // sum of Files sizes: what an import uploads
+	// What the SVM asks of its host (VirtualHardwareSection, DiskSection):
+	// vCPUs, memory, and the sum of its disks' declared capacities (what
+	// they grow to on the datastore, thin or not). Zero: not said.
+	CPUs              int
+	MemoryMB          int64
+	DiskCapacityBytes int64
+	// OVF is true for an .ovf descriptor with files beside it (an .ova
+	// otherwise).
+	OVF bool
 	// Manifest is true when the image carries a manifest (.mf); it has then
 	// verified the descriptor, and Import verifies every other file.
 	Manifest bool
@@ -117,6 +127,9 @@ func openImage(ctx context.Context, source string, hc *http.Client) (*image, err
 	var im *image
 	if strings.HasSuffix(lower, ".ovf") {
 		im, err = openOVF(ctx, source, b, hc)
+		if err == nil {
+			im.desc.OVF = true
+		}
 	} else {
 		im, err = openOVA(ctx, b)
 	}
@@ -163,19 +176,30 @@ func openOVA(ctx context.Context, b blob) (*image, error) {
 func openOVF(ctx context.Context, source string, b blob, hc *http.Client) (*image, error) {
 	im := &image{files: make(map[string]member), closers: []blob{b}}
 	desc := member{name: path.Base(source), off: 0, size: b.Size(), b: b}
+	var root *os.Root
+	if !isURL(source) {
+		// Files are opened through the descriptor's directory as a root:
+		// a reference, or a link on the way, that leads out of it is
+		// refused (a symlinked "disk" once uploaded /etc/hostname).
+		var err error
+		if root, err = os.OpenRoot(filepath.Dir(source)); err != nil {
+			return nil, fmt.Errorf("open the image's directory: %w", err)
+		}
+		defer root.Close()
+	}
 	sibling := func(name string) (member, error) {
-		var loc string
+		var sb blob
+		var err error
 		if isURL(source) {
 			base, _ := url.Parse(source)
-			ref, err := url.Parse(name)
-			if err != nil {
-				return member{}, err
+			ref, perr := url.Parse(name)
+			if perr != nil {
+				return member{}, perr
 			}
-			loc = base.ResolveReference(ref).String()
+			sb, err = openBlob(ctx, base.ResolveReference(ref).String(), hc)
 		} else {
-			loc = filepath.Join(filepath.Dir(source), filepath.FromSlash(name))
+			sb, err = openLocal(root.OpenFile, filepath.FromSlash(name))
 		}
-		sb, err := openBlob(ctx, loc, hc)
 		if err != nil {
 			return member{}, err
 		}
@@ -240,10 +264,14 @@ func (im *image) loadDescriptor(ctx context.Context, desc member) error {
 		p := vs.Product[0]
 		d.Product, d.Vendor, d.Version, d.FullVersion = p.Product, p.Vendor, p.Version, p.FullVersion
 	}
+	d.CPUs, d.MemoryMB = ovfResources(env)
 	if env.Network != nil {
 		for _, n := range env.Network.Networks {
 			d.Networks = append(d.Networks, n.Name)
 		}
+	}
+	if d.DiskCapacityBytes, err = diskCapacity(env); err != nil {
+		return fmt.Errorf("descriptor %s: %w", desc.name, err)
 	}
 	seen := make(map[string]bool)
 	for _, f := range env.References {

@@ -59,6 +59,9 @@ type ImportSpec struct {
 	Progress    func(done, total int64)
 	LeaseUpdate time.Duration // 0: DefaultLeaseUpdate
 	HTTPClient  *http.Client  // for URL sources; nil: http.DefaultClient
+	// Check is how the image is verified; an image it does not verify is
+	// refused before vCenter is asked anything (ErrUnverified).
+	Check ImageCheck
 }
 
 // ImportResult describes a finished import.
@@ -116,6 +119,18 @@ func (s *Session) Import(ctx context.Context, spec ImportSpec) (*ImportResult, e
 		return nil, fmt.Errorf("import vm %s: %w", spec.Name, err)
 	}
 	defer im.Close()
+	if _, err := im.desc.Verification(spec.Check); err != nil {
+		return nil, fmt.Errorf("import vm %s: %w", spec.Name, err)
+	}
+	if spec.Check.SHA256 != "" {
+		want, err := NormalizeSHA256(spec.Check.SHA256)
+		if err != nil {
+			return nil, fmt.Errorf("import vm %s: expected checksum: %w", spec.Name, err)
+		}
+		if err := im.verifySHA256(ctx, want); err != nil {
+			return nil, fmt.Errorf("import vm %s: %w", spec.Name, err)
+		}
+	}
 
 	isp, pool, folder, host, warnings, err := s.importSpec(ctx, spec, im)
 	if err != nil {
@@ -197,6 +212,9 @@ func (s *Session) importSpec(ctx context.Context, spec ImportSpec, im *image) (
 	prov := spec.DiskProvisioning
 	if prov == "" {
 		prov = "thin"
+	}
+	if err := s.CheckPlacement(ctx, host, ds, &im.desc, prov); err != nil {
+		return fail(err)
 	}
 	hostRef := host.Reference()
 	params := types.OvfCreateImportSpecParams{

@@ -8,6 +8,9 @@ const (
 	MarkVersion     = "ksvla.version"      // Protection Server version, e.g. 6.2.0.200
 	MarkImageSHA256 = "ksvla.image_sha256" // checksum of the OVA/OVF it came from
 	MarkDeployedBy  = "ksvla.deployed_by"  // value DeployedBy
+	// MarkHost names the ESXi host the SVM serves: where it was deployed
+	// and must stay (an SVM protects only the VMs of its own host).
+	MarkHost = "ksvla.host"
 
 	RoleSVM    = "svm"
 	DeployedBy = "ksvla.lightagent"
@@ -15,7 +18,7 @@ const (
 
 // Marks is the set of custom attribute names svm_deploy writes, in the
 // order they are written.
-var Marks = []string{MarkRole, MarkVersion, MarkImageSHA256, MarkDeployedBy}
+var Marks = []string{MarkRole, MarkVersion, MarkImageSHA256, MarkDeployedBy, MarkHost}
 
 // Records that live with the SVM rather than on one controller: every
 // controller (a fresh AWX container too) reads them from vCenter.

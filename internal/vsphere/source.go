@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // Limits on what an image may contain. They keep a hostile or corrupt
@@ -49,7 +50,21 @@ func (b *readerAtBlob) ReadRange(ctx context.Context, off, n int64) (io.ReadClos
 	if off < 0 || n < 0 || off+n > b.size {
 		return nil, fmt.Errorf("range %d+%d is outside the file (%d bytes)", off, n, b.size)
 	}
-	return io.NopCloser(io.NewSectionReader(b.r, off, n)), nil
+	return io.NopCloser(ctxReader{ctx, io.NewSectionReader(b.r, off, n)}), nil
+}
+
+// ctxReader stops a read loop once ctx ends: a local file on a stalled
+// network mount must not outlive the module's deadline between reads.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, context.Cause(c.ctx)
+	}
+	return c.r.Read(p)
 }
 
 func (b *readerAtBlob) Close() error {
@@ -127,6 +142,7 @@ func redactURLError(err error) error {
 		if u, perr := url.Parse(ue.URL); perr == nil {
 			return &url.Error{Op: ue.Op, URL: u.Redacted(), Err: ue.Err}
 		}
+		return &url.Error{Op: ue.Op, URL: "(unparsable url)", Err: ue.Err}
 	}
 	return err
 }
@@ -141,7 +157,8 @@ func openBlob(ctx context.Context, source string, hc *http.Client) (blob, error)
 	if isURL(source) {
 		u, err := url.Parse(source)
 		if err != nil {
-			return nil, fmt.Errorf("parse image url: %w", redactURLError(err))
+			// url.Parse's error quotes the whole URL, password included.
+			return nil, errors.New("the image URL cannot be parsed (check its escapes: a '%' in a password must be written %25)")
 		}
 		b := &httpBlob{u: u, c: hc}
 		res, total, err := b.get(ctx, 0, 0)
@@ -153,20 +170,42 @@ func openBlob(ctx context.Context, source string, hc *http.Client) (blob, error)
 		b.size = total
 		return b, nil
 	}
-	f, err := os.Open(source)
+	return openLocal(os.OpenFile, source)
+}
+
+// openLocal opens a local image file. O_NONBLOCK makes opening a FIFO or
+// a device return at once instead of waiting for a writer (a FIFO given as
+// the image hung the module past its deadline and SIGTERM), and anything
+// that is not a regular file is refused before a byte is read.
+func openLocal(open func(string, int, os.FileMode) (*os.File, error), name string) (blob, error) {
+	f, err := open(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, fmt.Errorf("open image: %w", err)
+		return nil, fmt.Errorf("open: %w", err)
 	}
 	st, err := f.Stat()
 	if err != nil {
 		_ = f.Close()
-		return nil, fmt.Errorf("open image: %w", err)
+		return nil, fmt.Errorf("open: %w", err)
 	}
 	if !st.Mode().IsRegular() {
 		_ = f.Close()
-		return nil, fmt.Errorf("open image %s: not a regular file", source)
+		return nil, fmt.Errorf("open %s: not a regular file (%s)", name, fileKind(st.Mode()))
 	}
 	return &readerAtBlob{r: f, size: st.Size(), c: f}, nil
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m.IsDir():
+		return "a directory"
+	}
+	return m.Type().String()
 }
 
 // member is one file of an image: a tar entry of an OVA or a file next to

@@ -56,7 +56,7 @@ func (*Module) Doc() ansible.Doc {
 		Return: map[string]ansible.ReturnValue{
 			"ansible_facts": {Description: []string{"The fleet under the key C(ksvla)."}, Returned: "success", Type: "dict",
 				Contains: map[string]ansible.ReturnValue{
-					"ksvla": {Description: []string{"C(target_version), C(compatibility) (the table used), C(svms) (each with C(activated), C(databases_date) and C(prepared) as KSC shows them), C(hypervisors) (each with its Light Agents by version, the names still pending and C(target_svm_prepared)), C(summary), C(ready_to_remove) (old version -> every host ready), C(unrecognised_candidates), C(ambiguous_matches), C(unmatched_ksc_hosts)."},
+					"ksvla": {Description: []string{"C(target_version), C(compatibility) (the table used), C(svms) (each with C(activated), C(databases_date) and C(prepared) as KSC shows them, C(home_host) from its host mark, C(on_home_host), C(powered_on), C(pinned) and C(pin_missing): DRS override, HA override, autostart), C(hypervisors) (each with its Light Agents by version, the names still pending, C(target_svm_prepared) and C(problems): SVM moved, off or unpinned), C(summary) (with C(problems)), C(ready_to_remove) (old version -> every host ready), C(unrecognised_candidates), C(ambiguous_matches), C(unmatched_ksc_hosts)."},
 						Returned: "success", Type: "dict",
 						Sample: map[string]any{"summary": map[string]any{"hosts": 4, "hosts_ready": 1, "agents_pending": 9, "unprotected": 0}}},
 				}},

@@ -46,6 +46,11 @@ func (*Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.
 	for _, w := range compatWarnings(f) {
 		resp.Warn(w)
 	}
+	for _, h := range f.Hypervisors {
+		for _, p := range h.Problems {
+			resp.Warn(h.Name + ": " + p)
+		}
+	}
 	resp.Facts = map[string]any{"ksvla": factsView{Fleet: f}}
 	// One record per protected VM is most of the output on a large fleet
 	// (16k VMs: about 4 MB). As a fact Ansible would copy it into every
@@ -88,7 +93,7 @@ func observe(ctx context.Context, o Options) (fleet.Fleet, *vsphere.Session, fun
 		client.Close(context.WithoutCancel(ctx)) //nolint:errcheck
 		sess.Logout(context.WithoutCancel(ctx))  //nolint:errcheck
 	}
-	src := fleet.Sources{Inventory: sess, KSC: client}
+	src := fleet.Sources{Inventory: sess, KSC: client, Placements: sess}
 	if o.Probe {
 		src.Prober = &prober{opts: o}
 	}
@@ -138,8 +143,12 @@ func compatWarnings(f fleet.Fleet) []string {
 }
 
 func summary(f fleet.Fleet) string {
-	return fmt.Sprintf("%d/%d hypervisors ready for %s; %d SVMs, %d Light Agents, %d pending, %d unprotected",
+	msg := fmt.Sprintf("%d/%d hypervisors ready for %s; %d SVMs, %d Light Agents, %d pending, %d unprotected",
 		f.Summary.HostsReady, f.Summary.Hosts, f.TargetVersion, len(f.SVMs), len(f.Agents), f.Summary.AgentsPending, f.Summary.Unprotected)
+	if f.Summary.Problems > 0 {
+		msg += fmt.Sprintf("; %d SVM problems (moved, off or unpinned)", f.Summary.Problems)
+	}
+	return msg
 }
 
 // prober asks a VM for its Protection Server version over klconfig.

@@ -19,6 +19,7 @@ const (
 	EnvVMwareHost          = "VMWARE_HOST"
 	EnvVMwareUser          = "VMWARE_USER"
 	EnvVMwarePassword      = "VMWARE_PASSWORD"
+	EnvVMwarePasswordFile  = "VMWARE_PASSWORD_FILE"
 	EnvVMwarePort          = "VMWARE_PORT"
 	EnvVMwareValidateCerts = "VMWARE_VALIDATE_CERTS"
 	EnvVMwareCAFile        = "VMWARE_CA_FILE"
@@ -27,6 +28,7 @@ const (
 	EnvKSCURL           = "KSC_URL"
 	EnvKSCUsername      = "KSC_USERNAME"
 	EnvKSCPassword      = "KSC_PASSWORD"
+	EnvKSCPasswordFile  = "KSC_PASSWORD_FILE"
 	EnvKSCInternalUser  = "KSC_INTERNAL_USER"
 	EnvKSCVServer       = "KSC_VSERVER"
 	EnvKSCCAFile        = "KSC_CA_FILE"
@@ -41,40 +43,44 @@ func VCenterSpec() ansible.Spec {
 			Description: []string{"The vCenter Server (or ESXi) host name or IP address."}},
 		{Name: "username", Type: ansible.TypeStr, Aliases: []string{"user", "admin"}, EnvFallback: []string{EnvVMwareUser},
 			Description: []string{"The user name for vCenter."}},
-		{Name: "password", Type: ansible.TypeStr, Aliases: []string{"pass", "pwd"}, NoLog: true, EnvFallback: []string{EnvVMwarePassword},
+		{Name: "password", Type: ansible.TypeStr, Aliases: []string{"pass", "pwd"}, NoLog: true, EnvFallback: []string{EnvVMwarePassword}, EnvFileFallback: []string{EnvVMwarePasswordFile},
 			Description: []string{"The password of O(username). Never shown in results, errors or logs."}},
-		{Name: "port", Type: ansible.TypeInt, Default: 443, EnvFallback: []string{EnvVMwarePort},
+		{Name: "port", Type: ansible.TypeInt, Default: 443, EnvFallback: []string{EnvVMwarePort}, Range: ansible.PortRange,
 			Description: []string{"The vCenter HTTPS port."}},
 		{Name: "validate_certs", Type: ansible.TypeBool, Default: true, EnvFallback: []string{EnvVMwareValidateCerts},
 			Description: []string{"Verify vCenter's TLS certificate (against the system roots and O(ca_file)) or its O(thumbprint).",
 				"Set to V(false) only for labs; a pinned O(thumbprint) is the safe way to trust a self-signed certificate."}},
-		{Name: "ca_file", Type: ansible.TypePath, EnvFallback: []string{EnvVMwareCAFile},
+		{Name: "ca_file", Type: ansible.TypePath, EnvFallback: []string{EnvVMwareCAFile}, Check: ansible.CheckRegularFile,
 			Description: []string{"A PEM file of certificate authorities to trust in addition to the system ones."}},
 		{Name: "thumbprint", Type: ansible.TypeStr, EnvFallback: []string{EnvVMwareThumbprint},
-			Description: []string{"The expected SHA-1 (as govc shows it) or SHA-256 fingerprint of vCenter's certificate; when set, only that certificate is accepted."}},
-	}}
+			Description: []string{"The expected SHA-1 (as govc shows it) or SHA-256 fingerprint of vCenter's certificate (hex pairs with or without colons); when set, only that certificate is accepted."}},
+	}, Insecure: []ansible.Insecure{{Option: "validate_certs", Value: false, Unless: []string{"thumbprint"}, When: []string{"hostname"},
+		Msg: "vCenter's TLS certificate is not verified, so the vCenter password goes to whoever answers; set ca_file, or thumbprint to pin the certificate"}},
+	}
 }
 
 // KSCSpec is the Kaspersky Security Center connection spec.
 func KSCSpec() ansible.Spec {
 	return ansible.Spec{Options: []ansible.Option{
-		{Name: "ksc_url", Type: ansible.TypeStr, EnvFallback: []string{EnvKSCURL},
+		{Name: "ksc_url", Type: ansible.TypeStr, EnvFallback: []string{EnvKSCURL}, URLCredentials: true,
 			Description: []string{"The KSC Administration Server OpenAPI URL, e.g. V(https://ksc.example.com:13299)."}},
 		{Name: "ksc_username", Type: ansible.TypeStr, EnvFallback: []string{EnvKSCUsername},
 			Description: []string{"The KSC user name."}},
-		{Name: "ksc_password", Type: ansible.TypeStr, NoLog: true, EnvFallback: []string{EnvKSCPassword},
+		{Name: "ksc_password", Type: ansible.TypeStr, NoLog: true, EnvFallback: []string{EnvKSCPassword}, EnvFileFallback: []string{EnvKSCPasswordFile},
 			Description: []string{"The password of O(ksc_username). Never shown in results, errors or logs."}},
 		{Name: "ksc_internal_user", Type: ansible.TypeBool, Default: true, EnvFallback: []string{EnvKSCInternalUser},
 			Description: []string{"Whether O(ksc_username) is a KSC internal user (V(true)) or an OS/domain user (V(false))."}},
 		{Name: "ksc_vserver", Type: ansible.TypeStr, EnvFallback: []string{EnvKSCVServer},
 			Description: []string{"The virtual Administration Server to log in to (multitenancy); empty for the main server."}},
-		{Name: "ksc_ca_file", Type: ansible.TypePath, EnvFallback: []string{EnvKSCCAFile},
+		{Name: "ksc_ca_file", Type: ansible.TypePath, EnvFallback: []string{EnvKSCCAFile}, Check: ansible.CheckRegularFile,
 			Description: []string{"The Administration Server certificate (klserver.cer, PEM or DER) or a CA bundle to trust."}},
 		{Name: "ksc_fingerprint", Type: ansible.TypeStr, EnvFallback: []string{EnvKSCFingerprint},
 			Description: []string{"The SHA-256 fingerprint of the Administration Server certificate; when set, only that certificate is accepted."}},
 		{Name: "ksc_validate_certs", Type: ansible.TypeBool, Default: true, EnvFallback: []string{EnvKSCValidateCerts},
 			Description: []string{"Verify the Administration Server certificate. Set to V(false) only for labs."}},
-	}}
+	}, Insecure: []ansible.Insecure{{Option: "ksc_validate_certs", Value: false, Unless: []string{"ksc_fingerprint"}, When: []string{"ksc_url"},
+		Msg: "the Administration Server's TLS certificate is not verified, so the KSC password goes to whoever answers; set ksc_ca_file, or ksc_fingerprint to pin the certificate"}},
+	}
 }
 
 // missing reports a connection option that is neither given nor in the

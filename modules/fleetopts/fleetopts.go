@@ -76,7 +76,7 @@ func (o Options) Rules() (fleet.Rules, error) {
 		TargetVersion:    fleet.Version(o.TargetVersion),
 		ProtectionServer: o.PSProducts,
 		LightAgent:       o.LAProducts,
-		MarkRole:         vsphere.MarkRole, MarkVersion: vsphere.MarkVersion, RoleSVM: vsphere.RoleSVM,
+		MarkRole:         vsphere.MarkRole, MarkVersion: vsphere.MarkVersion, RoleSVM: vsphere.RoleSVM, MarkHost: vsphere.MarkHost,
 	}
 	raw := o.Compatibility
 	if raw == nil {

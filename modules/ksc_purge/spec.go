@@ -75,7 +75,7 @@ func spec() ansible.Spec {
 				Description: []string{"Records per removal call."}},
 			{Name: "report_retention", Type: ansible.TypeBool, Default: true,
 				Description: []string{"Report the administration groups' automatic removal period (C(autoRemovePeriod)) that would have removed the records anyway, and when."}},
-			{Name: "timeout", Type: ansible.TypeInt, Default: 600,
+			{Name: "timeout", Type: ansible.TypeInt, Default: 600, Range: ansible.SecondsRange,
 				Description: []string{"Seconds the whole module may take."}},
 		},
 		RequiredOneOf: [][]string{{"names", "ips", "svms", "product_version", "not_visible_minutes"}},

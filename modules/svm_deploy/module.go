@@ -60,6 +60,13 @@ func decode(req *ansible.Request) (input, error) {
 	if o.WaitTimeout <= 0 {
 		return in, fmt.Errorf("wait_timeout must be positive, got %d", o.WaitTimeout)
 	}
+	if o.ImageSHA256 != "" {
+		sum, err := vsphere.NormalizeSHA256(o.ImageSHA256)
+		if err != nil {
+			return in, fmt.Errorf("image_sha256: %w", err)
+		}
+		in.ImageSHA256 = sum
+	}
 	in.networks = make(map[string]string, len(o.Networks))
 	for k, v := range o.Networks {
 		s, ok := v.(string)
@@ -74,6 +81,10 @@ func decode(req *ansible.Request) (input, error) {
 		return in, err
 	}
 	return in, nil
+}
+
+func (in input) imageCheck() vsphere.ImageCheck {
+	return vsphere.ImageCheck{SHA256: in.ImageSHA256, Trusted: in.ImageTrusted}
 }
 
 // Observe resolves the placement, reads the image's descriptor and every
@@ -125,6 +136,8 @@ func observe(ctx context.Context, s *vsphere.Session, in input, resp *ansible.Re
 		return obs, fmt.Errorf("read host %s: %w", in.ESXiHostname, err)
 	}
 	var stores []*object.Datastore
+	var target *object.Datastore
+	var image *vsphere.Descriptor
 	if in.State == StatePresent {
 		ds, err := s.Datastore(ctx, dc, in.Datastore)
 		if err != nil {
@@ -145,6 +158,16 @@ func observe(ctx context.Context, s *vsphere.Session, in input, resp *ansible.Re
 		if err != nil {
 			return obs, err
 		}
+		// Refused here, in check mode too, before vCenter is asked to
+		// create anything; Import checks again.
+		warn, err := desc.Verification(in.imageCheck())
+		if err != nil {
+			return obs, fmt.Errorf("image: %w", err)
+		}
+		if warn != "" {
+			resp.Warn("image_trusted=true: " + warn)
+		}
+		target, image = ds, desc
 		if obs.Version, err = resolveVersion(in.Version, desc); err != nil {
 			return obs, err
 		}
@@ -153,6 +176,9 @@ func observe(ctx context.Context, s *vsphere.Session, in input, resp *ansible.Re
 		}
 		obs.ImageSHA256 = desc.ImageSHA256
 		obs.FirstBoot = in.firstBoot
+		if err := observeHost(ctx, s, host, ds, in, desc, &obs); err != nil {
+			return obs, err
+		}
 	}
 
 	lo, err := s.FindLeftover(ctx, dc, in.Name, stores...)
@@ -170,10 +196,59 @@ func observe(ctx context.Context, s *vsphere.Session, in input, resp *ansible.Re
 	if obs.Existing, err = readVMs(ctx, s, dc, in.Name, skip); err != nil {
 		return obs, err
 	}
+	if in.State == StatePresent && len(obs.Existing) == 0 {
+		// An import is due: what vCenter would refuse, or a wrong image, is
+		// refused now, in check mode too. Not on a rerun, where the SVM's own
+		// disks may have taken the space its upload needed.
+		if err := s.CheckPlacement(ctx, host, target, image, in.DiskProvisioning); err != nil {
+			return obs, fmt.Errorf("datastore: %w", err)
+		}
+		// One read of the file; Import reads it again right before the
+		// upload, as the file may change in between.
+		if in.ImageSHA256 != "" {
+			if err := vsphere.VerifyImageSHA256(ctx, in.Image, in.ImageSHA256); err != nil {
+				return obs, fmt.Errorf("image_sha256: %w", err)
+			}
+		}
+	}
 	if in.State == StatePresent && len(obs.Existing) == 1 {
 		warnDrift(in, obs, obs.Existing[0], resp)
 	}
+	if len(obs.Existing) == 1 {
+		if cur := obs.Existing[0]; cur.ours() && (cur.Host == obs.Host || cur.Marks[vsphere.MarkHost] == obs.Host) {
+			pl, err := s.Placement(ctx, vmObject(s, cur.Moid))
+			if err != nil {
+				return obs, err
+			}
+			obs.Pin = &pl
+		}
+	}
 	return obs, nil
+}
+
+// observeHost reads what a new SVM on host needs to be pinned and whether
+// the host and datastore have room for it (the image's figures, or the
+// cpus and memory_mb options that override them).
+func observeHost(ctx context.Context, s *vsphere.Session, host *object.HostSystem, ds *object.Datastore,
+	in input, desc *vsphere.Descriptor, obs *observed) error {
+	hp, err := s.HostPlacement(ctx, host)
+	if err != nil {
+		return err
+	}
+	obs.HostPin = &hp
+	c, err := s.Capacity(ctx, host, ds)
+	if err != nil {
+		return err
+	}
+	obs.Capacity = &c
+	obs.Need = need{CPUs: desc.CPUs, MemoryMB: desc.MemoryMB, DiskBytes: desc.DiskCapacityBytes}
+	if in.CPUs > 0 {
+		obs.Need.CPUs = in.CPUs
+	}
+	if in.MemoryMB > 0 {
+		obs.Need.MemoryMB = int64(in.MemoryMB)
+	}
+	return nil
 }
 
 // resolveVersion picks the Protection Server version to deploy: the
@@ -317,6 +392,24 @@ func apply(ctx context.Context, s *vsphere.Session, in input, p Plan, resp *ansi
 			return err
 		}
 	}
+	if p.Has(StepMoveBack) {
+		host, err := s.Host(ctx, dc, in.ESXiHostname)
+		if err != nil {
+			return err
+		}
+		if err := s.Migrate(ctx, vm, host); err != nil {
+			return err
+		}
+	}
+	if p.Has(StepPin) {
+		pl, err := s.Placement(ctx, vm)
+		if err != nil {
+			return err
+		}
+		if err := s.Pin(ctx, pl); err != nil {
+			return err
+		}
+	}
 	if p.Has(StepPowerOn) {
 		if err := s.PowerOn(ctx, vm); err != nil {
 			return err
@@ -335,8 +428,13 @@ func apply(ctx context.Context, s *vsphere.Session, in input, p Plan, resp *ansi
 	verb := "deployed"
 	if !p.Has(StepImport) {
 		verb = "completed"
-		if !p.Has(StepMarks) {
+		switch {
+		case p.Has(StepMoveBack):
+			verb = "moved back"
+		case !p.Has(StepMarks) && p.Has(StepPowerOn):
 			verb = "powered on"
+		case !p.Has(StepMarks) && p.Has(StepPin):
+			verb = "pinned to its host"
 		}
 	}
 	resp.Msg = fmt.Sprintf("SVM %s (version %s) %s on %s, %s", in.Name, info.version(), verb, info.Host, info.PowerState)
@@ -375,7 +473,7 @@ func importSVM(ctx context.Context, s *vsphere.Session, in input, p Plan, resp *
 	res, err := s.Import(ctx, vsphere.ImportSpec{
 		Source: in.Image, Name: in.Name, Datacenter: in.Datacenter, Host: in.ESXiHostname, Datastore: in.Datastore,
 		Folder: in.Folder, ResourcePool: in.ResourcePool, Networks: in.networks, DiskProvisioning: in.DiskProvisioning,
-		CPUs: in.CPUs, MemoryMB: in.MemoryMB, ExtraConfig: ec,
+		CPUs: in.CPUs, MemoryMB: in.MemoryMB, ExtraConfig: ec, Check: in.imageCheck(),
 	})
 	if err != nil {
 		return nil, err

@@ -14,6 +14,8 @@ const (
 	StepImport    = "import"
 	StepMarks     = "set marks"
 	StepFirstBoot = "set first boot"
+	StepMoveBack  = "move back to its host"
+	StepPin       = "pin to host"
 	StepPowerOn   = "power on"
 	StepWaitForIP = "wait for IP"
 	StepDestroy   = "destroy"
@@ -74,6 +76,20 @@ type observed struct {
 	LeftoverFolders []string
 	// Existing are the other VMs of this name in the datacenter.
 	Existing []vmInfo
+	// Pin is how the one existing VM is held on its host; HostPin what a
+	// new SVM on the resolved host needs (state=present).
+	Pin, HostPin *vsphere.Placement
+	// Capacity is what the host and datastore have free, and Need what
+	// the image asks (state=present, no SVM yet).
+	Capacity *vsphere.HostCapacity
+	Need     need
+}
+
+// need is what a new SVM asks of its host.
+type need struct {
+	CPUs      int
+	MemoryMB  int64
+	DiskBytes int64
 }
 
 // Summary is the SVM as the diff shows it.
@@ -84,6 +100,8 @@ type Summary struct {
 	Version    string   `json:"version"`
 	PowerState string   `json:"power_state"`
 	FirstBoot  []string `json:"first_boot"`
+	// Pin: DRS and HA VM overrides and, outside HA, the autostart entry.
+	Pin map[string]any `json:"pin,omitempty"`
 }
 
 func summarize(v vmInfo) *Summary {
@@ -152,6 +170,9 @@ func plan(o Options, obs observed) (Plan, error) {
 			return Plan{}, err
 		}
 		p.VM, p.Before = cur.Moid, summarize(*cur)
+		if obs.Pin != nil {
+			p.Before.Pin = obs.Pin.Settings()
+		}
 	}
 	if o.State == StateAbsent {
 		if cur != nil {
@@ -166,11 +187,21 @@ func plan(o Options, obs observed) (Plan, error) {
 		// A VM this run creates has a host key no one knows yet: only such a VM may have it
 		// trusted on first use (svm_klconfig with vm), which clears the mark.
 		vsphere.MarkFirstContact: vsphere.FirstContactPending,
+		vsphere.MarkHost:         obs.Host,
 	}
 	if cur == nil {
+		if err := checkCapacity(o, obs); err != nil {
+			return Plan{}, err
+		}
 		p.Steps = append(p.Steps, StepImport, StepMarks)
 		if len(obs.FirstBoot) > 0 {
 			p.Steps = append(p.Steps, StepFirstBoot)
+		}
+		var pin map[string]any
+		if obs.HostPin != nil {
+			// Before the power-on: DRS moves only powered-on VMs.
+			p.Steps = append(p.Steps, StepPin)
+			pin = obs.HostPin.Want()
 		}
 		power := "poweredOff"
 		if o.PowerOn {
@@ -182,15 +213,32 @@ func plan(o Options, obs observed) (Plan, error) {
 		}
 		p.Marks = marks
 		p.After = &Summary{Name: o.Name, Host: obs.Host, Datastore: obs.Datastore, Version: obs.Version,
-			PowerState: power, FirstBoot: nonNil(obs.FirstBoot)}
+			PowerState: power, FirstBoot: nonNil(obs.FirstBoot), Pin: pin}
 		return p, nil
 	}
 
 	after := *p.Before
-	if !cur.marked() {
+	if cur.Host != obs.Host {
+		// checkOurs let it through: its host mark names this host.
+		p.Steps = append(p.Steps, StepMoveBack)
+		after.Host = obs.Host
+	}
+	switch {
+	case !cur.marked():
 		// Imported by an earlier run that was stopped before marking it.
 		p.Steps = append(p.Steps, StepMarks)
 		p.Marks = marks
+	case cur.Marks[vsphere.MarkHost] == "":
+		// Deployed before SVMs were marked with their host.
+		p.Steps = append(p.Steps, StepMarks)
+		p.Marks = map[string]string{vsphere.MarkHost: obs.Host}
+	}
+	if obs.Pin != nil {
+		after.Pin = obs.Pin.Want()
+		if !obs.Pin.Pinned() || cur.Host != obs.Host {
+			// Moved back, it may need the autostart entry of its own host.
+			p.Steps = append(p.Steps, StepPin)
+		}
 	}
 	if o.PowerOn && cur.PowerState != "poweredOn" {
 		p.Steps = append(p.Steps, StepPowerOn)
@@ -217,7 +265,7 @@ func checkOurs(o Options, obs observed, v vmInfo) error {
 		return fmt.Errorf("VM %s (%s) exists and is not an SVM marked by %s (custom attribute %s: %s): refusing to %s it; choose another name",
 			o.Name, v.Path, vsphere.DeployedBy, vsphere.MarkRole, role, verb)
 	}
-	if v.Host != obs.Host {
+	if v.Host != obs.Host && (o.State == StateAbsent || v.Marks[vsphere.MarkHost] != obs.Host) {
 		return fmt.Errorf("SVM %s exists on host %s, not on %s: refusing to touch it (an SVM is pinned to its host; choose another name or set esxi_hostname to %s)",
 			o.Name, v.Host, obs.Host, v.Host)
 	}
@@ -234,3 +282,30 @@ func checkOurs(o Options, obs observed, v vmInfo) error {
 	}
 	return nil
 }
+
+// checkCapacity refuses a new SVM its host or datastore cannot take:
+// memory beside what the host's powered-on VMs are given, vCPUs within its
+// logical processors, disks within the datastore's free space.
+func checkCapacity(o Options, obs observed) error {
+	c, n := obs.Capacity, obs.Need
+	if c == nil {
+		return nil
+	}
+	var short []string
+	if n.MemoryMB > 0 && c.MemoryMB > 0 && n.MemoryMB > c.FreeMemoryMB() {
+		short = append(short, fmt.Sprintf("memory: needs %d MB, %d MB free (%d MB of %d MB given to powered-on VMs)",
+			n.MemoryMB, max(0, c.FreeMemoryMB()), c.UsedMemoryMB, c.MemoryMB))
+	}
+	if n.CPUs > 0 && c.CPUs > 0 && n.CPUs > c.CPUs {
+		short = append(short, fmt.Sprintf("CPU: needs %d vCPUs, the host has %d logical processors", n.CPUs, c.CPUs))
+	}
+	if n.DiskBytes > 0 && n.DiskBytes > c.DatastoreFree {
+		short = append(short, fmt.Sprintf("datastore %s: needs %s, %s free", c.Datastore, gib(n.DiskBytes), gib(c.DatastoreFree)))
+	}
+	if len(short) == 0 {
+		return nil
+	}
+	return fmt.Errorf("host %s cannot take SVM %s: %s", c.Host, o.Name, strings.Join(short, "; "))
+}
+
+func gib(b int64) string { return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30)) }

@@ -15,12 +15,12 @@ func TestPlan(t *testing.T) {
 	obs := func(existing ...vmInfo) observed {
 		return observed{Host: "esx1", Datastore: "ds1", Version: "6.2", ImageSHA256: "abc", Existing: existing}
 	}
-	marks := map[string]string{vsphere.MarkRole: vsphere.RoleSVM, vsphere.MarkVersion: "6.2"}
+	marks := map[string]string{vsphere.MarkRole: vsphere.RoleSVM, vsphere.MarkVersion: "6.2", vsphere.MarkHost: "esx1"}
 	ours := vmInfo{Name: "svm-1", Moid: "vm-7", Path: "/DC/vm/svm-1", Host: "esx1", Datastores: []string{"ds1"}, PowerState: "poweredOn", Marks: marks}
 	with := func(v vmInfo, f func(*vmInfo)) vmInfo { f(&v); return v }
 	newMarks := map[string]string{vsphere.MarkRole: vsphere.RoleSVM, vsphere.MarkVersion: "6.2",
 		vsphere.MarkImageSHA256: "abc", vsphere.MarkDeployedBy: vsphere.DeployedBy,
-		vsphere.MarkFirstContact: vsphere.FirstContactPending}
+		vsphere.MarkFirstContact: vsphere.FirstContactPending, vsphere.MarkHost: "esx1"}
 
 	cases := []struct {
 		name  string
@@ -49,6 +49,16 @@ func TestPlan(t *testing.T) {
 		{name: "imported but not marked yet", opts: present,
 			obs:   obs(with(ours, func(v *vmInfo) { v.Marks, v.DeployVersion, v.PowerState = nil, "6.2", "poweredOff" })),
 			steps: []string{StepMarks, StepPowerOn, StepWaitForIP}, vm: "vm-7", marks: newMarks},
+		{name: "marked before host marks", opts: present, obs: obs(with(ours, func(v *vmInfo) {
+			v.Marks = map[string]string{vsphere.MarkRole: vsphere.RoleSVM, vsphere.MarkVersion: "6.2"}
+		})), steps: []string{StepMarks}, vm: "vm-7", marks: map[string]string{vsphere.MarkHost: "esx1"}},
+		{name: "moved away: back to the host its mark names", opts: present,
+			obs: obs(with(ours, func(v *vmInfo) { v.Host = "esx2" })), steps: []string{StepMoveBack}, vm: "vm-7"},
+		{name: "on another host, marked for it", opts: present,
+			obs: obs(with(ours, func(v *vmInfo) {
+				v.Host, v.Marks = "esx2", map[string]string{vsphere.MarkRole: vsphere.RoleSVM, vsphere.MarkVersion: "6.2", vsphere.MarkHost: "esx2"}
+			})),
+			err: "SVM svm-1 exists on host esx2, not on esx1: refusing to touch it (an SVM is pinned to its host; choose another name or set esxi_hostname to esx2)"},
 		{name: "not ours", opts: present, obs: obs(with(ours, func(v *vmInfo) { v.Marks = map[string]string{"owner": "x"} })),
 			err: "VM svm-1 (/DC/vm/svm-1) exists and is not an SVM marked by ksvla.lightagent (custom attribute ksvla.role: not set): refusing to overwrite it; choose another name"},
 		{name: "another role", opts: absent, obs: obs(with(ours, func(v *vmInfo) { v.Marks = map[string]string{vsphere.MarkRole: "db"} })),

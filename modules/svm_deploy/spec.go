@@ -31,8 +31,14 @@ type Options struct {
 	WaitForIP        bool           `json:"wait_for_ip"`
 	WaitTimeout      int            `json:"wait_timeout"`
 	Timeout          int            `json:"timeout"`
+	ImageSHA256      string         `json:"image_sha256"`
+	ImageTrusted     bool           `json:"image_trusted"`
 	State            string         `json:"state"`
 }
+
+// MaxFirstBoot bounds first_boot: the vendor's first startup script is for
+// a minimal set of commands, and each line becomes an extraConfig entry.
+const MaxFirstBoot = 32
 
 func spec() ansible.Spec {
 	return conn.VCenterSpec().Merge(ansible.Spec{
@@ -50,25 +56,37 @@ func spec() ansible.Spec {
 					"Default: the datacenter's vm folder."}},
 			{Name: "resource_pool", Type: ansible.TypeStr,
 				Description: []string{"The resource pool for the SVM. Default: the root pool of the host's cluster (or of the standalone host)."}},
-			{Name: "name", Type: ansible.TypeStr, Required: true,
-				Description: []string{"The SVM's VM name. It must be unique in the datacenter: the module never creates a second VM of the same name."}},
-			{Name: "image", Type: ansible.TypeStr, Aliases: []string{"ova", "ovf"},
+			{Name: "name", Type: ansible.TypeStr, Required: true, Check: ansible.CheckVMName,
+				Description: []string{"The SVM's VM name. It must be unique in the datacenter: the module never creates a second VM of the same name.",
+					"vCenter's rules apply: at most 80 characters, not blank, no leading or trailing space, no control or invisible (bidirectional) characters.",
+					"C(<), C(>), C(&) and C(\") are refused too: vCenter stores them escaped, so the name would not read back as given."}},
+			{Name: "image", Type: ansible.TypeStr, Aliases: []string{"ova", "ovf"}, URLCredentials: true,
 				Description: []string{"The SVM image: a local C(.ova) or C(.ovf) path on the controller, or an V(http://) / V(https://) URL (the server must support Range requests).",
+					"A local path must name a regular file; files an C(.ovf) references are opened inside its directory, and a link that leads out of it is refused.",
+					"Credentials in a URL (V(https://user:password@host/svm.ova)) are masked like a no_log option wherever the URL appears, and never quoted in errors.",
 					"It is streamed to vCenter, never downloaded or unpacked to a temporary file. When the image has a manifest (C(.mf)), every file is verified against it while it streams.",
 					"Required with O(state=present)."}},
+			{Name: "image_sha256", Type: ansible.TypeStr,
+				Description: []string{"The expected SHA-256 of the O(image) file (the C(.ova), or the C(.ovf) itself), as the vendor publishes it; an optional V(sha256:) prefix is accepted.",
+					"The file is read once and compared before vCenter is asked anything; a mismatch changes nothing.",
+					"An image is verified by this checksum or by its manifest (C(.mf)); one with neither is refused unless O(image_trusted=true).",
+					"For an C(.ovf) it covers the descriptor only, so its disks still need the manifest."}},
+			{Name: "image_trusted", Type: ansible.TypeBool, Default: false,
+				Description: []string{"Deploy an image that neither O(image_sha256) nor a manifest verifies. A warning says so on every run that uses such an image."}},
 			{Name: "networks", Type: ansible.TypeDict,
 				Description: []string{"Maps the image's OVF network names to vSphere networks, e.g. V({\"VM Network\": \"SVM-PG\"}).",
 					"A name the image does not have is an error (a typo would otherwise leave the NIC on the default network). Networks left out get vSphere's default."}},
-			{Name: "cpus", Type: ansible.TypeInt,
+			{Name: "cpus", Type: ansible.TypeInt, Range: ansible.Between(0, 768),
 				Description: []string{"The number of virtual CPUs. Default: as the image says."}},
-			{Name: "memory_mb", Type: ansible.TypeInt,
+			{Name: "memory_mb", Type: ansible.TypeInt, Range: ansible.Between(0, 24<<20),
 				Description: []string{"The memory size in MB. Default: as the image says."}},
 			{Name: "disk_provisioning", Type: ansible.TypeStr, Default: "thin", Choices: []any{"thin", "thick", "eagerZeroedThick"},
 				Description: []string{"How the SVM's disks are provisioned on O(datastore)."}},
-			{Name: "first_boot", Type: ansible.TypeList, Elements: ansible.TypeStr,
+			{Name: "first_boot", Type: ansible.TypeList, Elements: ansible.TypeStr, MaxItems: MaxFirstBoot,
 				Description: []string{"klconfig command lines the SVM runs once at its first boot (the vendor's first startup script), in order, e.g. V(network eth0 192.0.2.45 255.255.255.0 192.0.2.255 192.0.2.1).",
 					"They are written as C(guestinfo.klfirstboot.cmd1) .. C(cmdN) into the VM's configuration when it is created, before the first power-on. The pseudo-commands V(ALWAYS), V(RESET) and V(REPORT) are passed as they are.",
-					"Arguments are checked as the klconfig client checks them: no quotes, C(;), shell characters or line breaks.",
+					"Arguments are checked as the klconfig client checks them: no quotes, C(;), shell characters or line breaks; known commands as the SVM takes them.",
+					"At most 32 lines: the vendor means the script for a minimal set of commands.",
 					"C(passwd) is refused: it reads the new password from standard input, which halts the SVM's boot (vendor). Set passwords with M(ksvla.lightagent.svm_klconfig) after deployment.",
 					"Only applied when the SVM is created; an existing SVM is not changed (a warning says so when its commands differ)."}},
 			{Name: "version", Type: ansible.TypeStr,
@@ -80,9 +98,9 @@ func spec() ansible.Spec {
 				Description: []string{"Power the SVM on after deployment (and power on an existing, powered-off SVM, which is a change)."}},
 			{Name: "wait_for_ip", Type: ansible.TypeBool, Default: true,
 				Description: []string{"After powering on, wait until the guest reports an IP address (VMware Tools must run in the SVM). Ignored with O(power_on=false)."}},
-			{Name: "wait_timeout", Type: ansible.TypeInt, Default: 600,
+			{Name: "wait_timeout", Type: ansible.TypeInt, Default: 600, Range: ansible.SecondsRange,
 				Description: []string{"Seconds to wait for the IP address with O(wait_for_ip=true)."}},
-			{Name: "timeout", Type: ansible.TypeInt, Default: 3600,
+			{Name: "timeout", Type: ansible.TypeInt, Default: 3600, Range: ansible.SecondsRange,
 				Description: []string{"Seconds the whole module may take, upload included. When it runs out the import is aborted and the half-created VM deleted;",
 					"if the module is killed instead, the next run finds the half-created VM and deletes it before deploying again."}},
 			{Name: "state", Type: ansible.TypeStr, Default: StatePresent, Choices: []any{StatePresent, StateAbsent},

@@ -1,6 +1,7 @@
 package svmklconfig
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -131,6 +132,10 @@ func buildDesired(o Options) (desired, error) {
 	}
 	for i, line := range o.Commands {
 		cmd, err := klconfig.ParseLine(line)
+		if errors.Is(err, klconfig.ErrPasswdInline) {
+			// The line is not quoted back: it may hold the password.
+			return d, fmt.Errorf("commands[%d]: passwd is refused: it reads the new password from standard input; set passwords with the passwords option (passwords.klconfig, passwords.root), which sends them on stdin", i)
+		}
 		if err != nil {
 			return d, fmt.Errorf("commands[%d]: %w", i, err)
 		}

@@ -484,9 +484,10 @@ func TestCommandFailuresAndWarnings(t *testing.T) {
 	assert.Equal(t, []string{"timezone Mars/Olympus_Mons"}, toStrings(got["commands"]))
 	assert.NoDirExists(t, f.records, "nothing recorded")
 
+	// A usage error the client knows of is refused before the SVM is asked.
 	got = run(t, f.args(t, map[string]any{"commands": []any{"dnsshow"}}), ansibletest.Mode{})
 	require.True(t, got.Failed())
-	assert.Equal(t, `klconfig command "dnsshow" on `+addr+` failed (KLCONFIG FAILED): Usage: dnsshow nameservers|search`, got.Msg())
+	assert.Equal(t, `commands[0]: klconfig: dnsshow takes 1 arguments, got 0`, got.Msg())
 
 	got = run(t, f.args(t, map[string]any{"commands": []any{"rollbackpatch"}}), ansibletest.Mode{})
 	require.False(t, got.Failed(), got.Msg())

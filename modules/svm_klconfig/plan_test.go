@@ -110,7 +110,7 @@ func TestBuildDesiredRefusesBadValues(t *testing.T) {
 		{Options{DNSServers: []string{"ns.example"}}, `dns_servers: klconfig: dns server "ns.example" is not an IP address`},
 		{Options{Timezone: "Europe/Berlin;reboot"}, `timezone: klconfig: time zone "Europe/Berlin;reboot" is not a tz database name`},
 		{Options{Passwords: &PasswordsOptions{Root: "has space"}}, "passwords.root: klconfig: new password breaks the vendor rules"},
-		{Options{Commands: []string{"timezone", "dnslookup $(reboot)"}}, "commands[1]: klconfig dnslookup argument 1:"},
+		{Options{Commands: []string{"timezone UTC", "dnslookup $(reboot)"}}, "commands[1]: klconfig dnslookup argument 1:"},
 		{Options{Network: &NetworkOptions{Mode: "static", Interface: "eth0", Address: "192.0.2.300", Netmask: "255.255.255.0", Broadcast: "192.0.2.255"}},
 			`network: klconfig: ip "192.0.2.300" is not an IPv4 address`},
 	}

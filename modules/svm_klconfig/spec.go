@@ -8,9 +8,11 @@ import (
 
 // Environment variables read when an option is not set (AWX credential injection uses them).
 const (
-	EnvPassword       = "KSVLA_KLCONFIG_PASSWORD"
-	EnvPrivateKeyFile = "KSVLA_KLCONFIG_PRIVATE_KEY_FILE"
-	EnvImagePassword  = "KSVLA_KLCONFIG_IMAGE_PASSWORD"
+	EnvPassword          = "KSVLA_KLCONFIG_PASSWORD"
+	EnvPasswordFile      = "KSVLA_KLCONFIG_PASSWORD_FILE"
+	EnvPrivateKeyFile    = "KSVLA_KLCONFIG_PRIVATE_KEY_FILE"
+	EnvImagePassword     = "KSVLA_KLCONFIG_IMAGE_PASSWORD"
+	EnvImagePasswordFile = "KSVLA_KLCONFIG_IMAGE_PASSWORD_FILE"
 )
 
 // DefaultRecordPath is where the record of applied settings lives on the controller.
@@ -106,8 +108,8 @@ func spec() ansible.Spec {
 	ksc := &ansible.Spec{Options: []ansible.Option{
 		{Name: "address", Type: ansible.TypeStr, Required: true,
 			Description: []string{"The Administration Server's IP address or FQDN."}},
-		{Name: "ssl_port", Type: ansible.TypeInt, Default: 13000, Description: []string{"The Administration Server's SSL port."}},
-		{Name: "port", Type: ansible.TypeInt, Default: 14000, Description: []string{"The Administration Server's non-SSL port; V(0) leaves it out."}},
+		{Name: "ssl_port", Type: ansible.TypeInt, Default: 13000, Range: ansible.PortRange, Description: []string{"The Administration Server's SSL port."}},
+		{Name: "port", Type: ansible.TypeInt, Default: 14000, Range: ansible.Between(0, 65535), Description: []string{"The Administration Server's non-SSL port; V(0) leaves it out."}},
 	}}
 	passwords := &ansible.Spec{Options: []ansible.Option{
 		{Name: "klconfig", Type: ansible.TypeStr, NoLog: true,
@@ -120,24 +122,24 @@ func spec() ansible.Spec {
 			{Name: "host", Type: ansible.TypeStr,
 				Description: []string{"The SVM's IP address or host name.",
 					"With O(vm) it defaults to the address vCenter reports for the VM, and when given it must be one of the VM's addresses."}},
-			{Name: "port", Type: ansible.TypeInt, Default: 22, Description: []string{"The SVM's SSH port."}},
+			{Name: "port", Type: ansible.TypeInt, Default: 22, Range: ansible.PortRange, Description: []string{"The SVM's SSH port."}},
 			{Name: "username", Type: ansible.TypeStr, Default: "klconfig",
 				Description: []string{"The klconfig account."}},
-			{Name: "password", Type: ansible.TypeStr, NoLog: true, EnvFallback: []string{EnvPassword},
+			{Name: "password", Type: ansible.TypeStr, NoLog: true, EnvFallback: []string{EnvPassword}, EnvFileFallback: []string{EnvPasswordFile},
 				Description: []string{"The configuration password of O(username): the operator's.",
 					"A password, a private key, or both are required; the key is tried first.",
 					"When only O(image_password) logs in, the module changes the SVM's password to O(passwords.klconfig), or to this one when that is not set."}},
-			{Name: "image_password", Type: ansible.TypeStr, NoLog: true, EnvFallback: []string{EnvImagePassword},
+			{Name: "image_password", Type: ansible.TypeStr, NoLog: true, EnvFallback: []string{EnvImagePassword}, EnvFileFallback: []string{EnvImagePasswordFile},
 				Description: []string{"The configuration password the SVM image ships with, which a freshly deployed SVM accepts.",
 					"Tried after O(password) and O(passwords.klconfig); when it logs in, C(passwd klconfig) replaces it with the operator's password (O(passwords.klconfig), else O(password)), and later calls use that.",
 					"With O(vm), the fact that it was replaced (a time, never a secret) is recorded on the VM."}},
 			{Name: "private_key", Type: ansible.TypeStr, NoLog: true,
 				Description: []string{"A private key (PEM text) authorised on the SVM with C(setsshkey)."}},
-			{Name: "private_key_file", Type: ansible.TypePath, EnvFallback: []string{EnvPrivateKeyFile},
+			{Name: "private_key_file", Type: ansible.TypePath, EnvFallback: []string{EnvPrivateKeyFile}, Check: ansible.CheckRegularFile,
 				Description: []string{"A file holding the private key, instead of O(private_key)."}},
 			{Name: "private_key_passphrase", Type: ansible.TypeStr, NoLog: true,
 				Description: []string{"The passphrase of an encrypted private key."}},
-			{Name: "known_hosts", Type: ansible.TypePath,
+			{Name: "known_hosts", Type: ansible.TypePath, Check: ansible.CheckRegularFile,
 				Description: []string{"The OpenSSH known_hosts file the SVM's host key is checked against.",
 					"Default C(~/.ssh/known_hosts) when O(host_key) is not set either."}},
 			{Name: "host_key", Type: ansible.TypeStr,
@@ -147,13 +149,13 @@ func spec() ansible.Spec {
 					"With O(vm), a host key recorded on the VM is always checked strictly, whatever this says, and the VM's first contact is trusted as O(vm) explains; this policy applies only to a VM with neither.",
 					"V(accept_new) records an unknown SVM's key in O(known_hosts) for the next run (not in check mode) and refuses a changed key.",
 					"V(off) accepts any key: for labs only."}},
-			{Name: "timeout", Type: ansible.TypeInt, Default: 600,
+			{Name: "timeout", Type: ansible.TypeInt, Default: 600, Range: ansible.SecondsRange,
 				Description: []string{"Seconds the whole module may take."}},
-			{Name: "wait_timeout", Type: ansible.TypeInt, Default: 300,
+			{Name: "wait_timeout", Type: ansible.TypeInt, Default: 300, Range: ansible.WaitRange,
 				Description: []string{"Seconds to keep retrying, with backoff, while the SVM does not answer yet (freshly booted, network restarting)."}},
-			{Name: "connect_timeout", Type: ansible.TypeInt, Default: 10,
+			{Name: "connect_timeout", Type: ansible.TypeInt, Default: 10, Range: ansible.SecondsRange,
 				Description: []string{"Seconds one SSH connection (dial and handshake) may take."}},
-			{Name: "network_restart_wait", Type: ansible.TypeInt, Default: 20,
+			{Name: "network_restart_wait", Type: ansible.TypeInt, Default: 20, Range: ansible.WaitRange,
 				Description: []string{"Seconds to wait after C(manageservices restart network) before looking for the SVM again.",
 					"The restart is asynchronous on the SVM; the vendor says to check no sooner than 20 seconds later."}},
 			{Name: "network", Type: ansible.TypeDict, Options: network,
@@ -179,7 +181,8 @@ func spec() ansible.Spec {
 				Description: []string{"Services to restart when something changed, as a handler would (C(manageservices restart)).",
 					"A O(connector_language) change restarts C(scanserver) in any case."}},
 			{Name: "commands", Type: ansible.TypeList, Elements: ansible.TypeStr,
-				Description: []string{"Raw klconfig command lines for anything else, e.g. V(rollbackpatch). Split on whitespace; each argument must pass the client's rules (no quotes, shell characters or whitespace inside).",
+				Description: []string{"Raw klconfig command lines for anything else, e.g. V(rollbackpatch). Split on whitespace; each argument must pass the client's rules (no quotes, shell characters or whitespace inside), and a documented command's arguments must be what the SVM takes (count, form, length).",
+					"C(passwd) is refused: it reads the password from standard input; set passwords with O(passwords).",
 					"They run after the settings above and report a change, unless O(commands_changed_when=never)."}},
 			{Name: "commands_changed_when", Type: ansible.TypeStr, Default: "always", Choices: strs("always", "never"),
 				Description: []string{"V(never) declares O(commands) read-only (for example V(dnslookup ksc.example.com)): they then run in check mode too and never report a change."}},
@@ -204,5 +207,7 @@ func spec() ansible.Spec {
 		MutuallyExclusive: [][]string{{"private_key", "private_key_file"}, {"known_hosts", "host_key"}},
 		RequiredOneOf:     [][]string{{"host", "vm"}},
 		RequiredBy:        map[string][]string{"datacenter": {"vm"}},
+		Insecure: []ansible.Insecure{{Option: "host_key_checking", Value: "off",
+			Msg: "the SVM's SSH host key is not checked, so a machine posing as the SVM gets the klconfig password; use strict with host_key or known_hosts"}},
 	}
 }

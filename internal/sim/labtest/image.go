@@ -14,6 +14,9 @@ import (
 // for a response. It returns the image's URL.
 func ServeImage(t testing.TB, path string, onRead func(r *http.Request, n int)) string {
 	t.Helper()
+	if onRead == nil {
+		onRead = func(*http.Request, int) {}
+	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f, err := os.Open(path)
 		if err != nil {

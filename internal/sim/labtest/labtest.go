@@ -105,6 +105,7 @@ func DeployNewSVM(t testing.TB, l *sim.Lab, s *vsphere.Session, host string) str
 	require.NoError(t, s.SetMarks(ctx, res.VM, map[string]string{
 		vsphere.MarkRole: vsphere.RoleSVM, vsphere.MarkVersion: v.NewVersion,
 		vsphere.MarkImageSHA256: v.NewImage.SHA256, vsphere.MarkDeployedBy: vsphere.DeployedBy,
+		vsphere.MarkHost: host,
 	}))
 	require.NoError(t, s.PowerOn(ctx, res.VM))
 	ip, err := s.WaitForIP(ctx, res.VM, 30*time.Second)

@@ -70,18 +70,26 @@ func MajorMinor(version string) string {
 	return parts[0] + "." + parts[1]
 }
 
+// Memory of the seeded VMs.
+const (
+	SVMMemoryMB         = 4096
+	ProtectedVMMemoryMB = 8192
+)
+
 // seeder builds the inventory through the vSphere API, as an
 // administrator would.
 type seeder struct {
-	c       *vim25.Client
-	cfg     Config
-	dir     string
-	folders *object.DatacenterFolders
-	finder  *find.Finder
-	hosts   []*object.HostSystem
-	pool    *object.ResourcePool
-	vmNet   types.BaseVirtualDeviceBackingInfo
-	dvpgNet types.BaseVirtualDeviceBackingInfo
+	c          *vim25.Client
+	cfg        Config
+	dir        string
+	folders    *object.DatacenterFolders
+	finder     *find.Finder
+	hosts      []*object.HostSystem
+	pool       *object.ResourcePool
+	vmNet      types.BaseVirtualDeviceBackingInfo
+	dvpgNet    types.BaseVirtualDeviceBackingInfo
+	clusterObj *object.ClusterComputeResource
+	svms       []*object.VirtualMachine
 }
 
 func seed(ctx context.Context, c *vim25.Client, cfg Config, dir string) (Inventory, error) {
@@ -108,6 +116,11 @@ func seed(ctx context.Context, c *vim25.Client, cfg Config, dir string) (Invento
 		}
 		inv.Hosts = append(inv.Hosts, host)
 	}
+	if !cfg.UnpinnedSeed {
+		if err := s.pinSeeded(ctx, s.clusterObj, s.svms); err != nil {
+			return inv, fmt.Errorf("seed vcenter: pin old SVMs: %w", err)
+		}
+	}
 	// The simulator's tasks spend most of their time waiting, not
 	// computing: creating the protected VMs side by side is what makes a
 	// 4096-VM lab take seconds instead of minutes.
@@ -115,7 +128,7 @@ func seed(ctx context.Context, c *vim25.Client, cfg Config, dir string) (Invento
 	err := parallel(ctx, seedWorkers, len(s.hosts)*per, func(ctx context.Context, k int) error {
 		i, n := k/per, k%per
 		_, err := s.createVM(ctx, s.hosts[i], vmSpec{
-			name: inv.Hosts[i].ProtectedVMs[n], guest: "windows2019srv_64Guest", cpus: 2, memoryMB: 8192,
+			name: inv.Hosts[i].ProtectedVMs[n], guest: "windows2019srv_64Guest", cpus: 2, memoryMB: ProtectedVMMemoryMB,
 			datastore: SharedDatastore, network: s.dvpgNet, ip: inv.Hosts[i].ProtectedIPs[n],
 		})
 		if err != nil {
@@ -140,6 +153,10 @@ func (s *seeder) cluster(ctx context.Context) error {
 	cluster, err := s.folders.HostFolder.CreateCluster(ctx, Cluster, types.ClusterConfigSpecEx{})
 	if err != nil {
 		return err
+	}
+	s.clusterObj = cluster
+	if err := s.clusterServices(ctx, cluster); err != nil {
+		return fmt.Errorf("turn on DRS and HA: %w", err)
 	}
 	for i := range s.cfg.Hosts {
 		task, err := cluster.AddHost(ctx, types.HostConnectSpec{HostName: HostName(i)}, true, nil, nil)
@@ -250,14 +267,15 @@ func (s *seeder) seedSVM(ctx context.Context, i int, h *object.HostSystem) (Host
 	host := Host{Name: name, LocalDatastore: LocalDatastoreName(name), OldSVM: SVMName(name, s.cfg.OldVersion)}
 
 	svm, err := s.createVM(ctx, h, vmSpec{
-		name: host.OldSVM, guest: "debian10_64Guest", cpus: 2, memoryMB: 4096,
+		name: host.OldSVM, guest: "debian10_64Guest", cpus: 2, memoryMB: SVMMemoryMB,
 		datastore: host.LocalDatastore, network: s.vmNet, product: !s.cfg.Unmarked,
 	})
 	if err != nil {
 		return host, err
 	}
+	s.svms = append(s.svms, svm)
 	if !s.cfg.Unmarked {
-		if err := s.mark(ctx, svm); err != nil {
+		if err := s.mark(ctx, svm, name); err != nil {
 			return host, fmt.Errorf("mark %s: %w", host.OldSVM, err)
 		}
 	}
@@ -407,7 +425,7 @@ func (s *seeder) await(ctx context.Context, task *object.Task) (types.TaskInfo, 
 	}
 }
 
-func (s *seeder) mark(ctx context.Context, vm *object.VirtualMachine) error {
+func (s *seeder) mark(ctx context.Context, vm *object.VirtualMachine, host string) error {
 	sha := s.cfg.OldImageSHA256
 	if sha == "" {
 		desc, err := images.Descriptor(images.Spec{Version: s.cfg.OldVersion, Product: s.cfg.Product})
@@ -426,6 +444,7 @@ func (s *seeder) mark(ctx context.Context, vm *object.VirtualMachine) error {
 		vsphere.MarkVersion:     s.cfg.OldVersion,
 		vsphere.MarkImageSHA256: sha,
 		vsphere.MarkDeployedBy:  vsphere.DeployedBy,
+		vsphere.MarkHost:        host,
 	}
 	for _, name := range vsphere.Marks {
 		key, err := m.FindKey(ctx, name)

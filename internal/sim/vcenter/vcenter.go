@@ -56,6 +56,16 @@ type Config struct {
 	// Product is the vApp product name of seeded SVMs (unless Unmarked);
 	// default images.DefaultProduct.
 	Product string
+	// Capacity is every host's memory, processors and local datastore;
+	// HostCapacity overrides it per host name (zero fields: Capacity's).
+	Capacity     Capacity
+	HostCapacity map[string]Capacity
+	// NoHA leaves vSphere HA off in the cluster (hosts then power VMs on
+	// through autostart); a production cluster has it on.
+	NoHA bool
+	// UnpinnedSeed seeds old SVMs without the DRS and HA VM overrides the
+	// vendor's wizard gives them.
+	UnpinnedSeed bool
 	// Delay slows every SOAP call once seeding is done.
 	Delay simulator.DelayConfig
 	// Hooks are called by the watcher; see Hooks.
@@ -147,6 +157,8 @@ func Start(ctx context.Context, cfg Config) (_ *VCenter, err error) {
 	if v.inv, err = seed(ctx, internal, cfg, v.dir); err != nil {
 		return nil, err
 	}
+	v.addAutoStartManagers()
+	v.setCapacity()
 	// The model's delay config is read through a pointer on every call:
 	// setting it only now keeps seeding fast.
 	v.model.DelayConfig = cfg.Delay
@@ -156,6 +168,8 @@ func Start(ctx context.Context, cfg Config) (_ *VCenter, err error) {
 	if v.server, err = newServer(v.model.Service); err != nil {
 		return nil, fmt.Errorf("serve vcenter on %s: %w", cfg.Listen, err)
 	}
+	// Set before any client exists: no request has read the handler yet.
+	v.server.Config.Handler = v.guard(v.server.Config.Handler)
 	if v.client, err = v.Client(ctx); err != nil {
 		return nil, err
 	}

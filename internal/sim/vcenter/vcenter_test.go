@@ -161,6 +161,7 @@ func TestStartSeedsInventory(t *testing.T) {
 	assert.Equal(t, map[string]string{
 		vsphere.MarkRole: vsphere.RoleSVM, vsphere.MarkVersion: "6.1.0.100",
 		vsphere.MarkImageSHA256: "abc123", vsphere.MarkDeployedBy: vsphere.DeployedBy,
+		vsphere.MarkHost: "esxi-02.lab.local",
 	}, svm.CustomValues)
 	assert.Equal(t, Product{Name: images.DefaultProduct, Version: "6.1.0.100"}, svm.Product)
 	prot := vms["on vm-esxi-01-002"]

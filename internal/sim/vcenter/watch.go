@@ -41,6 +41,9 @@ type Hooks struct {
 	OnPowerOn  func(vm VM) // also for every VM already powered on at Start
 	OnPowerOff func(vm VM)
 	OnDestroy  func(vm VM)
+	// OnMove: a known VM now runs on another host (vm.Host); vMotion
+	// or an HA restart.
+	OnMove func(vm VM)
 }
 
 // watchedProps are the properties whose changes the watcher follows.
@@ -53,7 +56,7 @@ type Hooks struct {
 // and SetField custom values never reach it. So the collector only says
 // *when* a VM was powered on, off or destroyed, and the VM's details are
 // read afresh at that moment.
-var watchedProps = []string{"name", "runtime.powerState"}
+var watchedProps = []string{"name", "runtime.powerState", "runtime.host"}
 
 var detailProps = []string{"name", "runtime.host", "runtime.powerState", "config.extraConfig",
 	"customValue", "config.vAppConfig", "guest.ipAddress"}
@@ -161,8 +164,11 @@ func (w *watcher) apply(ctx context.Context, u types.ObjectUpdate) {
 	var state types.VirtualMachinePowerState
 	changed := false
 	for _, c := range u.ChangeSet {
-		if c.Name == "runtime.powerState" {
+		switch c.Name {
+		case "runtime.powerState":
 			state, changed = c.Val.(types.VirtualMachinePowerState), true
+		case "runtime.host":
+			w.moved(ctx, u.Obj, c.Val)
 		}
 	}
 	if !changed {
@@ -186,6 +192,11 @@ func (w *watcher) apply(ctx context.Context, u types.ObjectUpdate) {
 		vm = w.last[u.Obj]
 		vm.Ref = u.Obj
 	}
+	if prev, known := w.last[u.Obj]; known && prev.Host != "" && vm.Host != "" && prev.Host != vm.Host && w.hooks.OnMove != nil {
+		// Moved before this power change was seen: the runtime.host
+		// update that follows will find the host unchanged.
+		w.hooks.OnMove(vm)
+	}
 	w.last[u.Obj] = vm
 	wasOn := w.on[u.Obj]
 	w.on[u.Obj] = isOn
@@ -194,6 +205,31 @@ func (w *watcher) apply(ctx context.Context, u types.ObjectUpdate) {
 		w.hooks.OnPowerOn(vm)
 	case !isOn && wasOn && w.hooks.OnPowerOff != nil:
 		w.hooks.OnPowerOff(vm)
+	}
+}
+
+// moved reports a known VM whose host changed.
+func (w *watcher) moved(ctx context.Context, ref types.ManagedObjectReference, val any) {
+	vm, known := w.last[ref]
+	h, ok := val.(types.ManagedObjectReference)
+	if p, isPtr := val.(*types.ManagedObjectReference); isPtr && p != nil {
+		h, ok = *p, true
+	}
+	if !known || vm.Host == "" || !ok {
+		return // a new VM: details() reads its host
+	}
+	name, err := w.hostName(ctx, h)
+	if err != nil {
+		w.logf("vcenter watcher: %v", err)
+		return
+	}
+	if name == vm.Host {
+		return
+	}
+	vm.Host = name
+	w.last[ref] = vm
+	if w.hooks.OnMove != nil {
+		w.hooks.OnMove(vm)
 	}
 }
 
