@@ -28,19 +28,27 @@ func freshController(t *testing.T) []string {
 	return []string{"HOME=" + home}
 }
 
-// The first real run, as the field has it: new SVMs with the image's password and host keys
-// nobody knows, every ansible-playbook run from a fresh controller. The first run fails after the
-// deploy (one new SVM refuses SSH); the rerun completes with no protection gap; a third run
-// changes nothing and sends no nagent, passwd or KSC task start.
+// The first real run, as the field has it: Windows and Linux Light Agents of 12.x versions under a
+// compatibility table, product keys that are not the lab's defaults, new SVMs with the image's
+// password and host keys nobody knows, every ansible-playbook run from a fresh controller. The
+// first run fails after the deploy (one new SVM refuses SSH); the rerun completes, each old SVM
+// removed only once its host's new SVM is activated and has databases, with no protection gap; a
+// third run changes nothing and sends no nagent, passwd or KSC task start.
 func TestFirstRunFreshControllers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	l := labtest.Start(t, sim.Config{Hosts: 2, VMsPerHost: 1})
+	products := []sim.AgentProduct{
+		{Key: "KESW-SITE", DisplayName: "Kaspersky Endpoint Security for Windows", OS: "Microsoft Windows Server 2022"},
+		{Key: "KESL-SITE", DisplayName: "Kaspersky Endpoint Security for Linux", OS: "Red Hat Enterprise Linux 9"},
+	}
+	l := labtest.Start(t, sim.Config{Hosts: 2, VMsPerHost: 2, PSKey: "KSVLA-PS-SITE", AgentProducts: products,
+		OldAgentVersion: "12.5.0.100", NewAgentVersion: "12.6.0.200"})
 	v := l.Vars(l.Dir())
 	require.NotEqual(t, v.SVMKlconfigPassword, v.SVMImagePassword)
+	require.Equal(t, []string{"KESW-SITE", "KESL-SITE"}, v.LAProductKeys)
 	hosts := v.ESXiHosts
 	refused := v.SVMs[hosts[1]]
 	l.RefuseSSH(refused, true)
@@ -64,9 +72,35 @@ func TestFirstRunFreshControllers(t *testing.T) {
 	assert.Empty(t, c.Marks[vsphere.MarkHostKey])
 
 	l.RefuseSSH(refused, false)
+	// --check --diff shows the first contact (trust the key, replace the image's password)
+	// without doing it.
+	check := upgrade(t, ctx, l, playtest.Options{Env: freshController(t), Args: args, Check: true, Diff: true})
+	var planned []string
+	for _, r := range check.Task("Configure the new SVM through klconfig (step 2)") {
+		if r.Host == hosts[1] {
+			require.Equal(t, "ok", r.Status, r.Msg())
+			assert.True(t, r.Changed())
+			vm, _ := r.Result["vm"].(map[string]any)
+			assert.Equal(t, "first_contact", vm["trust"], r.Result)
+			assert.Equal(t, []any{"trust the host key presented at first contact and record it on the VM"}, vm["steps"])
+			for _, c := range r.Result["commands"].([]any) {
+				planned = append(planned, c.(string))
+			}
+		}
+	}
+	assert.Contains(t, planned, "passwd klconfig")
+	assert.Contains(t, planned, "nagent "+v.KSCNagentAddress+" 13000 14000")
+	c, err = s.VMContact(ctx, nil, refused)
+	require.NoError(t, err)
+	assert.Equal(t, vsphere.FirstContactPending, c.Marks[vsphere.MarkFirstContact], "check mode trusted nothing")
+	assert.Empty(t, c.Marks[vsphere.MarkHostKey])
+	assert.Zero(t, l.CommandCounts(refused)["passwd"])
+	assert.Zero(t, l.CommandCounts(refused)["nagent"])
+
 	second := upgrade(t, ctx, l, playtest.Options{Env: freshController(t), Args: args})
 	require.Zero(t, second.ExitCode, tail(second.Output))
 	assertUpgraded(t, l)
+	assertPreparedBeforeRemoved(t, l, len(hosts))
 	assert.Zero(t, l.Status().Gaps)
 
 	counts := map[string]map[string]int{}
@@ -82,7 +116,7 @@ func TestFirstRunFreshControllers(t *testing.T) {
 		assert.NotEmpty(t, c.Marks[vsphere.MarkKlconfig], name)
 		assert.NotContains(t, c.Marks[vsphere.MarkKlconfig], v.SVMKlconfigPassword)
 	}
-	taskStarts := l.KSC().Calls()["Tasks.RunTask"]
+	taskStarts := l.TaskStarts()
 
 	third := upgrade(t, ctx, l, playtest.Options{Env: freshController(t), Args: args})
 	require.Zero(t, third.ExitCode, tail(third.Output))
@@ -96,7 +130,7 @@ func TestFirstRunFreshControllers(t *testing.T) {
 		assert.Equal(t, counts[name]["nagent"], got["nagent"], "%s: no extra nagent (it restarts Network Agent)", name)
 		assert.Equal(t, counts[name]["passwd"], got["passwd"], "%s: no extra passwd", name)
 	}
-	assert.Equal(t, taskStarts, l.KSC().Calls()["Tasks.RunTask"], "no extra KSC task start")
+	assert.Equal(t, taskStarts, l.TaskStarts(), "no extra KSC task start")
 	assert.Zero(t, l.Status().Gaps)
 }
 

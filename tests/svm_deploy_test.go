@@ -63,7 +63,7 @@ func TestSVMDeployPlaybook(t *testing.T) {
 	assert.Equal(t, 1, check.Stats["localhost"].Changed, check.Output)
 	for _, it := range items(t, check) {
 		assert.True(t, it.Changed(), it.Msg())
-		assert.Equal(t, []any{"import", "set marks", "set first boot", "power on", "wait for IP"}, it.Result["plan"])
+		assert.Equal(t, []any{"import", "set marks", "set first boot", "pin to host", "power on", "wait for IP"}, it.Result["plan"])
 	}
 	assert.Contains(t, check.Output, `"power_state": "poweredOn"`, "--diff shows the SVM to be")
 	assert.Contains(t, check.Output, `"timezone Europe/Berlin"`, "--diff shows the first-boot commands")

@@ -125,6 +125,29 @@ func TestUpgradeKilledMidBatchConverges(t *testing.T) {
 	assertUpgraded(t, l)
 }
 
+// assertPreparedBeforeRemoved checks the lab's history: each of the want
+// old SVMs went only after its host's new SVM was activated and had
+// databases.
+func assertPreparedBeforeRemoved(t *testing.T, l *sim.Lab, want int) {
+	t.Helper()
+	prepared := map[string]map[string]bool{} // host -> kinds seen for its new SVM
+	destroyed := 0
+	for _, e := range l.History() {
+		if strings.HasSuffix(e.SVM, "-6.2") && (e.Kind == sim.EventActivated || e.Kind == sim.EventDatabases) {
+			if prepared[e.Host] == nil {
+				prepared[e.Host] = map[string]bool{}
+			}
+			prepared[e.Host][e.Kind] = true
+		}
+		if e.Kind == sim.EventDestroyed && strings.HasSuffix(e.SVM, "-6.1") {
+			destroyed++
+			assert.True(t, prepared[e.Host][sim.EventActivated], "%s removed before its host's new SVM was activated", e.SVM)
+			assert.True(t, prepared[e.Host][sim.EventDatabases], "%s removed before its host's new SVM had databases", e.SVM)
+		}
+	}
+	assert.Equal(t, want, destroyed)
+}
+
 func tail(s string) string {
 	lines := strings.Split(s, "\n")
 	if len(lines) > 30 {
@@ -190,24 +213,7 @@ func TestUpgradeRerunActivates(t *testing.T) {
 	run := upgrade(t, ctx, l, playtest.Options{Args: []string{"-e", "upgrade_batch_size=2"}})
 	require.Zero(t, run.ExitCode, run.Output)
 	assertUpgraded(t, l)
-	// Every host's old SVM went only after its new SVM was activated and
-	// had databases.
-	prepared := map[string]map[string]bool{} // host -> kinds seen for its new SVM
-	destroyed := 0
-	for _, e := range l.History() {
-		if strings.HasSuffix(e.SVM, "-6.2") && (e.Kind == sim.EventActivated || e.Kind == sim.EventDatabases) {
-			if prepared[e.Host] == nil {
-				prepared[e.Host] = map[string]bool{}
-			}
-			prepared[e.Host][e.Kind] = true
-		}
-		if e.Kind == sim.EventDestroyed && strings.HasSuffix(e.SVM, "-6.1") {
-			destroyed++
-			assert.True(t, prepared[e.Host][sim.EventActivated], "%s removed before its host's new SVM was activated", e.SVM)
-			assert.True(t, prepared[e.Host][sim.EventDatabases], "%s removed before its host's new SVM had databases", e.SVM)
-		}
-	}
-	assert.Equal(t, 2, destroyed)
+	assertPreparedBeforeRemoved(t, l, 2)
 
 	starts = l.TaskStarts()
 	again := upgrade(t, ctx, l, playtest.Options{})

@@ -155,5 +155,63 @@ func TestLabRefusesImpossibleMigrations(t *testing.T) {
 	require.NoError(t, l.EnterMaintenance(ctx, inv.Hosts[2].Name))
 	assert.ErrorContains(t, migrate(protected, h3), "esxi-03.lab.local: it is in maintenance mode")
 	require.NoError(t, migrate(protected, h2), "shared storage, a host in service: allowed")
+
+	// Editing an HA override that has no dasSettings.
+	c, err := f.ClusterComputeResource(ctx, vcenter.Cluster)
+	require.NoError(t, err)
+	reconfigure := func(op types.ArrayUpdateOperation, info *types.ClusterDasVmConfigInfo) error {
+		task, err := c.Reconfigure(ctx, &types.ClusterConfigSpecEx{DasVmConfigSpec: []types.ClusterDasVmConfigSpec{{
+			ArrayUpdateSpec: types.ArrayUpdateSpec{Operation: op}, Info: info}}}, true)
+		if err != nil {
+			return err
+		}
+		return task.Wait(ctx)
+	}
+	require.NoError(t, reconfigure(types.ArrayUpdateOperationAdd,
+		&types.ClusterDasVmConfigInfo{Key: protected.Reference(), RestartPriority: types.DasVmPriorityHigh}))
+	assert.ErrorContains(t, reconfigure(types.ArrayUpdateOperationEdit, &types.ClusterDasVmConfigInfo{Key: protected.Reference(),
+		DasSettings: &types.ClusterDasVmSettings{RestartPriority: "disabled"}}), "has no dasSettings to edit")
 	assert.Equal(t, inv.Hosts[0].Name, l.Status().Hosts[0].Name, "the lab still answers")
+}
+
+// An SVM on shared storage: without its HA override, HA restarts it on
+// another host after a host failure (the lab records the move); pinned,
+// it stays off on the failed host.
+func TestFailHostRestartsOnlyUnpinnedSVMs(t *testing.T) {
+	for name, pin := range map[string]bool{"unpinned": false, "pinned": true} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			l := startLab(t, Config{Hosts: 2, VMsPerHost: 1, DRSInterval: -1})
+			v := l.Vars(l.Dir())
+			sess, err := vsphere.Connect(ctx, vsphere.Conn{Hostname: v.VCenterHostname, Port: v.VCenterPort,
+				Username: v.VCenterUsername, Password: v.VCenterPassword, ValidateCerts: true, CAFile: v.VCenterCAFile})
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = sess.Logout(context.Background()) })
+			host := vcenter.HostName(0)
+			res, err := sess.Import(ctx, vsphere.ImportSpec{Source: v.NewImage.Path, Name: "svm-shared",
+				Host: host, Datastore: v.SharedDatastore})
+			require.NoError(t, err)
+			if pin {
+				p, err := sess.Placement(ctx, res.VM)
+				require.NoError(t, err)
+				require.NoError(t, sess.Pin(ctx, p))
+			}
+			require.NoError(t, sess.PowerOn(ctx, res.VM))
+			eventually(t, func() bool { return l.SVM("svm-shared") != nil })
+
+			require.NoError(t, l.FailHost(ctx, host))
+			p, err := sess.Placement(ctx, res.VM)
+			require.NoError(t, err)
+			if pin {
+				assert.Equal(t, host, p.Host)
+				assert.Equal(t, "poweredOff", p.PowerState)
+				assert.Empty(t, l.Moves())
+				return
+			}
+			assert.Equal(t, vcenter.HostName(1), p.Host)
+			assert.Equal(t, "poweredOn", p.PowerState)
+			require.Len(t, l.Moves(), 1)
+			assert.Equal(t, Move{Time: l.Moves()[0].Time, VM: "svm-shared", From: host, To: vcenter.HostName(1), By: "HA"}, l.Moves()[0])
+		})
+	}
 }

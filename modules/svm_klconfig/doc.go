@@ -37,7 +37,6 @@ func (*Module) Doc() ansible.Doc {
       address: ksc.example.com
 
 - name: Configure an SVM by address
-
   ksvla.lightagent.svm_klconfig:
     host: 192.0.2.17
     password: "{{ svm_initial_password }}"

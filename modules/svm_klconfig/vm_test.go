@@ -3,6 +3,7 @@ package svmklconfig
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"testing"
 	"time"
 
@@ -214,4 +215,19 @@ func TestFirstContactWaitsForSSH(t *testing.T) {
 	require.False(t, res.Failed(), res.Msg())
 	assert.GreaterOrEqual(t, time.Since(start), time.Second, "it waited for the SVM")
 	assert.Empty(t, e.marks(t)[vsphere.MarkFirstContact])
+}
+
+// With vm and no vcenter option, the VMWARE_* variables (AWX's VMware credential) make the
+// connection, the password masked like the option's.
+func TestVCenterFromEnvironment(t *testing.T) {
+	e := deployFresh(t, sim.Config{})
+	env := map[string]string{"VMWARE_HOST": e.v.VCenterHostname, "VMWARE_PORT": strconv.Itoa(e.v.VCenterPort),
+		"VMWARE_USER": e.v.VCenterUsername, "VMWARE_PASSWORD": e.v.VCenterPassword, "VMWARE_CA_FILE": e.v.VCenterCAFile}
+	res := e.run(t, e.args(t, map[string]any{"vcenter": nil}), ansibletest.Mode{Check: true, Env: env})
+	require.False(t, res.Failed(), res.Msg())
+	assert.Equal(t, trustFirstContact, res["vm"].(map[string]any)["trust"])
+
+	res = e.run(t, e.args(t, map[string]any{"vcenter": nil}), ansibletest.Mode{Check: true})
+	require.True(t, res.Failed())
+	assert.Equal(t, "vcenter: hostname is required: set the hostname option or export VMWARE_HOST=...", res.Msg())
 }

@@ -22,7 +22,8 @@ import (
 // happily migrates to a host in maintenance mode or not responding.
 func (v *VCenter) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
+		// Only SOAP calls: disk uploads are POSTs too, and large.
+		if r.Method != http.MethodPost || r.URL.Path != v.model.Map().Path {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -33,11 +34,16 @@ func (v *VCenter) guard(next http.Handler) http.Handler {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		if bytes.Contains(body, []byte("RelocateVM_Task")) {
-			if msg := v.refuseRelocate(body); msg != "" {
-				writeFault(w, msg)
-				return
-			}
+		msg := ""
+		switch {
+		case bytes.Contains(body, []byte("RelocateVM_Task")):
+			msg = v.refuseRelocate(body)
+		case bytes.Contains(body, []byte("ReconfigureComputeResource_Task")):
+			msg = v.refuseClusterEdit(body)
+		}
+		if msg != "" {
+			writeFault(w, msg)
+			return
 		}
 		if bytes.Contains(body, []byte("ImportVApp")) || bytes.Contains(body, []byte("CreateVM_Task")) {
 			if msg, name := unmountedDatastore(v.model.Map(), body); msg != "" {
@@ -117,6 +123,49 @@ func (v *VCenter) refuseRelocate(body []byte) string {
 		}
 	}
 	return ""
+}
+
+// refuseClusterEdit refuses an edit of an HA VM override that has no
+// dasSettings: vCenter merges into them, the simulator dereferences nil.
+func (v *VCenter) refuseClusterEdit(body []byte) string {
+	var env struct {
+		Req *struct {
+			This moRef `xml:"_this"`
+			Spec struct {
+				Das []struct {
+					Operation string `xml:"operation"`
+					Info      *struct {
+						Key moRef `xml:"key"`
+					} `xml:"info"`
+				} `xml:"dasVmConfigSpec"`
+			} `xml:"spec"`
+		} `xml:"Body>ReconfigureComputeResource_Task"`
+	}
+	if err := xml.Unmarshal(body, &env); err != nil || env.Req == nil {
+		return ""
+	}
+	c, ok := v.model.Map().Get(env.Req.This.ref()).(*simulator.ClusterComputeResource)
+	if !ok {
+		return ""
+	}
+	msg := ""
+	v.simCtx().WithLock(c, func() {
+		cfg, ok := c.ConfigurationEx.(*types.ClusterConfigInfoEx)
+		if !ok {
+			return
+		}
+		for _, d := range env.Req.Spec.Das {
+			if d.Operation != string(types.ArrayUpdateOperationEdit) || d.Info == nil {
+				continue
+			}
+			for _, e := range cfg.DasVmConfig {
+				if e.Key == d.Info.Key.ref() && e.DasSettings == nil {
+					msg = fmt.Sprintf("A specified parameter was not correct: dasVmConfigSpec: the HA override of %s has no dasSettings to edit", e.Key.Value)
+				}
+			}
+		}
+	})
+	return msg
 }
 
 // writeFault answers with a SOAP fault carrying InvalidArgument.
