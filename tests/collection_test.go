@@ -115,6 +115,12 @@ func TestCollectionBuildInstallRun(t *testing.T) {
 		assert.Contains(t, out, validated, out)
 	})
 
+	t.Run("a Mac's uname picks the darwin/arm64 binary", func(t *testing.T) {
+		out, _ := run(append(env[:len(env):len(env)], "KSVLA_TEST_UNAME=Darwin arm64"), "ansible", adhoc...)
+		assert.Contains(t, out, "Using module file "+filepath.Join(coll, "binaries", "ksvla_darwin_arm64"), out)
+		assert.NotContains(t, out, validated, "a darwin binary ran on linux?")
+	})
+
 	t.Run("an unsupported platform fails in one line naming it and the build", func(t *testing.T) {
 		out, _ := run(append(env[:len(env):len(env)], "KSVLA_TEST_UNAME=FreeBSD riscv64"), "ansible",
 			"localhost", "-m", "ksvla.lightagent.agent_facts", "-a", "target_version=6.2.0.200")
