@@ -84,8 +84,20 @@ func TestAWXConfigureMatchesAWXModuleSpecs(t *testing.T) {
 			survey, _ := jt["survey"].(map[string]any)
 			spec, _ := survey["spec"].([]any)
 			for _, q := range spec {
-				v := q.(map[string]any)["variable"].(string)
+				qm := q.(map[string]any)
+				v := qm["variable"].(string)
 				assert.Contains(t, string(upgrade), v, "survey variable %s is not used by upgrade.yml", v)
+				// What AWX's survey validation (SurveyJobTemplateMixin) requires of a question.
+				assert.NotEmpty(t, qm["question_name"], v)
+				assert.Contains(t, []any{"text", "textarea", "password", "integer", "float", "multiplechoice", "multiselect"}, qm["type"], v)
+				assert.IsType(t, true, qm["required"], v)
+				if qm["type"] == "multiplechoice" {
+					assert.Contains(t, qm["choices"], qm["default"], "%s: default not among the choices", v)
+				}
+				if qm["type"] == "integer" {
+					d, lo, hi := qm["default"].(int), qm["min"].(int), qm["max"].(int)
+					assert.True(t, lo <= d && d <= hi, "%s: default %d outside %d..%d", v, d, lo, hi)
+				}
 				questions++
 			}
 		}
