@@ -268,7 +268,7 @@ func TestUpgradeOneRunAtATime(t *testing.T) {
 	require.NotZero(t, refused.ExitCode, "both runs went on: %s", tail(refused.Output))
 	lock := refused.Task("Take the upgrade lock of this run's hypervisors (one run at a time, whatever the controller)")
 	require.Len(t, lock, 1, tail(refused.Output))
-	assert.Regexp(t, `^another upgrade run (holds|took) the lock of datacenter DC1: \S+ \(run [^,]+, holding esxi-01.lab.local, esxi-02.lab.local\) since 20`, lock[0].Msg())
+	assert.Regexp(t, `^another upgrade run (holds the lock of datacenter DC1|took the lock of datacenter DC1 at the same moment): \S+ \(run [^,]+, holding esxi-01.lab.local, esxi-02.lab.local\) since 20`, lock[0].Msg())
 	assert.Empty(t, refused.Task("Deploy the new SVM (step 1)"), "the refused run changed nothing")
 	v := l.Vars(l.Dir())
 	for _, h := range l.Status().Hosts {

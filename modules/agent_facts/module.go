@@ -32,39 +32,11 @@ func (*Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.
 	if err := req.Params.Decode(&o); err != nil {
 		return nil, err
 	}
-	rules, err := o.Rules()
+	f, sess, done, err := observe(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	vc, err := o.VCenterOptions.Conn()
-	if err != nil {
-		return nil, err
-	}
-	kc, err := o.KSCOptions.Config()
-	if err != nil {
-		return nil, err
-	}
-	kc.PageSize = o.PageSize
-
-	sess, err := vsphere.Connect(ctx, vc)
-	if err != nil {
-		return nil, err
-	}
-	defer sess.Logout(context.WithoutCancel(ctx)) //nolint:errcheck // the facts are read; a failed logout only leaves a session to expire
-	client, err := ksc.New(kc)
-	if err != nil {
-		return nil, err
-	}
-	defer client.Close(context.WithoutCancel(ctx)) //nolint:errcheck // same: the session expires on its own
-
-	src := fleet.Sources{Inventory: sess, KSC: client, Placements: sess}
-	if o.Probe {
-		src.Prober = &prober{opts: o}
-	}
-	f, err := fleet.Observe(ctx, src, o.Scope(), rules)
-	if err != nil {
-		return nil, err
-	}
+	defer done()
 	for _, e := range f.ProbeErrors {
 		resp.Warn("klconfig probe failed, VM not counted as an SVM: " + e)
 	}
@@ -89,6 +61,48 @@ func (*Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.
 	resp.Set("round_trips", map[string]any{"vcenter": sess.RoundTrips()})
 	resp.Msg = summary(f)
 	return f, nil
+}
+
+// observe connects to vCenter and KSC and reads the fleet; done logs out.
+func observe(ctx context.Context, o Options) (fleet.Fleet, *vsphere.Session, func(), error) {
+	rules, err := o.Rules()
+	if err != nil {
+		return fleet.Fleet{}, nil, nil, err
+	}
+	vc, err := o.VCenterOptions.Conn()
+	if err != nil {
+		return fleet.Fleet{}, nil, nil, err
+	}
+	kc, err := o.KSCOptions.Config()
+	if err != nil {
+		return fleet.Fleet{}, nil, nil, err
+	}
+	kc.PageSize = o.PageSize
+
+	sess, err := vsphere.Connect(ctx, vc)
+	if err != nil {
+		return fleet.Fleet{}, nil, nil, err
+	}
+	client, err := ksc.New(kc)
+	if err != nil {
+		sess.Logout(context.WithoutCancel(ctx)) //nolint:errcheck // a failed logout only leaves a session to expire
+		return fleet.Fleet{}, nil, nil, err
+	}
+	// The facts are read by then; a failed logout only leaves a session to expire.
+	done := func() {
+		client.Close(context.WithoutCancel(ctx)) //nolint:errcheck
+		sess.Logout(context.WithoutCancel(ctx))  //nolint:errcheck
+	}
+	src := fleet.Sources{Inventory: sess, KSC: client, Placements: sess}
+	if o.Probe {
+		src.Prober = &prober{opts: o}
+	}
+	f, err := fleet.Observe(ctx, src, o.Scope(), rules)
+	if err != nil {
+		done()
+		return fleet.Fleet{}, nil, nil, err
+	}
+	return f, sess, done, nil
 }
 
 // factsView is the fleet without its per-agent list (returned beside

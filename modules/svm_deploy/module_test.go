@@ -351,7 +351,7 @@ func TestRefusals(t *testing.T) {
 		{"unknown OVF network", e.args(h0, "svm-x", map[string]any{"networks": map[string]any{"Nope": e.v.SVMNetwork}}),
 			`networks: the image has no network "Nope" (it has: VM Network)`},
 		{"missing datastore", e.args(h0, "svm-x", map[string]any{"datastore": "nope"}),
-			fmt.Sprintf(`datastore "nope" not found in datacenter /%s`, e.v.Datacenter)},
+			fmt.Sprintf(`datastore "nope" not found in datacenter /%s; datastores there: %s, `, e.v.Datacenter, e.v.LocalDatastores[h0]) + "…"},
 		{"image required", e.args(h0, "svm-x", map[string]any{"image": nil}),
 			"state is present but all of the following are missing: image"},
 		{"wrong thumbprint", e.args(h0, "svm-x", map[string]any{"thumbprint": badTP}),
