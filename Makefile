@@ -4,7 +4,7 @@ GO ?= go
 VERSION := $(shell awk '/^version:/ {print $$2}' galaxy.yml)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
-MODULES := agent_facts ksc_purge ksc_task svm_deploy svm_klconfig svm_remove
+MODULES := agent_facts ksc_purge ksc_task run_lock svm_deploy svm_klconfig svm_remove
 COLLECTION_DIR := build/ansible_collections/ksvla/lightagent
 # Controller platforms the tarball carries a module binary for (binaries/ksvla_<os>_<arch>).
 # darwin/amd64 is left out: with it the tarball measured 20.7 MB (15.5 MB without it, later, as the

@@ -397,6 +397,7 @@ func privateDataDir(ctx context.Context, t *testing.T, extravars map[string]any,
 type jobEvent struct {
 	Counter   int    `json:"counter"`
 	Event     string `json:"event"`
+	Stdout    string `json:"stdout"` // what the event printed
 	EventData struct {
 		Task       string         `json:"task"`
 		TaskAction string         `json:"task_action"`

@@ -87,6 +87,7 @@ func Observe(ctx context.Context, src Sources, sc vsphere.Scope, r Rules) (Fleet
 	if src.Prober != nil && r.SVMNamePattern != nil {
 		r.Probes, probeErrs = probe(ctx, src.Prober, vms, r)
 	}
+	r.NarrowedScope = sc.Cluster != "" || len(sc.Hosts) > 0
 	f := Build(vms, hosts, r)
 	if src.Placements != nil && len(f.SVMs) > 0 {
 		// Which VMs are SVMs is known only once built: read their
