@@ -36,35 +36,29 @@ func (*Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.
 	if err != nil {
 		return nil, err
 	}
-	vc, err := o.VCenterOptions.Conn()
+	var (
+		snap  fleet.Snapshot
+		trips int
+		hit   cacheResult
+	)
+	if o.Cache != nil {
+		// The whole scope, once per interval for every caller; each one
+		// keeps its own hosts below.
+		whole := o
+		whole.ESXiHostnames = nil
+		snap, hit, err = readThrough(ctx, *o.Cache, cacheKey(o), func() (fleet.Snapshot, error) {
+			s, n, err := read(ctx, whole, rules)
+			trips = n
+			return s, err
+		})
+		resp.Set("cache", hit)
+	} else {
+		snap, trips, err = read(ctx, o, rules)
+	}
 	if err != nil {
 		return nil, err
 	}
-	kc, err := o.KSCOptions.Config()
-	if err != nil {
-		return nil, err
-	}
-	kc.PageSize = o.PageSize
-
-	sess, err := vsphere.Connect(ctx, vc)
-	if err != nil {
-		return nil, err
-	}
-	defer sess.Logout(context.WithoutCancel(ctx)) //nolint:errcheck // the facts are read; a failed logout only leaves a session to expire
-	client, err := ksc.New(kc)
-	if err != nil {
-		return nil, err
-	}
-	defer client.Close(context.WithoutCancel(ctx)) //nolint:errcheck // same: the session expires on its own
-
-	src := fleet.Sources{Inventory: sess, KSC: client, Placements: sess}
-	if o.Probe {
-		src.Prober = &prober{opts: o}
-	}
-	f, err := fleet.Observe(ctx, src, o.Scope(), rules)
-	if err != nil {
-		return nil, err
-	}
+	f := snap.Build(o.ESXiHostnames, rules)
 	for _, e := range f.ProbeErrors {
 		resp.Warn("klconfig probe failed, VM not counted as an SVM: " + e)
 	}
@@ -86,9 +80,41 @@ func (*Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.
 	// hypervisors' counts and pending lists, so the list is a plain result
 	// for whoever registers it, as vmware_vm_info returns its VMs.
 	resp.Set("agents", f.Agents)
-	resp.Set("round_trips", map[string]any{"vcenter": sess.RoundTrips()})
+	resp.Set("round_trips", map[string]any{"vcenter": trips})
 	resp.Msg = summary(f)
 	return f, nil
+}
+
+// read logs in to vCenter and KSC and reads what the fleet is built from,
+// returning the vCenter round trips it took.
+func read(ctx context.Context, o Options, rules fleet.Rules) (fleet.Snapshot, int, error) {
+	vc, err := o.VCenterOptions.Conn()
+	if err != nil {
+		return fleet.Snapshot{}, 0, err
+	}
+	kc, err := o.KSCOptions.Config()
+	if err != nil {
+		return fleet.Snapshot{}, 0, err
+	}
+	kc.PageSize = o.PageSize
+
+	sess, err := vsphere.Connect(ctx, vc)
+	if err != nil {
+		return fleet.Snapshot{}, 0, err
+	}
+	defer sess.Logout(context.WithoutCancel(ctx)) //nolint:errcheck // the facts are read; a failed logout only leaves a session to expire
+	client, err := ksc.New(kc)
+	if err != nil {
+		return fleet.Snapshot{}, 0, err
+	}
+	defer client.Close(context.WithoutCancel(ctx)) //nolint:errcheck // same: the session expires on its own
+
+	src := fleet.Sources{Inventory: sess, KSC: client, Placements: sess}
+	if o.Probe {
+		src.Prober = &prober{opts: o}
+	}
+	snap, err := fleet.Read(ctx, src, o.Scope(), rules)
+	return snap, int(sess.RoundTrips()), err
 }
 
 // factsView is the fleet without its per-agent list (returned beside
