@@ -51,8 +51,8 @@ type cacheResult struct {
 // lock on path.lock makes the callers of one interval queue behind the
 // first, which reads while the others wait and then take its file.
 func readThrough(ctx context.Context, c CacheOptions, key string, read func() (fleet.Snapshot, error)) (fleet.Snapshot, cacheResult, error) {
-	if fi, err := os.Stat(filepath.Dir(c.Path)); err != nil || !fi.IsDir() {
-		return fleet.Snapshot{}, cacheResult{}, fmt.Errorf("cache.path: the directory of %s does not exist", c.Path)
+	if err := os.MkdirAll(filepath.Dir(c.Path), 0o700); err != nil {
+		return fleet.Snapshot{}, cacheResult{}, fmt.Errorf("cache.path: cannot create the directory of %s: %w", c.Path, err)
 	}
 	unlock, err := lockFile(ctx, c.Path+".lock")
 	if err != nil {

@@ -87,8 +87,8 @@ func TestCacheOneReadPerInterval(t *testing.T) {
 	assert.Equal(t, 1, l.Counters().Sub(before).KSCLogins)
 
 	bad := args(hosts[0], 30)
-	bad["cache"] = map[string]any{"path": filepath.Join(t.TempDir(), "missing", "facts.json")}
+	bad["cache"] = map[string]any{"path": filepath.Join(path, "facts.json")} // under a file
 	res = ansibletest.Run(t, ctx, "agent_facts", New(), bad, ansibletest.Mode{})
 	assert.True(t, res.Failed())
-	assert.Contains(t, res.Msg(), "cache.path: the directory of")
+	assert.Contains(t, res.Msg(), "cache.path: cannot create the directory of")
 }

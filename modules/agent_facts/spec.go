@@ -36,7 +36,7 @@ func spec() ansible.Spec {
 			{Name: "cache", Type: ansible.TypeDict,
 				Options: &ansible.Spec{Options: []ansible.Option{
 					{Name: "path", Type: ansible.TypePath, Required: true,
-						Description: []string{"The cache file, in a directory that exists; a lock file beside it (C(.lock) added) queues the callers."}},
+						Description: []string{"The cache file (its directory is created, readable by its owner only); a lock file beside it (C(.lock) added) queues the callers."}},
 					{Name: "max_age", Type: ansible.TypeInt, Default: 10, Range: ansible.Between(0, 86400),
 						Description: []string{"Seconds a read serves later callers; set it to the polling delay, so one read serves one interval."}},
 				}},
