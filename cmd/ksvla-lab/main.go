@@ -178,7 +178,7 @@ func statusHandler(ctx context.Context, lab *sim.Lab) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(lab.Status()) // a client gone away is not the lab's problem
+		_ = json.NewEncoder(w).Encode(lab.StatusWithCounters()) // a client gone away is not the lab's problem
 	})
 	mux.HandleFunc("POST /hosts/{host}/{action}", func(w http.ResponseWriter, r *http.Request) {
 		host := r.PathValue("host")

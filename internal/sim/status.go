@@ -10,9 +10,21 @@ import (
 
 // Status is the fleet table: per ESXi host, its SVMs and its agents.
 type Status struct {
-	Hosts    []HostStatus `json:"hosts"`
-	Gaps     int          `json:"gaps"`
-	Counters Counters     `json:"counters"`
+	Hosts []HostStatus `json:"hosts"`
+	Gaps  int          `json:"gaps"`
+	// Counters: the load counters, when the reader asked for them
+	// (StatusWithCounters; ksvla-lab status). Lab.Status leaves them out,
+	// so that a status compares equal before and after a run that changed
+	// nothing.
+	Counters *Counters `json:"counters,omitempty"`
+}
+
+// StatusWithCounters is Status with the load counters.
+func (l *Lab) StatusWithCounters() Status {
+	c := l.Counters()
+	st := l.Status()
+	st.Counters = &c
+	return st
 }
 
 // Counters are the load clients put on the lab's servers since it
@@ -82,10 +94,9 @@ type SVMStatus struct {
 
 // Status returns the fleet table, hosts in inventory order, SVMs by name.
 func (l *Lab) Status() Status {
-	counters := l.Counters()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	st := Status{Gaps: len(l.gaps), Counters: counters}
+	st := Status{Gaps: len(l.gaps)}
 	index := map[string]int{}
 	for _, h := range l.vc.Inventory().Hosts {
 		index[h.Name] = len(st.Hosts)
@@ -181,7 +192,7 @@ func (st Status) Render(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if _, err := fmt.Fprintf(w, "protection gaps recorded: %d\n", st.Gaps); err != nil {
+	if _, err := fmt.Fprintf(w, "protection gaps recorded: %d\n", st.Gaps); err != nil || st.Counters == nil {
 		return err
 	}
 	c := st.Counters
