@@ -181,3 +181,10 @@ func TestUnknownCommand(t *testing.T) {
 	assert.ErrorContains(t, run(context.Background(), []string{"sideways"}, &strings.Builder{}), `unknown command "sideways"`)
 	assert.ErrorContains(t, run(context.Background(), nil, &strings.Builder{}), "usage: ksvla-lab")
 }
+
+func TestAgentUpdateHostFlag(t *testing.T) {
+	for _, bad := range []string{"esxi-01.lab.local", "=5m", "esxi-01.lab.local=soon"} {
+		err := run(context.Background(), []string{"up", "-dir", t.TempDir(), "-agent-update-host", bad}, &strings.Builder{})
+		assert.ErrorContains(t, err, `want HOST=DURATION, e.g. esxi-01.lab.local=10m, got "`+bad+`"`)
+	}
+}
