@@ -20,6 +20,12 @@ func Sidecar(e ansible.Entry) ([]byte, error) {
 	return ansible.Sidecar(e.Name, e.New(), docInfo)
 }
 
+// Stub renders a module's plugins/modules/<module>.py documentation stub
+// for the built collection.
+func Stub(e ansible.Entry) ([]byte, error) {
+	return ansible.Stub(e.Name, e.New(), docInfo)
+}
+
 // ModulePage renders one module's docs/modules/<name>.md: the same spec
 // and Doc as its sidecar, so the page cannot drift from ansible-doc.
 func ModulePage(e ansible.Entry) string {

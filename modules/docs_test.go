@@ -115,3 +115,36 @@ func TestModuleReferencePages(t *testing.T) {
 		assert.Contains(t, pages, e.Name(), "docs/modules/%s belongs to no module: remove it", e.Name())
 	}
 }
+
+// Every module runs through the action plugin that picks the binary of the
+// controller's platform; a module registered without its routing entry
+// would be run as its documentation stub.
+func TestRuntimeRoutesEveryModuleToTheActionPlugin(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(root(t), "meta", "runtime.yml"))
+	require.NoError(t, err)
+	var rt struct {
+		PluginRouting struct {
+			Modules map[string]struct {
+				ActionPlugin string `yaml:"action_plugin"`
+			} `yaml:"modules"`
+		} `yaml:"plugin_routing"`
+	}
+	require.NoError(t, yaml.Unmarshal(b, &rt))
+	for _, e := range Registry() {
+		assert.Equal(t, Collection+".ksvla", rt.PluginRouting.Modules[e.Name].ActionPlugin,
+			"meta/runtime.yml: plugin_routing.modules.%s.action_plugin", e.Name)
+	}
+}
+
+// The stub ansible-doc reads is valid Python whose strings hold the docs
+// with no markup ansible-core 2.14 would print raw.
+func TestStubsCarryTheDocs(t *testing.T) {
+	for _, e := range Registry() {
+		b, err := Stub(e)
+		require.NoError(t, err)
+		s := string(b)
+		assert.Contains(t, s, "DOCUMENTATION = r'''\nmodule: "+e.Name+"\n")
+		assert.Contains(t, s, "\nRETURN = r'''\n")
+		assert.NotRegexp(t, `\b(O|V|RV|E)\(`, s, e.Name)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -151,7 +152,7 @@ func TestAWXCredentialTypes(t *testing.T) {
 	for name := range awxVMwareEnv("", "", "") {
 		assert.Contains(t, read, name, "AWX's VMware credential injects %s: a module should read it", name)
 	}
-	for _, file := range []string{"ksc.yml", "svm.yml", "vcenter.yml"} {
+	for _, file := range []string{"ksc.yml", "svm.yml", "vcenter.yml", "inventory.yml"} {
 		t.Run(file, func(t *testing.T) {
 			ct := loadCredentialType(t, file)
 			assert.NotEmpty(t, ct.Name)
@@ -396,6 +397,7 @@ func privateDataDir(ctx context.Context, t *testing.T, extravars map[string]any,
 type jobEvent struct {
 	Counter   int    `json:"counter"`
 	Event     string `json:"event"`
+	Stdout    string `json:"stdout"` // what the event printed
 	EventData struct {
 		Task       string         `json:"task"`
 		TaskAction string         `json:"task_action"`
@@ -527,7 +529,7 @@ func TestAWXRunnerStatus(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "successful", strings.TrimSpace(string(status)), string(stdout))
 	assert.Contains(t, string(stdout), "Using module file "+filepath.Join(pdd, "requirements_collections",
-		"ansible_collections", "ksvla", "lightagent", "plugins", "modules", "agent_facts"),
+		"ansible_collections", "ksvla", "lightagent", "binaries", "ksvla_"+runtime.GOOS+"_"+runtime.GOARCH),
 		"the module must come from the collection installed from the tarball")
 
 	events := readJobEvents(t, art)

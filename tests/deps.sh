@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make test` needs on a fresh Debian machine: ansible-core
-# (Debian's 2.14), the OpenSSH client, ansible-runner, ansible-lint and Chromium's headless shell
-# (the status page test). Does nothing when they are there.
+# (Debian's 2.14), the OpenSSH client, ansible-runner, ansible-lint, Chromium's headless shell
+# (the status page test), qemu-user (the collection test) and Debian's full ansible for awx.awx
+# (awx/configure.yml). Does nothing when they are there.
 set -euo pipefail
 need=()
 command -v ansible-playbook >/dev/null || need+=(ansible-core)
@@ -10,6 +11,10 @@ command -v curl >/dev/null || need+=(curl)
 command -v ansible-runner >/dev/null || need+=(python3-ansible-runner)
 command -v ansible-lint >/dev/null || need+=(ansible-lint)
 command -v chromium-headless-shell >/dev/null || need+=(chromium-headless-shell)
+# awx/configure.yml is linted and checked against the awx.awx collection in Debian's full ansible.
+[ -d /usr/lib/python3/dist-packages/ansible_collections/awx/awx ] || need+=(ansible)
+# The collection test runs the linux/arm64 module binary through the action plugin's dispatch.
+command -v qemu-aarch64 >/dev/null || need+=(qemu-user)
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "installing: ${need[*]}"
 sudo=""

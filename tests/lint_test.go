@@ -53,11 +53,12 @@ func TestLintCatchesViolations(t *testing.T) {
 		t.Skip("runs ansible-lint and ansible-test")
 	}
 	src, dst := playtest.Root(), t.TempDir()
-	for _, p := range []string{"playbooks", "meta", "tests/lint.sh", "tests/stage-collection.sh", "galaxy.yml", "README.md",
-		"LICENSE", "CHANGELOG.rst", "changelogs", "execution-environment.yml", "docs", "awx", ".ansible-lint", "ansible.cfg"} {
+	for _, p := range []string{"playbooks", "awx", "meta", "plugins", "tests/lint.sh", "tests/stage-collection.sh", "galaxy.yml", "README.md",
+		".ansible-lint", "ansible.cfg", "LICENSE", "CHANGELOG.rst", "execution-environment.yml", "docs", "changelogs"} {
 		copyPath(t, filepath.Join(src, p), filepath.Join(dst, p))
 	}
 	require.NoError(t, os.MkdirAll(filepath.Join(dst, "library"), 0o755))
+	require.NoError(t, os.MkdirAll(filepath.Join(dst, "plugins", "modules"), 0o755))
 	for _, m := range modules.Registry().Names() {
 		copyPath(t, filepath.Join(src, "library", m+".yml"), filepath.Join(dst, "library", m+".yml"))
 	}
@@ -65,15 +66,15 @@ func TestLintCatchesViolations(t *testing.T) {
 	plant(t, filepath.Join(dst, "playbooks", "upgrade.yml"), `["{{ inventory_hostname }}"]`, `[ "{{ inventory_hostname }}" ]`)
 	// ansible-test sanity line-endings.
 	plant(t, filepath.Join(dst, "README.md"), "\n", "\r\n")
-	// ansible-doc: sidecar docs that no longer parse.
-	require.NoError(t, os.WriteFile(filepath.Join(dst, "library", "ksc_task.yml"), []byte("DOCUMENTATION: [\n"), 0o644))
+	// ansible-doc: a module file ansible-doc cannot read, as a binary in plugins/modules/ was.
+	require.NoError(t, os.WriteFile(filepath.Join(dst, "plugins", "modules", "legacy_facts"), []byte("\x7fELF\xc7\x00\x01"), 0o644))
 
 	out, err := runLint(t, dst)
 	require.Error(t, err, out)
 	assert.Contains(t, out, "yaml[brackets]")
 	assert.Contains(t, out, "lint failed: ansible-lint")
 	assert.Contains(t, out, "lint failed: ansible-test")
-	assert.Contains(t, out, "lint failed: ansible-doc ksvla.lightagent.ksc_task")
+	assert.Contains(t, out, "lint failed: ansible-doc -l")
 	assert.NotContains(t, out, "lint failed: ansible-doc ksvla.lightagent.agent_facts")
 }
 

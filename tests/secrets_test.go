@@ -189,6 +189,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	const goneSVM = "svm-esxi-09-6.1"
 	l.KSC().UpsertHost(kscsim.Host{DisplayName: goneSVM, IP: "10.9.9.9", LastVisible: time.Now().Add(-time.Hour),
 		Products: []kscsim.Product{{Key: v.PSProductKey, Version: v.OldVersion, ProdVersion: v.OldVersion}}})
+	l.KSC().UpsertHost(kscsim.Host{DisplayName: "svm-esxi-08-6.1", IP: "10.9.9.8"})
 	testVars := map[string]any{"lab_vars": labVars, "record_path": records}
 	type step struct {
 		name string
@@ -210,6 +211,9 @@ func TestSecretsNeverLeak(t *testing.T) {
 		// Removes a gone SVM's record, refuses (ignored) a running one's.
 		{"ksc_purge", playtest.Options{Playbook: "tests/playbooks/ksc_purge.yml", ExtraVars: labtest.Args(testVars,
 			map[string]any{"gone_svm": goneSVM, "running_svm": v.SVMs[v.ESXiHosts[0]]})}, true},
+		// Every diff printed (--diff): a record purged, a task planned.
+		{"diffs", playtest.Options{Playbook: "tests/playbooks/diffs.yml", Diff: true, ExtraVars: labtest.Args(testVars,
+			map[string]any{"leftover": "svm-esxi-08-6.1"})}, true},
 		{"passwords", playtest.Options{Playbook: pwBook, ExtraVars: labtest.Args(testVars, map[string]any{"svm_host": "", "svm_vm": v.SVMs[v.ESXiHosts[0]]}),
 			Args: []string{"-e", "@" + pwVars}}, true},
 	}

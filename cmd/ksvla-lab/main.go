@@ -84,6 +84,7 @@ func up(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&cfg.PSKey, "ps-key", sim.DefaultPSKey, "KSC product key of the Protection Server")
 	fs.StringVar(&cfg.KSC, "ksc", sim.KSC151, "KSC behaviour: 15 or 15.1")
 	fs.BoolVar(&cfg.Unmarked, "unmarked", false, "seed old SVMs without marks, as the vendor's wizard deploys them")
+	fs.BoolVar(&cfg.SecondDatacenter, "second-datacenter", false, "seed a second datacenter (DC2) served by the same KSC, with a running old SVM the upgrade must leave alone")
 	fs.BoolVar(&cfg.OnePassword, "one-password", false, "simplification: new SVMs accept the operator's klconfig password instead of the image's")
 	fs.BoolVar(&cfg.KnownNewHostKeys, "known-new-host-keys", false, "simplification: write new SVMs' host keys into the lab's known_hosts")
 	fs.StringVar(&cfg.VCenterListen, "vcenter", "127.0.0.1:0", "vCenter listen address (community.vmware uploads need :443)")

@@ -5,19 +5,26 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
 
 	"github.com/ksvla/lightagent/internal/ansible"
 	"github.com/ksvla/lightagent/modules"
+	agentfacts "github.com/ksvla/lightagent/modules/agent_facts"
 )
 
 // version is set at build time from galaxy.yml (-ldflags -X main.version=).
 var version = "dev"
 
 func main() {
-	if filepath.Base(os.Args[0]) == "ksvla" && len(os.Args) > 1 {
+	// Called by its own name: bin/ksvla, or binaries/ksvla_<os>_<arch> in the collection.
+	if base := filepath.Base(os.Args[0]); (base == "ksvla" || strings.HasPrefix(base, "ksvla_")) && len(os.Args) > 1 {
 		if code, handled := cli(os.Args[1:]); handled {
 			os.Exit(code)
 		}
@@ -35,6 +42,23 @@ func cli(args []string) (int, bool) {
 	case "list":
 		for _, n := range modules.Registry().Names() {
 			fmt.Println(modules.Collection + "." + n)
+		}
+		return 0, true
+	case "--list", "--host":
+		// Ansible's inventory-script protocol: the hypervisors as inventory hosts.
+		return inventory(args), true
+	case "platform":
+		// The suffix of this binary's name in the collection: binaries/ksvla_<os>_<arch>.
+		fmt.Println(runtime.GOOS + "_" + runtime.GOARCH)
+		return 0, true
+	case "stubs":
+		if len(args) != 2 {
+			fmt.Fprintln(os.Stderr, "usage: ksvla stubs <dir>")
+			return 2, true
+		}
+		if err := writeStubs(args[1]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1, true
 		}
 		return 0, true
 	case "docs":
@@ -70,4 +94,47 @@ func writeDocs(paths ...string) error {
 		}
 	}
 	return nil
+}
+
+// writeStubs writes the collection's plugins/modules/<module>.py: the
+// documentation ansible-doc reads, the binary being run by the action plugin.
+func writeStubs(dir string) error {
+	for _, e := range modules.Registry() {
+		b, err := modules.Stub(e)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name+".py"), b, 0o644); err != nil {
+			return fmt.Errorf("write docs stub of %s: %w", e.Name, err)
+		}
+	}
+	return nil
+}
+
+func inventory(args []string) int {
+	if args[0] == "--host" && len(args) != 2 || args[0] == "--list" && len(args) != 1 {
+		fmt.Fprintln(os.Stderr, "usage: ksvla --list | ksvla --host <hypervisor>")
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	inv, err := agentfacts.Inventory(ctx, os.LookupEnv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	var out any = inv
+	if args[0] == "--host" {
+		out = map[string]any{}
+		if v, ok := inv["_meta"].(map[string]any)["hostvars"].(map[string]any)[args[1]]; ok {
+			out = v
+		}
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println(string(b))
+	return 0
 }

@@ -176,10 +176,15 @@ func (r *run) execute(ctx context.Context, env Env) {
 		plan = NoChange{}
 	}
 	r.changed = !plan.Empty()
-	if r.inv.DiffMode && r.changed {
-		before, after := plan.Diff()
-		r.diff = map[string]any{"before": before, "after": after}
-	}
+	// The diff is read once Apply is done: a plan Apply refines (a task
+	// that failed on targets, not the "completed" it planned) shows what
+	// happened, not what was predicted.
+	defer func() {
+		if r.inv.DiffMode && r.changed {
+			before, after := plan.Diff()
+			r.diff = map[string]any{"before": before, "after": after}
+		}
+	}()
 	if plan.Empty() || r.inv.CheckMode {
 		return
 	}

@@ -7,6 +7,7 @@ package fleet
 
 import (
 	"fmt"
+	"path"
 	"regexp"
 	"sort"
 	"strings"
@@ -67,6 +68,13 @@ type Rules struct {
 	SVMNamePattern *regexp.Regexp
 	// Probes holds klconfig `version` answers by VM name, for VMs probed.
 	Probes map[string]Version
+	// NarrowedScope says the VMs were read for some hosts or a cluster
+	// only: a KSC record that matches none of them belongs elsewhere, not
+	// to this answer (set by Observe).
+	NarrowedScope bool
+	// NotProtected names VMs the operator says carry no Light Agent: they
+	// do not block a removal although KSC does not list them as agents.
+	NotProtected []string
 	// MarkRole/MarkVersion name the custom attributes svm_deploy writes and
 	// RoleSVM is the role value that marks an SVM.
 	MarkRole, MarkVersion, RoleSVM string
@@ -122,9 +130,14 @@ type Agent struct {
 	// SVMVersions are the Protection Server versions of the compatibility
 	// table that serve this agent; empty when the table knows none.
 	SVMVersions []string `json:"svm_versions"`
-	Updated     bool     `json:"updated"`   // served by the target version
-	Protected   bool     `json:"protected"` // a compatible, activated SVM runs on its host
-	ServedBy    []string `json:"served_by,omitempty"`
+	Updated     bool     `json:"updated"` // served by the target version
+	// Protected: a compatible, activated SVM runs on its host; null when
+	// the agent is Unplaced (its host is unknown, so is its protection).
+	Protected *bool `json:"protected"`
+	// Unplaced: KSC lists the agent but no VM in scope matches it (on
+	// another site, or gone).
+	Unplaced bool     `json:"unplaced,omitempty"`
+	ServedBy []string `json:"served_by,omitempty"`
 }
 
 func (a Agent) product() Product { return Product{Key: a.Product, DisplayName: a.ProductName} }
@@ -161,8 +174,13 @@ type Summary struct {
 	AgentsPending   int            `json:"agents_pending"`
 	Unprotected     int            `json:"unprotected"`
 	HostsReady      int            `json:"hosts_ready"`
-	Hosts           int            `json:"hosts"`
-	Problems        int            `json:"problems"`
+	// AgentsUnplaced are agents KSC lists that no VM in scope matches;
+	// AgentsOutsideScope those left out because the scope names hosts or
+	// a cluster (NarrowedScope).
+	AgentsUnplaced     int `json:"agents_unplaced"`
+	AgentsOutsideScope int `json:"agents_outside_scope"`
+	Hosts              int `json:"hosts"`
+	Problems           int `json:"problems"`
 }
 
 // Fleet is the joined view.
@@ -178,11 +196,22 @@ type Fleet struct {
 	Ambiguous     []string        `json:"ambiguous_matches"`
 	Unmatched     []string        `json:"unmatched_ksc_hosts"`
 	ProbeErrors   []string        `json:"probe_errors,omitempty"` // VMs that did not answer as SVMs
+	// Unknown are VMs on the hypervisors that are neither a recognised SVM
+	// nor a Light Agent KSC lists with its version: they may need an SVM
+	// nobody can tell, so they block removals on their host.
+	Unknown []UnknownVM `json:"unknown_vms"`
+}
+
+// UnknownVM is a VM whose protection cannot be read.
+type UnknownVM struct {
+	Name   string `json:"name"`
+	Host   string `json:"host"`
+	Reason string `json:"reason"`
 }
 
 // Build joins vCenter's VMs and KSC's hosts under the rules.
 func Build(vms []VM, hosts []KSCHost, r Rules) Fleet {
-	f := Fleet{TargetVersion: r.TargetVersion, Compat: r.Compat, ReadyToRemove: map[string]bool{}}
+	f := Fleet{TargetVersion: r.TargetVersion, Compat: r.Compat, ReadyToRemove: map[string]bool{}, Unknown: []UnknownVM{}}
 	idx := newHostIndex(hosts)
 	matched := map[string]bool{}
 	vmByHostID := map[string]VM{}
@@ -200,17 +229,21 @@ func Build(vms []VM, hosts []KSCHost, r Rules) Fleet {
 			f.SVMs = append(f.SVMs, svm)
 			continue
 		}
+		if u, ok := unknown(vm, h, r); ok {
+			f.Unknown = append(f.Unknown, u)
+		}
 		if r.SVMNamePattern != nil && r.SVMNamePattern.MatchString(vm.Name) {
 			f.Candidates = append(f.Candidates, vm.Name)
 		}
 	}
+	outside := 0
 	for _, h := range hosts {
 		p, ok := findProduct(h, r.LightAgent)
 		if !ok {
 			if !matched[h.ID] && !hasProduct(h, r.ProtectionServer) {
 				continue
 			}
-			if !matched[h.ID] {
+			if !matched[h.ID] && !r.NarrowedScope {
 				f.Unmatched = append(f.Unmatched, h.DisplayName)
 			}
 			continue
@@ -222,15 +255,49 @@ func Build(vms []VM, hosts []KSCHost, r Rules) Fleet {
 		}
 		if vm, ok := vmByHostID[h.ID]; ok {
 			a.Name, a.Host = vm.Name, vm.Host
+		} else if r.NarrowedScope {
+			outside++
+			continue
 		} else {
+			a.Unplaced = true
 			f.Unmatched = append(f.Unmatched, h.DisplayName)
 		}
 		a.Updated = r.Compat.Serves(r.TargetVersion, p, a.Version)
 		f.Agents = append(f.Agents, a)
 	}
 	f.computeHypervisors(r)
+	f.Summary.AgentsOutsideScope = outside
 	sortFleet(&f)
 	return f
+}
+
+// unknown tells whether vm, not an SVM, is a VM whose Light Agent KSC
+// cannot vouch for: not in KSC at all (a powered-off VM KSC's retention
+// removed, a VM vMotioned in from another site), or listed without a
+// Light Agent version. Unless the operator says it carries none, it may
+// need the SVM of its host.
+func unknown(vm VM, h *KSCHost, r Rules) (UnknownVM, bool) {
+	for _, n := range r.NotProtected {
+		// Shell patterns too: vSphere names some appliances itself (vCLS-*).
+		if ok, _ := path.Match(strings.ToLower(n), strings.ToLower(vm.Name)); ok || strings.EqualFold(n, vm.Name) {
+			return UnknownVM{}, false
+		}
+	}
+	u := UnknownVM{Name: vm.Name, Host: vm.Host}
+	if h == nil {
+		u.Reason = "not in KSC"
+		return u, true
+	}
+	p, ok := findProduct(*h, r.LightAgent)
+	switch {
+	case !ok:
+		u.Reason = "in KSC without a Light Agent"
+	case p.Version == "":
+		u.Reason = "in KSC without a Light Agent version"
+	default:
+		return UnknownVM{}, false
+	}
+	return u, true
 }
 
 func recognise(vm VM, h *KSCHost, r Rules) (SVM, bool) {
@@ -277,9 +344,11 @@ func (f *Fleet) computeHypervisors(r Rules) {
 			h.TargetSVMPrepared = h.TargetSVMPrepared || s.Prepared
 		}
 	}
+	unplaced := 0
 	for i := range f.Agents {
 		a := &f.Agents[i]
 		if a.Host == "" {
+			unplaced++
 			continue
 		}
 		h := get(a.Host)
@@ -289,11 +358,12 @@ func (f *Fleet) computeHypervisors(r Rules) {
 				a.ServedBy = append(a.ServedBy, s.Name)
 			}
 		}
-		a.Protected = len(a.ServedBy) > 0
+		protected := len(a.ServedBy) > 0
+		a.Protected = &protected
 		if !a.Updated {
 			h.AgentsPending = append(h.AgentsPending, a.Name)
 		}
-		if !a.Protected {
+		if !protected {
 			h.Unprotected = append(h.Unprotected, a.Name)
 		}
 	}
@@ -302,7 +372,7 @@ func (f *Fleet) computeHypervisors(r Rules) {
 			get(s.Own()).Problems = append(get(s.Own()).Problems, ps...)
 		}
 	}
-	f.Summary = Summary{SVMsByVersion: map[string]int{}, AgentsByVersion: map[string]int{}}
+	f.Summary = Summary{SVMsByVersion: map[string]int{}, AgentsByVersion: map[string]int{}, AgentsUnplaced: unplaced}
 	oldVersions := map[string]bool{}
 	for _, h := range byName {
 		h.Ready = h.TargetSVMPrepared && len(h.AgentsPending) == 0
@@ -351,6 +421,12 @@ func (f *Fleet) computeHypervisors(r Rules) {
 }
 
 func sortFleet(f *Fleet) {
+	sort.Slice(f.Unknown, func(i, j int) bool {
+		if f.Unknown[i].Host != f.Unknown[j].Host {
+			return f.Unknown[i].Host < f.Unknown[j].Host
+		}
+		return f.Unknown[i].Name < f.Unknown[j].Name
+	})
 	sort.Slice(f.SVMs, func(i, j int) bool {
 		if f.SVMs[i].Host != f.SVMs[j].Host {
 			return f.SVMs[i].Host < f.SVMs[j].Host

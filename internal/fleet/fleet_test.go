@@ -199,7 +199,7 @@ func TestGates(t *testing.T) {
 		return append(append([]VM(nil), base...), svmVM("new-1", "esx1", "6.2.0.200", power))
 	}
 	all := func(agents, repl, prep, last bool) map[string]bool {
-		return map[string]bool{GateAgents: agents, GateReplacement: repl, GatePrepared: prep, GateNotLast: last}
+		return map[string]bool{GateAgents: agents, GateReplacement: repl, GatePrepared: prep, GateNotLast: last, GateUnknownVMs: true}
 	}
 	tests := map[string]struct {
 		vms        []VM
@@ -358,7 +358,7 @@ func TestBuildReportsProductsAndPreparation(t *testing.T) {
 	require.Len(t, f.Agents, 1)
 	a := f.Agents[0]
 	assert.Equal(t, []any{"kesl", "Ubuntu 22.04", Version("12.1.0.300"), []string{"6.1"}, false, true, []string{"old-1"}},
-		[]any{a.Product, a.OS, a.Version, a.SVMVersions, a.Updated, a.Protected, a.ServedBy})
+		[]any{a.Product, a.OS, a.Version, a.SVMVersions, a.Updated, *a.Protected, a.ServedBy})
 	byName := map[string]SVM{}
 	for _, s := range f.SVMs {
 		byName[s.Name] = s
@@ -371,4 +371,75 @@ func TestBuildReportsProductsAndPreparation(t *testing.T) {
 	assert.True(t, f.Hypervisors[0].TargetSVMRunning)
 	assert.False(t, f.Hypervisors[0].TargetSVMPrepared)
 	assert.False(t, f.Hypervisors[0].Ready, "a host is ready only with a prepared new SVM")
+}
+
+// Every VM vCenter shows on the host counts: one KSC does not know as a
+// Light Agent with its version blocks the removal, named, unless the
+// operator lists it (or a pattern of it) as not protected.
+func TestUnknownVMGate(t *testing.T) {
+	base := []VM{svmVM("old-1", "esx1", "6.1.0.100", "poweredOn"), svmVM("new-1", "esx1", "6.2.0.200", "poweredOn"), {Name: "a1", Host: "esx1"}}
+	const suffix = "; list a VM that carries no Light Agent in not_protected_vms"
+	for name, tc := range map[string]struct {
+		extra        []VM
+		agent        string
+		notProtected []string
+		noTarget     bool
+		force        bool
+		want         string // the gate's reason when it blocks; "" passes
+	}{
+		"every VM known":                 {agent: "12.2.0.400"},
+		"a VM KSC does not know":         {extra: []VM{{Name: "x1", Host: "esx1", PowerState: "poweredOff"}}, agent: "12.2.0.400", want: "1 VM(s) on esx1 may need it, their Light Agent unknown to KSC: x1 (not in KSC)" + suffix},
+		"an agent without a version":     {agent: "", want: "1 VM(s) on esx1 may need it, their Light Agent unknown to KSC: a1 (in KSC without a Light Agent version)" + suffix},
+		"a VM on another host":           {extra: []VM{{Name: "x1", Host: "esx2"}}, agent: "12.2.0.400"},
+		"listed as not protected":        {extra: []VM{{Name: "x1", Host: "esx1"}}, agent: "12.2.0.400", notProtected: []string{"X1"}},
+		"a pattern in not_protected_vms": {extra: []VM{{Name: "vCLS-4c2f", Host: "esx1"}}, agent: "12.2.0.400", notProtected: []string{"vCLS-*"}},
+		"force skips it":                 {extra: []VM{{Name: "x1", Host: "esx1"}}, agent: "12.2.0.400", force: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			vms := append(append([]VM(nil), base...), tc.extra...)
+			r := rules()
+			r.NotProtected = tc.notProtected
+			f := Build(vms, prepared(vms, agentHost("a1", tc.agent)), r)
+			var old SVM
+			for _, s := range f.SVMs {
+				if s.Name == "old-1" {
+					old = s
+				}
+			}
+			g := Gates(f, old)
+			if tc.force {
+				g = GatesForced(f, old)
+			}
+			got := g[len(g)-1]
+			require.Equal(t, GateUnknownVMs, got.Name)
+			if tc.want == "" {
+				assert.True(t, got.Passed || got.Skipped, got.Reason)
+				assert.Equal(t, tc.force, got.Skipped)
+				return
+			}
+			assert.False(t, got.Passed)
+			assert.Equal(t, tc.want, got.Reason)
+		})
+	}
+}
+
+// Without a target version (a rollback through svm_deploy state=absent)
+// nothing replaces the SVM: the replacement and preparation gates pass,
+// the agent gate decides.
+func TestGatesWithoutTarget(t *testing.T) {
+	vms := []VM{svmVM("old-1", "esx1", "6.1.0.100", "poweredOn"), svmVM("new-1", "esx1", "6.2.0.200", "poweredOn"), {Name: "a1", Host: "esx1"}}
+	r := rules()
+	r.TargetVersion = ""
+	f := Build(vms, prepared(vms, agentHost("a1", "12.2.0.400")), r)
+	for _, s := range f.SVMs {
+		if s.Name != "new-1" {
+			continue
+		}
+		g := Gates(f, s)
+		got := map[string]bool{}
+		for _, x := range g {
+			got[x.Name] = x.Passed
+		}
+		assert.Equal(t, map[string]bool{GateAgents: false, GateReplacement: true, GatePrepared: true, GateNotLast: true, GateUnknownVMs: true}, got, g.Reason())
+	}
 }

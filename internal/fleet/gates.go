@@ -12,6 +12,7 @@ const (
 	GateReplacement = "replacement_running"
 	GatePrepared    = "replacement_prepared"
 	GateNotLast     = "not_last_svm"
+	GateUnknownVMs  = "no_unknown_vm"
 )
 
 // Gate is one safety check before an SVM is removed.
@@ -57,8 +58,8 @@ func Gates(f Fleet, svm SVM) GateResult {
 	return gates(f, svm, false)
 }
 
-// GatesForced is Gates with the gates that need KSC (agents, preparation)
-// skipped (force: true).
+// GatesForced is Gates with the gates that need KSC (agents, preparation,
+// unknown VMs) skipped (force: true).
 func GatesForced(f Fleet, svm SVM) GateResult {
 	return gates(f, svm, true)
 }
@@ -86,6 +87,20 @@ func gates(f Fleet, svm SVM, force bool) GateResult {
 	agents := agentGate(f, svm, others)
 	agents.Skipped = !agents.Passed && force
 
+	var unknownVMs []string
+	for _, u := range f.Unknown {
+		if u.Host == svm.Host {
+			unknownVMs = append(unknownVMs, fmt.Sprintf("%s (%s)", u.Name, u.Reason))
+		}
+	}
+	unknown := Gate{Name: GateUnknownVMs, Passed: len(unknownVMs) == 0,
+		Reason: fmt.Sprintf("every other VM on %s is an SVM, a Light Agent KSC lists with its version, or listed in not_protected_vms", svm.Host)}
+	if len(unknownVMs) > 0 {
+		unknown.Reason = fmt.Sprintf("%d VM(s) on %s may need it, their Light Agent unknown to KSC: %s; list a VM that carries no Light Agent in not_protected_vms",
+			len(unknownVMs), svm.Host, listSome(unknownVMs, reasonNames))
+		unknown.Skipped = force
+	}
+
 	replacement := Gate{Name: GateReplacement, Reason: fmt.Sprintf("no powered-on SVM of version %s on %s", f.TargetVersion, svm.Host)}
 	var running []SVM
 	for _, s := range others {
@@ -103,13 +118,42 @@ func gates(f Fleet, svm SVM, force bool) GateResult {
 	}
 	prepared := preparedGate(svm, running)
 	prepared.Skipped = !prepared.Passed && force
+	if f.TargetVersion == "" {
+		// A removal outside an upgrade (a rollback): nothing replaces the
+		// SVM, the agent and last-SVM gates keep the host protected.
+		replacement = Gate{Name: GateReplacement, Passed: true, Reason: "no target version: not an upgrade step, no replacement needed"}
+		prepared = Gate{Name: GatePrepared, Passed: true, Reason: "no target version: not an upgrade step, nothing to prepare"}
+	}
 
 	last := Gate{Name: GateNotLast, Passed: len(others) > 0,
 		Reason: fmt.Sprintf("%s is the last SVM on %s", svm.Name, svm.Host)}
 	if last.Passed {
 		last.Reason = fmt.Sprintf("%d other SVM(s) on %s", len(others), svm.Host)
 	}
-	return GateResult{agents, replacement, prepared, last}
+	return GateResult{agents, replacement, prepared, last, unknown}
+}
+
+// RefusedError is how every module that deletes SVMs refuses the ones the
+// gates block, before anything is touched: one message whatever the path.
+func RefusedError(blocked []BlockedSVM) error {
+	parts := make([]string, len(blocked))
+	for i, b := range blocked {
+		parts[i] = fmt.Sprintf("%s on %s (%s): %s", b.Name, b.Host, b.Version, b.Gates.Reason())
+	}
+	return fmt.Errorf("refusing to remove any SVM: %d selected SVM(s) blocked by safety gates: %s", len(blocked), strings.Join(parts, "; "))
+}
+
+// BlockedSVM is an SVM the gates keep.
+type BlockedSVM struct {
+	Name, Host string
+	Version    Version
+	Gates      GateResult
+}
+
+// BlockedAtRemovalError is the refusal when the gates, read again right
+// before the deletion, no longer pass; notTouched names what is left.
+func BlockedAtRemovalError(s SVM, g GateResult, notTouched string) error {
+	return fmt.Errorf("%s on %s blocked by safety gates at removal time: %s; not touched, nor: %s", s.Name, s.Host, g.Reason(), notTouched)
 }
 
 // agentGate: an agent on svm's host needs svm when svm serves it, or when

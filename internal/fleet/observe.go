@@ -81,6 +81,8 @@ type Snapshot struct {
 	ProbeErrors []string           `json:"probe_errors,omitempty"`
 	// Pins is nil when placements were not read.
 	Pins map[string]Pin `json:"pins"`
+	// Narrowed: the VMs were read for a cluster or some hosts only.
+	Narrowed bool `json:"narrowed"`
 }
 
 // Read reads what Observe builds the fleet from.
@@ -107,6 +109,7 @@ func Read(ctx context.Context, src Sources, sc vsphere.Scope, r Rules) (Snapshot
 	if src.Prober != nil && r.SVMNamePattern != nil {
 		snap.Probes, snap.ProbeErrors = probe(ctx, src.Prober, snap.VMs, r)
 	}
+	snap.Narrowed = sc.Cluster != "" || len(sc.Hosts) > 0
 	if src.Placements != nil {
 		// Which VMs are SVMs is known only once built: read their
 		// placements, for Build to add.
@@ -151,6 +154,7 @@ func (s Snapshot) Build(hosts []string, r Rules) Fleet {
 	if s.Pins != nil {
 		r.Pins = s.Pins
 	}
+	r.NarrowedScope = s.Narrowed || len(hosts) > 0
 	f := Build(vms, s.Hosts, r)
 	f.ProbeErrors = s.ProbeErrors
 	return f

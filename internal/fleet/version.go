@@ -1,9 +1,25 @@
 package fleet
 
 import (
+	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 )
+
+// versionSyntax is a version as an operator gives one: two to four dotted
+// numbers. Compare would take anything, and a typo ("latest",
+// "v6.2.0.200", a trailing space) would then match nothing and change
+// nothing without a word.
+var versionSyntax = regexp.MustCompile(`^[0-9]{1,9}(\.[0-9]{1,9}){1,3}$`)
+
+// CheckVersion checks a version where it enters, naming the option.
+func CheckVersion(option, v string) error {
+	if !versionSyntax.MatchString(v) {
+		return fmt.Errorf("%s must be a version of two to four dotted numbers such as 6.2.0.200, got %q", option, v)
+	}
+	return nil
+}
 
 // Version is a dotted product version (6.2.0.200) compared numerically, so
 // 6.10 sorts after 6.9. Non-numeric parts compare as text, after numbers.

@@ -61,6 +61,8 @@ var (
 	ErrHostKeyMismatch = errors.New("ssh host key mismatch")
 	// ErrHostKeyUnknown: strict checking found no key for the SVM in known_hosts.
 	ErrHostKeyUnknown = errors.New("ssh host key unknown")
+	// ErrKnownHostsMissing: strict checking was given a known_hosts file that does not exist.
+	ErrKnownHostsMissing = errors.New("known_hosts file does not exist")
 	// ErrAuthFailed: the SVM refused the credentials (password or key).
 	ErrAuthFailed = errors.New("ssh authentication failed")
 	// ErrUnreachable: no SSH session could be opened (refused, unreachable, dropped before the

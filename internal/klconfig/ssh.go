@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"strconv"
@@ -249,6 +250,9 @@ func (r *SSHRunner) hostKeyCallback() (ssh.HostKeyCallback, []string, error) {
 		_ = f.Close()
 	}
 	check, err := knownhosts.New(r.khFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("%w: %s", ErrKnownHostsMissing, r.khFile)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("read known_hosts: %w", err)
 	}

@@ -226,6 +226,7 @@ func TestHostKeyChecking(t *testing.T) {
 	}{
 		{"strict known", func(c SSHConfig) SSHConfig { c.KnownHostsFile = knownHostsWith(t, l.Addr(), l.HostKey()); return c }, nil, ""},
 		{"strict unknown", func(c SSHConfig) SSHConfig { c.KnownHostsFile = knownHostsWith(t, l.Addr(), nil); return c }, ErrHostKeyUnknown, "is not in"},
+		{"strict missing file", func(c SSHConfig) SSHConfig { c.KnownHostsFile = filepath.Join(t.TempDir(), "nope"); return c }, ErrKnownHostsMissing, "known_hosts file does not exist: "},
 		{"strict changed", func(c SSHConfig) SSHConfig { c.KnownHostsFile = knownHostsWith(t, l.Addr(), other); return c }, ErrHostKeyMismatch, "has another key"},
 		{"fingerprint", func(c SSHConfig) SSHConfig { c.Fingerprint = ssh.FingerprintSHA256(l.HostKey()); return c }, nil, ""},
 		{"fingerprint wrong", func(c SSHConfig) SSHConfig { c.Fingerprint = ssh.FingerprintSHA256(other); return c }, ErrHostKeyMismatch, "pinned"},

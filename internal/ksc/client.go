@@ -144,6 +144,8 @@ func NormalizeFingerprint(fp string) (string, error) {
 	return s, nil
 }
 
+var errPinMismatch = errors.New("does not match the pinned one")
+
 func tlsConfig(cfg Config) (*tls.Config, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	switch {
@@ -161,7 +163,7 @@ func tlsConfig(cfg Config) (*tls.Config, error) {
 			}
 			sum := sha256.Sum256(raw[0])
 			if got := hex.EncodeToString(sum[:]); got != pin {
-				return fmt.Errorf("ksc: server certificate fingerprint %s does not match the pinned one", got)
+				return fmt.Errorf("ksc: server certificate fingerprint %s %w", got, errPinMismatch)
 			}
 			return nil
 		}
@@ -175,6 +177,39 @@ func tlsConfig(cfg Config) (*tls.Config, error) {
 		tc.InsecureSkipVerify = true // explicitly requested by the caller
 	}
 	return tc, nil
+}
+
+// tlsHint names the options that make KSC's certificate trusted, for a
+// connection that failed on it (the modules' option names: the client
+// serves them only).
+func tlsHint(err error) string {
+	var (
+		ve *tls.CertificateVerificationError
+		ua x509.UnknownAuthorityError
+	)
+	switch {
+	case errors.Is(err, errPinMismatch):
+		return " (the certificate is not the one option ksc_fingerprint pins: compare it with the Administration Server's klserver.cer, or the server is another one)"
+	case errors.As(err, &ve) || errors.As(err, &ua):
+		return " (certificate not trusted: set option ksc_ca_file to the Administration Server's certificate, klserver.cer, or ksc_fingerprint to its SHA-256 fingerprint; ksc_validate_certs: false only in a lab)"
+	}
+	return ""
+}
+
+// loginHint says what to check when KSC refused the login.
+func (c *Client) loginHint(status int) string {
+	if status != http.StatusUnauthorized && status != http.StatusForbidden {
+		return ""
+	}
+	kind := "a KSC internal user (option ksc_internal_user: true)"
+	if !c.cfg.Internal {
+		kind = "a domain or OS account (option ksc_internal_user: false)"
+	}
+	h := fmt.Sprintf(" (KSC refused the credentials: check options ksc_username (%q) and ksc_password, that the account is %s", c.cfg.Username, kind)
+	if c.cfg.VServer != "" {
+		h += fmt.Sprintf(" of virtual server %q (option ksc_vserver)", c.cfg.VServer)
+	}
+	return h + ", and that it is not locked out)"
 }
 
 // loadCerts reads PEM or DER certificates (klserver.cer may be either).
@@ -295,7 +330,7 @@ func (c *Client) login(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("ksc login as %s: %w", c.cfg.Username, err)
+		return fmt.Errorf("ksc login as %s: %w%s", c.cfg.Username, err, tlsHint(err))
 	}
 	if st == http.StatusUnauthorized && strings.HasPrefix(hdr.Get("WWW-Authenticate"), "KSCMFA") {
 		return fmt.Errorf("ksc login as %s: %w", c.cfg.Username, ErrMFARequired)
@@ -305,7 +340,7 @@ func (c *Client) login(ctx context.Context) error {
 		if msg == "" {
 			msg = snippet(body)
 		}
-		return fmt.Errorf("ksc login as %s: HTTP %d: %s", c.cfg.Username, st, msg)
+		return fmt.Errorf("ksc login as %s: HTTP %d: %s%s", c.cfg.Username, st, msg, c.loginHint(st))
 	}
 	if p := pxgFromBody(method, body); p != nil {
 		return fmt.Errorf("ksc login as %s: %w", c.cfg.Username, p)

@@ -107,6 +107,28 @@ func TestBadCredentialsKeepPasswordSecret(t *testing.T) {
 	assert.NotContains(t, err.Error(), "not-the-Pa55")
 }
 
+// A refused login names the options to check, for the kind of account configured.
+func TestLoginRefusedNamesTheOptions(t *testing.T) {
+	s, _ := lab(t, kscsim.Config{VServer: "tenant"})
+	for _, tc := range []struct {
+		name string
+		mod  func(*Config)
+		want string
+	}{
+		{"wrong password", func(c *Config) { c.Password = "not-the-Pa55" },
+			`HTTP 401: .* \(KSC refused the credentials: check options ksc_username \("svc-ksvla"\) and ksc_password, that the account is a KSC internal user \(option ksc_internal_user: true\), and that it is not locked out\)$`},
+		{"wrong user, domain account, virtual server", func(c *Config) { c.Username, c.Internal, c.VServer = "nobody", false, "tenant" },
+			`HTTP 401: .* \(KSC refused the credentials: check options ksc_username \("nobody"\) and ksc_password, that the account is a domain or OS account \(option ksc_internal_user: false\) of virtual server "tenant" \(option ksc_vserver\), and that it is not locked out\)$`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := client(t, s, tc.mod).Login(context.Background())
+			require.Error(t, err)
+			assert.Regexp(t, tc.want, err.Error())
+			assert.NotContains(t, err.Error(), "not-the-Pa55")
+		})
+	}
+}
+
 func TestTLSTrust(t *testing.T) {
 	s, _ := lab(t, kscsim.Config{})
 	fp := s.Fingerprint()
@@ -119,9 +141,11 @@ func TestTLSTrust(t *testing.T) {
 		{"pin lower case without colons", func(c *Config) {
 			c.CAFile, c.Fingerprint = "", strings.ToLower(strings.ReplaceAll(fp, ":", ""))
 		}, ""},
-		{"wrong pin", func(c *Config) { c.CAFile, c.Fingerprint = "", strings.Repeat("ab", 32) }, "does not match the pinned one"},
+		{"wrong pin", func(c *Config) { c.CAFile, c.Fingerprint = "", strings.Repeat("ab", 32) },
+			"does not match the pinned one (the certificate is not the one option ksc_fingerprint pins"},
 		{"ca file", nil, ""},
-		{"unknown cert without CA", func(c *Config) { c.CAFile = "" }, "certificate"},
+		{"unknown cert without CA", func(c *Config) { c.CAFile = "" },
+			"(certificate not trusted: set option ksc_ca_file to the Administration Server's certificate, klserver.cer, or ksc_fingerprint to its SHA-256 fingerprint; ksc_validate_certs: false only in a lab)"},
 		{"explicitly insecure", func(c *Config) { c.CAFile, c.ValidateCerts = "", false }, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -73,12 +73,12 @@ func (l *Lab) evaluateLocked(reason string) {
 		}
 		was := a.svm
 		a.svm = l.compatibleSVMLocked(a, a.version)
-		if a.svm == "" && (was != "" || !a.evaluated) {
+		if a.svm == "" && (was != "" || !a.evaluated || a.woke) {
 			l.gaps = append(l.gaps, Gap{Time: now, VM: a.name, Host: a.host, AgentVersion: a.version,
 				Reason: fmt.Sprintf("%s: no powered-on, KSC-connected, activated SVM on %s serves %s %s",
 					reason, a.host, a.product.Key, a.version)})
 		}
-		a.evaluated = true
+		a.evaluated, a.woke = true, false
 	}
 }
 
@@ -138,6 +138,13 @@ func (l *Lab) agentOffsetsLocked() map[string]time.Duration {
 // agentUpdateTick is how often the running update task looks for agents
 // it can reach and for updates that are due.
 const agentUpdateTick = 20 * time.Millisecond
+
+// UpdateAgentsNow does what the Light Agent update task does, in the
+// caller's goroutine: from a KSCHook it lands between two KSC calls of a
+// module, as a task running in KSC may.
+func (l *Lab) UpdateAgentsNow(ctx context.Context) error {
+	return l.runAgentUpdate(ctx, func(int) {})
+}
 
 // runAgentUpdate is the KSC task UpdateAgentsTask. It reaches an agent
 // once a compatible new SVM serves its host (updating it earlier would

@@ -136,13 +136,9 @@ func (l *Lab) moveLocked(ctx context.Context, hosts []vcenter.HostState, vm vcen
 func (l *Lab) EnterMaintenance(ctx context.Context, host string) error {
 	l.clusterMu.Lock()
 	defer l.clusterMu.Unlock()
-	hosts, vms, err := l.vc.Cluster(ctx)
+	hosts, vms, h, err := l.clusterHost(ctx, host, "enter maintenance mode")
 	if err != nil {
 		return err
-	}
-	h := findHost(hosts, host)
-	if h == nil {
-		return fmt.Errorf("enter maintenance mode: no host %s", host)
 	}
 	for _, vm := range vms {
 		if vm.Host != host || !vm.On {
@@ -168,13 +164,9 @@ func (l *Lab) EnterMaintenance(ctx context.Context, host string) error {
 func (l *Lab) ExitMaintenance(ctx context.Context, host string) error {
 	l.clusterMu.Lock()
 	defer l.clusterMu.Unlock()
-	hosts, vms, err := l.vc.Cluster(ctx)
+	_, vms, h, err := l.clusterHost(ctx, host, "exit maintenance mode")
 	if err != nil {
 		return err
-	}
-	h := findHost(hosts, host)
-	if h == nil {
-		return fmt.Errorf("exit maintenance mode: no host %s", host)
 	}
 	if err := l.vc.SetMaintenance(ctx, h.Ref, false); err != nil {
 		return err
@@ -200,13 +192,9 @@ func (l *Lab) ExitMaintenance(ctx context.Context, host string) error {
 func (l *Lab) FailHost(ctx context.Context, host string) error {
 	l.clusterMu.Lock()
 	defer l.clusterMu.Unlock()
-	hosts, vms, err := l.vc.Cluster(ctx)
+	hosts, vms, h, err := l.clusterHost(ctx, host, "fail host")
 	if err != nil {
 		return err
-	}
-	h := findHost(hosts, host)
-	if h == nil {
-		return fmt.Errorf("fail host: no host %s", host)
 	}
 	if err := l.vc.SetConnected(host, false); err != nil {
 		return err
@@ -252,6 +240,20 @@ func (l *Lab) isSVM(name string) bool {
 	defer l.mu.Unlock()
 	_, ok := l.svms[name]
 	return ok || l.seeded[name]
+}
+
+// clusterHost reads the cluster and finds host in it, for the host
+// actions (what names the action in the error).
+func (l *Lab) clusterHost(ctx context.Context, host, what string) ([]vcenter.HostState, []vcenter.ClusterVM, *vcenter.HostState, error) {
+	hosts, vms, err := l.vc.Cluster(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	h := findHost(hosts, host)
+	if h == nil {
+		return nil, nil, nil, fmt.Errorf("%s: no host %s", what, host)
+	}
+	return hosts, vms, h, nil
 }
 
 func findHost(hosts []vcenter.HostState, name string) *vcenter.HostState {

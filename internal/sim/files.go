@@ -19,15 +19,19 @@ import (
 // Vars is the content of vars.yml: everything a playbook needs to reach
 // the lab. Passwords are in it: the directory is the lab's secret store.
 type Vars struct {
-	VCenterHostname     string            `yaml:"vcenter_hostname"`
-	VCenterPort         int               `yaml:"vcenter_port"`
-	VCenterUsername     string            `yaml:"vcenter_username"`
-	VCenterPassword     string            `yaml:"vcenter_password"`
-	VCenterValidate     bool              `yaml:"vcenter_validate_certs"`
-	VCenterCAFile       string            `yaml:"vcenter_ca_file"`
-	VCenterThumbprint   string            `yaml:"vcenter_thumbprint"`
-	Datacenter          string            `yaml:"vcenter_datacenter"`
-	Cluster             string            `yaml:"vcenter_cluster"`
+	VCenterHostname   string `yaml:"vcenter_hostname"`
+	VCenterPort       int    `yaml:"vcenter_port"`
+	VCenterUsername   string `yaml:"vcenter_username"`
+	VCenterPassword   string `yaml:"vcenter_password"`
+	VCenterValidate   bool   `yaml:"vcenter_validate_certs"`
+	VCenterCAFile     string `yaml:"vcenter_ca_file"`
+	VCenterThumbprint string `yaml:"vcenter_thumbprint"`
+	Datacenter        string `yaml:"vcenter_datacenter"`
+	Cluster           string `yaml:"vcenter_cluster"`
+	// ServedDatacenters are every datacenter whose SVMs this KSC serves:
+	// ksc_purge removes a record found by version only when its VM is in
+	// none of them.
+	ServedDatacenters   []string          `yaml:"ksc_served_datacenters"`
 	ESXiHosts           []string          `yaml:"esxi_hosts"`
 	SharedDatastore     string            `yaml:"shared_datastore"`
 	LocalDatastores     map[string]string `yaml:"local_datastores"` // ESXi host -> datastore
@@ -128,6 +132,10 @@ func (l *Lab) Vars(dir string) Vars {
 		// 0 means 22; an ephemeral port (tests) differs per SVM and is
 		// only in known_hosts.
 		v.SVMSSHPort = 22
+	}
+	v.ServedDatacenters = []string{inv.Datacenter}
+	for _, o := range inv.Others {
+		v.ServedDatacenters = append(v.ServedDatacenters, o.Name)
 	}
 	for _, h := range inv.Hosts {
 		v.ESXiHosts = append(v.ESXiHosts, h.Name)

@@ -83,9 +83,13 @@ type Config struct {
 	// version stands for every version starting with its parts. Default:
 	// each product's OldVersion with OldVersion, NewVersion with NewVersion.
 	Compatibility map[string]map[string][]string
-	Unmarked      bool   // seed old SVMs without marks, as the vendor's wizard does
-	KSC           string // KSC15 or KSC151 (default)
-	VCenterListen string // default "127.0.0.1:0"
+	Unmarked      bool // seed old SVMs without marks, as the vendor's wizard does
+	// SecondDatacenter seeds vcenter.SecondDatacenter: one more site
+	// served by the same KSC, with a running, registered old SVM that the
+	// upgrade must leave alone (KSC record included).
+	SecondDatacenter bool
+	KSC              string // KSC15 or KSC151 (default)
+	VCenterListen    string // default "127.0.0.1:0"
 	// Dir receives vars.yml, known_hosts, ksc.pem, vcenter.pem and the two
 	// OVAs; default: a temporary directory removed by Close.
 	Dir        string
@@ -159,7 +163,10 @@ type Config struct {
 	// SmallHost names a host with memory only for what it runs plus
 	// 2 GiB: too little for a second SVM.
 	SmallHost string
-	Logf      func(format string, args ...any)
+	// KSCHook is called with each KSC method name before it is served
+	// (kscsim.Config.Hook): tests drive races with it, deterministically.
+	KSCHook func(method string)
+	Logf    func(format string, args ...any)
 }
 
 func randomSecret(prefix string) string {
@@ -343,7 +350,7 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	}
 	if l.ksc, err = kscsim.Start(kscsim.Config{
 		Username: KSCUsername, Password: cfg.KSCPassword, RemoveHostsForceIgnored: cfg.KSC != KSC15,
-		CertDir: l.dir, Clock: cfg.Clock,
+		CertDir: l.dir, Clock: cfg.Clock, Hook: cfg.KSCHook,
 	}); err != nil {
 		return nil, fmt.Errorf("start lab ksc: %w", err)
 	}
@@ -364,7 +371,7 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 		Hosts: cfg.Hosts, VMsPerHost: cfg.VMsPerHost, OldVersion: cfg.OldVersion,
 		OldImageSHA256: l.oldImage.SHA256, Unmarked: cfg.Unmarked, Product: cfg.PSDisplayName,
 		Logf: cfg.Logf, NoHA: cfg.NoHA, UnpinnedSeed: cfg.UnpinnedSeed, Capacity: cfg.Capacity,
-		HostCapacity: l.hostCapacity(),
+		HostCapacity: l.hostCapacity(), SecondDatacenter: cfg.SecondDatacenter,
 		Hooks: vcenter.Hooks{
 			OnPowerOn:  func(vm vcenter.VM) { l.queue.put(func() { l.vmPoweredOn(vm) }) },
 			OnPowerOff: func(vm vcenter.VM) { l.queue.put(func() { l.vmPoweredOff(vm) }) },
@@ -431,6 +438,11 @@ func (l *Lab) writeImages() error {
 func (l *Lab) seedKSC() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	for _, o := range l.vc.Inventory().Others {
+		for _, h := range o.Hosts {
+			l.seeded[h.OldSVM] = true
+		}
+	}
 	for _, h := range l.vc.Inventory().Hosts {
 		l.seeded[h.OldSVM] = true
 		for i, name := range h.ProtectedVMs {

@@ -492,3 +492,27 @@ func TestNewSVMIsAStranger(t *testing.T) {
 func seededKeyFingerprint(l *Lab, name string) string {
 	return ssh.FingerprintSHA256(svm.HostKeyFromSeed(l.keySeed + name).PublicKey())
 }
+
+// SecondDatacenter seeds a site the upgrade does not touch: its old SVM
+// runs in DC2, answers klconfig and is registered in the same KSC.
+func TestSecondDatacenter(t *testing.T) {
+	l := startLab(t, Config{Hosts: 1, VMsPerHost: -1, SecondDatacenter: true})
+	require.NoError(t, l.Sync(context.Background()))
+	v := l.Vars(l.Dir())
+	assert.Equal(t, []string{"DC1", "DC2"}, v.ServedDatacenters)
+	assert.Equal(t, []string{"esxi-01.lab.local"}, v.ESXiHosts, "the second site is outside the upgrade")
+	const name = "svm-esxi-dc2-01-6.1"
+	require.NotNil(t, l.SVM(name), "its SVM serves klconfig")
+	require.Eventually(t, func() bool { return len(l.KSC().FindByName(name)) == 1 }, 10*time.Second, 20*time.Millisecond,
+		"its SVM is registered in KSC")
+	c, _ := labClient(t, l)
+	f := find.NewFinder(c.Client)
+	dc, err := f.Datacenter(context.Background(), "DC2")
+	require.NoError(t, err)
+	f.SetDatacenter(dc)
+	vm, err := f.VirtualMachine(context.Background(), name)
+	require.NoError(t, err)
+	st, err := vm.PowerState(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, types.VirtualMachinePowerStatePoweredOn, st)
+}

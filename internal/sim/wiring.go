@@ -36,6 +36,9 @@ type agentRec struct {
 	on                      bool
 	svm                     string // SVM the agent is connected to; "" = unprotected
 	evaluated               bool   // a gap at the first evaluation counts too
+	// woke: powered on since the last evaluation; waking up to no
+	// compatible SVM is a gap as much as losing one.
+	woke bool
 }
 
 // Gap is a moment a powered-on protected VM had no compatible SVM.
@@ -95,6 +98,7 @@ func (l *Lab) recognise(vm vcenter.VM) (string, bool) {
 
 func (l *Lab) vmPoweredOn(vm vcenter.VM) {
 	if a, ok := l.agents[vm.Name]; ok {
+		a.woke = !a.on
 		a.on = true
 		l.ksc.SetVisible(a.kscID, true)
 		l.evaluateLocked(vm.Name + " powered on")

@@ -18,13 +18,23 @@ type NotFoundError struct {
 	Kind string // "host", "datastore", "vm", ...
 	Name string // the name, path or MoRef asked for
 	In   string // optional scope, e.g. the datacenter
+	// Candidates are up to 10 names of that kind that do exist there, More how many others.
+	Candidates []string
+	More       int
 }
 
 func (e *NotFoundError) Error() string {
+	msg := fmt.Sprintf("%s %q not found", e.Kind, e.Name)
 	if e.In != "" {
-		return fmt.Sprintf("%s %q not found in %s", e.Kind, e.Name, e.In)
+		msg += " in " + e.In
 	}
-	return fmt.Sprintf("%s %q not found", e.Kind, e.Name)
+	if len(e.Candidates) > 0 {
+		msg += fmt.Sprintf("; %ss there: %s", e.Kind, strings.Join(e.Candidates, ", "))
+		if e.More > 0 {
+			msg += fmt.Sprintf(" (and %d more)", e.More)
+		}
+	}
+	return msg
 }
 
 // Is makes errors.Is(err, ErrNotFound) true.

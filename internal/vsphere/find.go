@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"reflect"
+	"sort"
 	"sync"
 
 	"github.com/vmware/govmomi/find"
@@ -101,6 +103,35 @@ func one[T interface {
 	return list[0], nil
 }
 
+// maxCandidates bounds the names a not-found error lists.
+const maxCandidates = 10
+
+// withCandidates adds to a not-found error the names that exist in the same
+// scope, so the user sees how vCenter spells them; a failed listing leaves
+// the error as it was.
+func withCandidates(err error, names func() ([]string, error)) error {
+	var nf *NotFoundError
+	if !errors.As(err, &nf) {
+		return err
+	}
+	all, lerr := names()
+	if lerr != nil || len(all) == 0 {
+		return err
+	}
+	sort.Strings(all)
+	nf.Candidates, nf.More = all[:min(len(all), maxCandidates)], max(0, len(all)-maxCandidates)
+	return err
+}
+
+// namesOf maps objects to their base names (the name a user would type).
+func namesOf[T any](list []T, invPath func(T) string) []string {
+	out := make([]string, len(list))
+	for i, o := range list {
+		out[i] = path.Base(invPath(o))
+	}
+	return out
+}
+
 func scopeName(dc *object.Datacenter) string {
 	if dc == nil {
 		return ""
@@ -132,7 +163,15 @@ func (s *Session) Host(ctx context.Context, dc *object.Datacenter, name string) 
 	}
 	return remember(&s.found, lookupKey("host", name, dc), func() (*object.HostSystem, error) {
 		list, err := f.HostSystemList(ctx, name)
-		return one("host", name, scopeName(dc), list, err, func(o *object.HostSystem) string { return o.InventoryPath })
+		h, err := one("host", name, scopeName(dc), list, err, func(o *object.HostSystem) string { return o.InventoryPath })
+		return h, withCandidates(err, func() ([]string, error) {
+			places, err := s.Hosts(ctx, dc.Name())
+			names := make([]string, len(places))
+			for i, p := range places {
+				names[i] = p.Name
+			}
+			return names, err
+		})
 	})
 }
 
@@ -159,7 +198,11 @@ func (s *Session) Datastore(ctx context.Context, dc *object.Datacenter, name str
 	}
 	return remember(&s.found, lookupKey("datastore", name, dc), func() (*object.Datastore, error) {
 		list, err := f.DatastoreList(ctx, name)
-		return one("datastore", name, scopeName(dc), list, err, func(o *object.Datastore) string { return o.InventoryPath })
+		ds, err := one("datastore", name, scopeName(dc), list, err, func(o *object.Datastore) string { return o.InventoryPath })
+		return ds, withCandidates(err, func() ([]string, error) {
+			all, err := f.DatastoreList(ctx, "*")
+			return namesOf(all, func(o *object.Datastore) string { return o.InventoryPath }), err
+		})
 	})
 }
 
@@ -172,7 +215,11 @@ func (s *Session) Network(ctx context.Context, dc *object.Datacenter, name strin
 	}
 	return remember(&s.found, lookupKey("network", name, dc), func() (object.NetworkReference, error) {
 		list, err := f.NetworkList(ctx, name)
-		return one("network", name, scopeName(dc), list, err, func(o object.NetworkReference) string { return o.GetInventoryPath() })
+		n, err := one("network", name, scopeName(dc), list, err, func(o object.NetworkReference) string { return o.GetInventoryPath() })
+		return n, withCandidates(err, func() ([]string, error) {
+			all, err := f.NetworkList(ctx, "*")
+			return namesOf(all, func(o object.NetworkReference) string { return o.GetInventoryPath() }), err
+		})
 	})
 }
 

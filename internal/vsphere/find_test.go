@@ -3,6 +3,7 @@ package vsphere
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -44,11 +45,15 @@ func TestFinders(t *testing.T) {
 		{name: "host by path", find: func() (object.Reference, error) { return s.Host(ctx, dc, "/DC0/host/DC0_H0/DC0_H0") }, wantPath: "/DC0/host/DC0_H0/DC0_H0"},
 		{name: "host by moref", find: func() (object.Reference, error) { return s.Host(ctx, dc, moref) }, wantPath: "/DC0/host/DC0_C0/DC0_C0_H0"},
 		{name: "host moref of another type", find: func() (object.Reference, error) { return s.Host(ctx, dc, "Datastore:"+moref[len("HostSystem:"):]) }, notFound: true, err: `host "Datastore:`},
-		{name: "host not found", find: func() (object.Reference, error) { return s.Host(ctx, dc, "esx-missing") }, notFound: true, err: `host "esx-missing" not found in datacenter /DC0`},
+		{name: "host not found", find: func() (object.Reference, error) { return s.Host(ctx, dc, "esx-missing") }, notFound: true,
+			err: `host "esx-missing" not found in datacenter /DC0; hosts there: DC0_C0_H0, DC0_C0_H1, DC0_C0_H2, DC0_H0`},
 		{name: "host ambiguous", find: func() (object.Reference, error) { return s.Host(ctx, dc, "DC0_C0_H*") },
 			err: `3 hosts match "DC0_C0_H*": /DC0/host/DC0_C0/DC0_C0_H0, /DC0/host/DC0_C0/DC0_C0_H1, /DC0/host/DC0_C0/DC0_C0_H2 (unique inventory path required)`},
 		{name: "datastore", find: func() (object.Reference, error) { return s.Datastore(ctx, dc, "LocalDS_0") }, wantPath: "/DC0/datastore/LocalDS_0"},
-		{name: "datastore not found", find: func() (object.Reference, error) { return s.Datastore(ctx, dc, "nope") }, notFound: true, err: `datastore "nope" not found`},
+		{name: "datastore not found", find: func() (object.Reference, error) { return s.Datastore(ctx, dc, "nope") }, notFound: true,
+			err: `datastore "nope" not found in datacenter /DC0; datastores there: LocalDS_0`},
+		{name: "network not found", find: func() (object.Reference, error) { return s.Network(ctx, dc, "VM Netwrk") }, notFound: true,
+			err: `network "VM Netwrk" not found in datacenter /DC0; networks there: `},
 		{name: "network", find: func() (object.Reference, error) { return s.Network(ctx, dc, "VM Network") }, wantPath: "/DC0/network/VM Network"},
 		{name: "folder ambiguous", find: func() (object.Reference, error) { return s.Folder(ctx, dc, "svms") },
 			err: `2 folders match "svms": /DC0/vm/a/svms, /DC0/vm/b/svms (unique inventory path required)`},
@@ -160,4 +165,35 @@ func TestFindersRememberPlacement(t *testing.T) {
 	_, err = s.Datastore(ctx, dc, "nope")
 	require.Error(t, err)
 	assert.Greater(t, s.RoundTrips(), before, "a failed lookup is not remembered")
+}
+
+// A not-found error lists at most 10 of the names that exist, sorted, and says how many more.
+func TestNotFoundListsCandidates(t *testing.T) {
+	many := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprintf("esx-%02d", n-i)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name  string
+		names []string
+		lerr  error
+		want  string
+	}{
+		{"none there", nil, nil, `host "x" not found in datacenter /DC0`},
+		{"listing failed", many(3), errors.New("boom"), `host "x" not found in datacenter /DC0`},
+		{"three", many(3), nil, `host "x" not found in datacenter /DC0; hosts there: esx-01, esx-02, esx-03`},
+		{"ten", many(10), nil, `host "x" not found in datacenter /DC0; hosts there: esx-01, esx-02, esx-03, esx-04, esx-05, esx-06, esx-07, esx-08, esx-09, esx-10`},
+		{"thirteen", many(13), nil, `host "x" not found in datacenter /DC0; hosts there: esx-01, esx-02, esx-03, esx-04, esx-05, esx-06, esx-07, esx-08, esx-09, esx-10 (and 3 more)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := withCandidates(&NotFoundError{Kind: "host", Name: "x", In: "datacenter /DC0"}, func() ([]string, error) { return tc.names, tc.lerr })
+			assert.EqualError(t, err, tc.want)
+			assert.ErrorIs(t, err, ErrNotFound)
+		})
+	}
+	other := errors.New("not a not-found")
+	assert.Same(t, other, withCandidates(other, func() ([]string, error) { panic("not listed") }))
 }

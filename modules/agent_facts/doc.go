@@ -68,11 +68,13 @@ func (*Module) Doc() ansible.Doc {
 		Return: map[string]ansible.ReturnValue{
 			"ansible_facts": {Description: []string{"The fleet under the key C(ksvla)."}, Returned: "success", Type: "dict",
 				Contains: map[string]ansible.ReturnValue{
-					"ksvla": {Description: []string{"C(target_version), C(compatibility) (the table used), C(svms) (each with C(activated), C(databases_date) and C(prepared) as KSC shows them, C(home_host) from its host mark, C(on_home_host), C(powered_on), C(pinned) and C(pin_missing): DRS override, HA override, autostart), C(hypervisors) (each with its Light Agents by version, the names still pending, C(target_svm_prepared) and C(problems): SVM moved, off or unpinned), C(summary) (with C(problems)), C(ready_to_remove) (old version -> every host ready), C(unrecognised_candidates), C(ambiguous_matches), C(unmatched_ksc_hosts)."},
+					"ksvla": {Description: []string{"C(target_version), C(compatibility) (the table used), C(svms) (each with C(activated), C(databases_date) and C(prepared) as KSC shows them, C(home_host) from its host mark, C(on_home_host), C(powered_on), C(pinned) and C(pin_missing): DRS override, HA override, autostart), C(hypervisors) (each with its Light Agents by version, the names still pending, C(target_svm_prepared) and C(problems): SVM moved, off or unpinned), C(summary) (with C(problems)), C(ready_to_remove) (old version -> every host ready), C(unrecognised_candidates), C(ambiguous_matches), C(unmatched_ksc_hosts), C(unknown_vms) (VMs on the hypervisors that are neither SVMs nor Light Agents KSC lists with their version: they block SVM removals there).",
+						"With O(esxi_hostnames) or O(cluster) only those hosts' SVMs and agents are returned; C(summary.agents_outside_scope) counts the agents left out."},
 						Returned: "success", Type: "dict",
 						Sample: map[string]any{"summary": map[string]any{"hosts": 4, "hosts_ready": 1, "agents_pending": 9, "unprotected": 0}}},
 				}},
-			"agents": {Description: []string{"Every Light Agent in scope: C(name), C(host), C(ip), C(ksc_id), C(product) (KSC product key), C(os), C(version), C(svm_versions) (the Protection Server versions O(compatibility) pairs with it), C(updated) (served by the target version), C(protected) and C(served_by) (the compatible, activated, powered-on SVMs on its host)."},
+			"agents": {Description: []string{"Every Light Agent in scope: C(name), C(host), C(ip), C(ksc_id), C(product) (KSC product key), C(os), C(version), C(svm_versions) (the Protection Server versions O(compatibility) pairs with it), C(updated) (served by the target version), C(protected) and C(served_by) (the compatible, activated, powered-on SVMs on its host).",
+				"An agent KSC lists but no VM in scope matches has C(unplaced=true) and C(protected=null): its host, so its protection, is unknown (counted in C(summary.agents_unplaced), not in C(summary.unprotected))."},
 				Returned: "success", Type: "list",
 				Sample: []any{map[string]any{"name": "vm-esxi-01-001", "host": "esxi-01.example.com", "ip": "10.20.1.11", "product": "kesl",
 					"os": "Ubuntu 22.04 LTS", "version": "12.1.0.1297", "svm_versions": []any{"6.1"},

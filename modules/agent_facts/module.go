@@ -85,36 +85,69 @@ func (*Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.
 	return f, nil
 }
 
-// read logs in to vCenter and KSC and reads what the fleet is built from,
-// returning the vCenter round trips it took.
-func read(ctx context.Context, o Options, rules fleet.Rules) (fleet.Snapshot, int, error) {
+// connect logs in to vCenter and KSC; done logs out of both.
+func connect(ctx context.Context, o Options) (*vsphere.Session, fleet.Sources, func(), error) {
 	vc, err := o.VCenterOptions.Conn()
 	if err != nil {
-		return fleet.Snapshot{}, 0, err
+		return nil, fleet.Sources{}, nil, err
 	}
 	kc, err := o.KSCOptions.Config()
 	if err != nil {
-		return fleet.Snapshot{}, 0, err
+		return nil, fleet.Sources{}, nil, err
 	}
 	kc.PageSize = o.PageSize
 
 	sess, err := vsphere.Connect(ctx, vc)
 	if err != nil {
-		return fleet.Snapshot{}, 0, err
+		return nil, fleet.Sources{}, nil, err
 	}
-	defer sess.Logout(context.WithoutCancel(ctx)) //nolint:errcheck // the facts are read; a failed logout only leaves a session to expire
 	client, err := ksc.New(kc)
 	if err != nil {
-		return fleet.Snapshot{}, 0, err
+		sess.Logout(context.WithoutCancel(ctx)) //nolint:errcheck // a failed logout only leaves a session to expire
+		return nil, fleet.Sources{}, nil, err
 	}
-	defer client.Close(context.WithoutCancel(ctx)) //nolint:errcheck // same: the session expires on its own
-
+	// The facts are read by then; a failed logout only leaves a session to expire.
+	done := func() {
+		client.Close(context.WithoutCancel(ctx)) //nolint:errcheck
+		sess.Logout(context.WithoutCancel(ctx))  //nolint:errcheck
+	}
 	src := fleet.Sources{Inventory: sess, KSC: client, Placements: sess}
 	if o.Probe {
 		src.Prober = &prober{opts: o}
 	}
+	return sess, src, done, nil
+}
+
+// read logs in to vCenter and KSC and reads what the fleet is built from,
+// returning the vCenter round trips it took.
+func read(ctx context.Context, o Options, rules fleet.Rules) (fleet.Snapshot, int, error) {
+	sess, src, done, err := connect(ctx, o)
+	if err != nil {
+		return fleet.Snapshot{}, 0, err
+	}
+	defer done()
 	snap, err := fleet.Read(ctx, src, o.Scope(), rules)
 	return snap, int(sess.RoundTrips()), err
+}
+
+// observe connects to vCenter and KSC and reads the fleet, keeping the
+// sessions open for the caller (the inventory reads the hosts too); done
+// logs out.
+func observe(ctx context.Context, o Options) (fleet.Fleet, *vsphere.Session, func(), error) {
+	rules, err := o.Rules()
+	if err != nil {
+		return fleet.Fleet{}, nil, nil, err
+	}
+	sess, src, done, err := connect(ctx, o)
+	if err != nil {
+		return fleet.Fleet{}, nil, nil, err
+	}
+	f, err := fleet.Observe(ctx, src, o.Scope(), rules)
+	if err != nil {
+		done()
+		return fleet.Fleet{}, nil, nil, err
+	}
+	return f, sess, done, nil
 }
 
 // factsView is the fleet without its per-agent list (returned beside

@@ -24,6 +24,7 @@ type Options struct {
 	PSProducts     []string `json:"ps_products"`
 	LAProducts     []string `json:"la_products"`
 	SVMNamePattern string   `json:"svm_name_pattern"`
+	NotProtected   []string `json:"not_protected_vms"`
 	// Compatibility is the raw table; Rules parses it.
 	Compatibility map[string]any `json:"compatibility"`
 }
@@ -50,11 +51,17 @@ func Spec() ansible.Spec {
 		{Name: "la_products", Type: ansible.TypeList, Elements: ansible.TypeStr, Default: anyList(fleet.DefaultLightAgent),
 			Description: []string{"KSC product keys (or display names) of the Light Agents on protected VMs: Kaspersky Endpoint Security for Windows and for Linux in Light Agent mode.",
 				"The default names the keys KSC uses for those products (V(KES), V(kesl)); check the application list of a protected VM in your KSC and set what it shows."}},
+		NotProtectedOption,
 		{Name: "svm_name_pattern", Type: ansible.TypeStr,
 			Description: []string{"A regular expression for the names of SVMs deployed without this collection (by the vendor's wizard).",
 				"A name alone never makes a VM an SVM: such a VM counts as one only when KSC lists the Protection Server on it (or, where the module offers it, a klconfig probe answers); otherwise it is reported as an unrecognised candidate."}},
 	}}
 }
+
+// NotProtectedOption is not_protected_vms, shared with svm_deploy.
+var NotProtectedOption = ansible.Option{Name: "not_protected_vms", Type: ansible.TypeList, Elements: ansible.TypeStr,
+	Description: []string{"Names of VMs on the hypervisors that carry no Light Agent (appliances, templates, infrastructure VMs), or shell-style patterns such as V(vCLS-*), matched case-insensitively.",
+		"Every other VM vCenter shows on a host that is neither an SVM nor a Light Agent KSC lists with its version (KSC's retention removed it, it came by vMotion from another site) blocks the removal of an SVM on that host (gate C(no_unknown_vm)), named in the refusal."}}
 
 func anyList(s []string) []any {
 	out := make([]any, len(s))
@@ -72,10 +79,14 @@ func (o Options) Scope() vsphere.Scope {
 // Rules are the recognition rules the options give, with the marks
 // svm_deploy writes.
 func (o Options) Rules() (fleet.Rules, error) {
+	if err := fleet.CheckVersion("target_version", o.TargetVersion); err != nil {
+		return fleet.Rules{}, err
+	}
 	r := fleet.Rules{
 		TargetVersion:    fleet.Version(o.TargetVersion),
 		ProtectionServer: o.PSProducts,
 		LightAgent:       o.LAProducts,
+		NotProtected:     o.NotProtected,
 		MarkRole:         vsphere.MarkRole, MarkVersion: vsphere.MarkVersion, RoleSVM: vsphere.RoleSVM, MarkHost: vsphere.MarkHost,
 	}
 	raw := o.Compatibility

@@ -28,25 +28,37 @@ func TestDefaultsBecomeRules(t *testing.T) {
 
 func TestRules(t *testing.T) {
 	tests := map[string]struct {
+		target    string
 		pattern   string
 		wantMatch string
 		wantErr   string
 	}{
 		"pattern compiled":             {pattern: "^svm-", wantMatch: "svm-esxi-01"},
 		"bad pattern names the option": {pattern: "svm-(", wantErr: "svm_name_pattern is not a valid regular expression: error parsing regexp: missing closing ): `svm-(`"},
+		"latest":                       {target: "latest", wantErr: `target_version must be a version of two to four dotted numbers such as 6.2.0.200, got "latest"`},
+		"a v prefix":                   {target: "v6.2.0.200", wantErr: `target_version must be a version of two to four dotted numbers such as 6.2.0.200, got "v6.2.0.200"`},
+		"a trailing space":             {target: "6.2.0.200 ", wantErr: `target_version must be a version of two to four dotted numbers such as 6.2.0.200, got "6.2.0.200 "`},
+		"one number":                   {target: "6", wantErr: `target_version must be a version of two to four dotted numbers such as 6.2.0.200, got "6"`},
+		"five numbers":                 {target: "6.2.0.200.1", wantErr: `target_version must be a version of two to four dotted numbers such as 6.2.0.200, got "6.2.0.200.1"`},
+		"a line":                       {target: "6.2"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			r, err := Options{SVMNamePattern: tc.pattern}.Rules()
+			if tc.target == "" {
+				tc.target = "6.2.0.200"
+			}
+			r, err := Options{TargetVersion: tc.target, SVMNamePattern: tc.pattern}.Rules()
 			if tc.wantErr != "" {
 				require.EqualError(t, err, tc.wantErr)
 				return
 			}
 			require.NoError(t, err)
-			assert.True(t, r.SVMNamePattern.MatchString(tc.wantMatch))
+			if tc.pattern != "" {
+				assert.True(t, r.SVMNamePattern.MatchString(tc.wantMatch))
+			}
 		})
 	}
-	r, err := Options{}.Rules()
+	r, err := Options{TargetVersion: "6.2.0.200"}.Rules()
 	require.NoError(t, err)
 	assert.Nil(t, r.SVMNamePattern, "no pattern, no candidates")
 }

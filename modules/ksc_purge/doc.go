@@ -12,6 +12,7 @@ func (*Module) Doc() ansible.Doc {
 			"Works on KSC 15 and on KSC 15.1 and later, where C(HostGroup.RemoveHosts) ignores C(bForceDestroy) and only moves managed devices to Unassigned devices: there each batch is moved to Unassigned first and then removed. Either way the module searches again afterwards and fails if a record is still listed.",
 			"Idempotent: a selector that matches no record is reported in RV(absent) and is not an error; when nothing is left to remove, C(changed) is false.",
 			"With vCenter connection options, a selected record whose VM still exists and is powered on is refused: the module fails, naming the VM, before removing anything.",
+			"A record is removed only when its SVM is proven gone: named by O(svms) (removed by this run), O(names) or O(ips), or, when selected by O(product_version) or O(not_visible_minutes) alone, matched by no VM in any datacenter of O(served_datacenters). RV(removed) says which proof applied; every other selected record is left, reported in RV(kept) and warned about.",
 		},
 		Notes: []string{
 			"A display name selects every record that has it; KSC names are not unique (re-deployed SVMs). Use O(svms) with C(ksc_id) to remove exactly one record.",
@@ -35,14 +36,14 @@ func (*Module) Doc() ansible.Doc {
     svms: "{{ removed_svms.removed }}"
   delegate_to: localhost
 
-- name: Remove every record of a Protection Server 6.1 not seen for a day, unless its VM still runs
+- name: Remove every record of a Protection Server 6.1 not seen for a day whose VM exists in no site of this KSC
   ksvla.lightagent.ksc_purge:
     product_version: 6.1.0.100
     not_visible_minutes: 1440
     hostname: vcenter.example.com
     username: automation@vsphere.local
     password: "{{ vcenter_password }}"
-    datacenter: DC1
+    served_datacenters: [DC1, DC2]
 
 - name: Remove two records by name
   ksvla.lightagent.ksc_purge:
@@ -56,7 +57,11 @@ func (*Module) Doc() ansible.Doc {
 					"id":             {Description: []string{"The record's unique id (C(KLHST_WKS_HOSTNAME))."}, Returned: "always", Type: "str"},
 					"ip":             {Description: []string{"The record's IPv4 address, empty when unknown."}, Returned: "always", Type: "str"},
 					"auto_remove_at": {Description: []string{"When the group's C(autoRemovePeriod) would have removed the record anyway."}, Returned: "with O(report_retention) and a non-zero period", Type: "str"},
+					"proof":          {Description: []string{"Why the record's SVM is known to be gone: the selector that named it, or the datacenters searched for its VM."}, Returned: "always", Type: "str"},
 				}},
+			"kept": {Description: []string{"Records selected by O(product_version) or O(not_visible_minutes) alone whose SVM is not proven gone, left in KSC: C(name), C(id), C(reason) (the VM found, or what is missing to prove it gone)."},
+				Returned: "success", Type: "list",
+				Sample: []any{map[string]any{"name": "svm-dc2-6.1", "id": "2f0e1c2a-5b1d-4a57-9d7e-0c1e6c3a9b11", "reason": "VM svm-dc2-6.1 exists in datacenter DC2 (on esxi-21.example.com, poweredOn)"}}},
 			"absent": {Description: []string{"Selectors that matched no record (already removed): dicts with C(name), C(ip) or C(ksc_id) as given."},
 				Returned: "success", Type: "list", Sample: []any{map[string]any{"name": "svm-esxi-02-6.1"}}},
 			"skipped": {Description: []string{"Records selected by O(names), O(ips) or O(svms) that O(product_version) or O(not_visible_minutes) keep: C(name), C(id), C(reason)."},

@@ -7,11 +7,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/ksvla/lightagent/internal/ansible"
+	"github.com/ksvla/lightagent/internal/fleet"
 	"github.com/ksvla/lightagent/internal/ksc"
 	"github.com/ksvla/lightagent/internal/vsphere"
 	"github.com/ksvla/lightagent/modules/conn"
@@ -40,6 +42,11 @@ func decode(req *ansible.Request) (Options, error) {
 	if err := checkBatch(o.BatchSize); err != nil {
 		return o, err
 	}
+	if o.ProductVersion != "" {
+		if err := fleet.CheckVersion("product_version", o.ProductVersion); err != nil {
+			return o, err
+		}
+	}
 	if o.NotVisibleMinutes != nil && *o.NotVisibleMinutes < 0 {
 		return o, fmt.Errorf("not_visible_minutes must not be negative, got %d", *o.NotVisibleMinutes)
 	}
@@ -62,11 +69,16 @@ func (m *Module) Observe(ctx context.Context, req *ansible.Request, resp *ansibl
 		return nil, err
 	}
 	obs := observed{Records: sel.records, Absent: sel.absent, Skipped: sel.skipped}
-	if obs.Refused, err = m.refuse(ctx, o, sel.records); err != nil {
+	if !o.named() {
+		if obs.Records, obs.Kept, err = m.prove(ctx, o, sel.records); err != nil {
+			return nil, err
+		}
+	}
+	if obs.Refused, err = m.refuse(ctx, o, obs.Records); err != nil {
 		return nil, err
 	}
-	if o.ReportRetention && len(sel.records) > 0 {
-		if obs.Retention, obs.AutoRemoveAt, err = retention(ctx, c, sel.records); err != nil {
+	if o.ReportRetention && len(obs.Records) > 0 {
+		if obs.Retention, obs.AutoRemoveAt, err = retention(ctx, c, obs.Records); err != nil {
 			return nil, err
 		}
 	}
@@ -74,10 +86,21 @@ func (m *Module) Observe(ctx context.Context, req *ansible.Request, resp *ansibl
 	resp.Set("absent", nonNil(obs.Absent))
 	resp.Set("skipped", nonNil(obs.Skipped))
 	resp.Set("refused", nonNil(obs.Refused))
+	resp.Set("kept", nonNil(obs.Kept))
+	if len(obs.Kept) > 0 {
+		resp.Warn(fmt.Sprintf("kept %d KSC records whose SVM is not proven gone (see kept): %s", len(obs.Kept), keptNames(obs.Kept)))
+	}
 	if o.ReportRetention {
 		resp.Set("retention", nonNil(obs.Retention))
 	}
 	return obs, nil
+}
+
+func keptNote(ks []Kept) string {
+	if len(ks) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; kept %d whose SVM is not proven gone", len(ks))
 }
 
 func nonNil[T any](s []T) []T {
@@ -100,9 +123,9 @@ func (*Module) Plan(req *ansible.Request, st ansible.State, resp *ansible.Respon
 	}
 	switch {
 	case p.Empty():
-		resp.Msg = fmt.Sprintf("no KSC record to remove (%d already absent)", len(obs.Absent))
+		resp.Msg = fmt.Sprintf("no KSC record to remove (%d already absent)", len(obs.Absent)) + keptNote(obs.Kept)
 	case req.CheckMode:
-		resp.Msg = fmt.Sprintf("would remove %d KSC records (%d already absent)", len(obs.Records), len(obs.Absent))
+		resp.Msg = fmt.Sprintf("would remove %d KSC records (%d already absent)", len(obs.Records), len(obs.Absent)) + keptNote(obs.Kept)
 	}
 	return p, nil
 }
@@ -134,7 +157,7 @@ func (m *Module) Apply(ctx context.Context, req *ansible.Request, pl ansible.Pla
 		return fmt.Errorf("KSC still lists %d of %d records after removing them: %s", len(left), len(p.ids()), strings.Join(names, ", "))
 	}
 	n := len(p.ids())
-	resp.Msg = fmt.Sprintf("removed %d KSC records", n)
+	resp.Msg = fmt.Sprintf("removed %d KSC records", n) + keptNote(p.Kept)
 	return nil
 }
 
@@ -207,6 +230,78 @@ func whileThere(ctx context.Context, c *ksc.Client, ids []string, op func([]stri
 		still[i] = r.ID
 	}
 	return op(still)
+}
+
+func keptNames(ks []Kept) string {
+	names := make([]string, 0, min(len(ks), 10))
+	for _, k := range ks[:min(len(ks), 10)] {
+		names = append(names, k.Name)
+	}
+	if len(ks) > 10 {
+		names = append(names, fmt.Sprintf("and %d more", len(ks)-10))
+	}
+	return strings.Join(names, ", ")
+}
+
+// prove splits records selected by version or staleness alone into those
+// whose SVM is proven gone (no VM matching them in any datacenter of
+// served_datacenters) and those kept. Such a selection reaches every
+// site the KSC serves, and a running SVM in a datacenter this run cannot
+// see still needs its record: without served_datacenters and vCenter
+// nothing is proven, so everything is kept.
+func (m *Module) prove(ctx context.Context, o Options, rs []Record) (gone []Record, kept []Kept, err error) {
+	if len(rs) == 0 {
+		return nil, nil, nil
+	}
+	if len(o.ServedDatacenters) == 0 || o.Hostname == "" {
+		for _, r := range rs {
+			kept = append(kept, Kept{Name: r.label(), ID: r.ID,
+				Reason: "not proven gone: name every datacenter this KSC serves in served_datacenters, with vCenter options, to check that no VM matches the record"})
+		}
+		return nil, kept, nil
+	}
+	s, err := m.VCenter(ctx, o.VCenterOptions)
+	if err != nil {
+		return nil, nil, err
+	}
+	present := map[string]string{}
+	for _, dc := range o.ServedDatacenters {
+		vms, err := s.Inventory(ctx, vsphere.Scope{Datacenter: dc})
+		if err != nil {
+			return nil, nil, fmt.Errorf("served_datacenters: read datacenter %s: %w", dc, err)
+		}
+		for _, vm := range vms {
+			where := fmt.Sprintf("VM %s exists in datacenter %s (on %s, %s)", vm.Name, dc, vm.Host, vm.PowerState)
+			for _, k := range []string{vm.Name, vm.HostName} {
+				if k = norm(k); k != "" {
+					present[k] = where
+				}
+			}
+		}
+	}
+	dcs := strings.Join(o.ServedDatacenters, ", ")
+	for _, r := range rs {
+		var keys []string
+		found := ""
+		for _, k := range []string{r.Name, r.FQDN, firstLabel(r.FQDN)} {
+			if k = norm(k); k != "" && !slices.Contains(keys, k) {
+				keys = append(keys, k)
+				if found == "" {
+					found = present[k]
+				}
+			}
+		}
+		switch {
+		case found != "":
+			kept = append(kept, Kept{Name: r.label(), ID: r.ID, Reason: found})
+		case len(keys) == 0:
+			kept = append(kept, Kept{Name: r.label(), ID: r.ID, Reason: "not proven gone: the record has no display name or FQDN to look for in vCenter"})
+		default:
+			r.Proof = fmt.Sprintf("no VM named %s (name or guest host name) in datacenters %s", strings.Join(keys, " or "), dcs)
+			gone = append(gone, r)
+		}
+	}
+	return gone, kept, nil
 }
 
 // refuse lists the records whose VM still exists and is powered on in

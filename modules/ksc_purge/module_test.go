@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -156,20 +157,6 @@ func TestPurge(t *testing.T) {
 			absentAfter: nil, // ids differ per lab: checked below by count
 		},
 		{
-			name:        "product_version",
-			args:        func(*lab) map[string]any { return map[string]any{"product_version": "6.1.0.100"} },
-			removed:     []string{"svm-esxi-01-6.1", "svm-esxi-02-6.1", "svm-orphan"},
-			absentFirst: []any{},
-			absentAfter: []any{},
-		},
-		{
-			name:        "not_visible_minutes alone selects stale Protection Servers only",
-			args:        func(*lab) map[string]any { return map[string]any{"not_visible_minutes": 60} },
-			removed:     []string{"svm-esxi-01-6.1"},
-			absentFirst: []any{},
-			absentAfter: []any{},
-		},
-		{
 			name: "names restricted by not_visible_minutes and product_version",
 			args: func(*lab) map[string]any {
 				return map[string]any{"names": []any{"svm-esxi-01-6.1", "svm-esxi-02-6.1", "svm-esxi-01-6.2", "vm-esxi-01-001"},
@@ -199,8 +186,15 @@ func TestPurge(t *testing.T) {
 				assert.Equal(t, tc.removed, names(first["removed"]))
 				assert.Equal(t, tc.absentFirst, first["absent"])
 				assert.Equal(t, fmt.Sprintf("removed %d KSC records", len(tc.removed)), first.Msg())
-				assert.Equal(t, tc.removed, names(ansibletest.Get(first, "diff", "before")))
-				assert.Equal(t, []any{}, ansibletest.Get(first, "diff", "after"))
+				before, _ := ansibletest.Get(first, "diff", "before").(string)
+				assert.Len(t, strings.Split(strings.TrimSuffix(before, "\n"), "\n"), len(tc.removed), before)
+				for _, n := range tc.removed {
+					assert.Contains(t, before, "KSC record "+n+" (id "+l.ids[n])
+				}
+				assert.Equal(t, "", ansibletest.Get(first, "diff", "after"))
+				for _, e := range first["removed"].([]any) {
+					assert.NotEmpty(t, ansibletest.Get(e, "proof"), "every removal says why its SVM is gone")
+				}
 				if tc.skipped != nil {
 					assert.Equal(t, tc.skipped, names(first["skipped"]))
 					reasons := map[string]any{}
@@ -234,6 +228,35 @@ func TestPurge(t *testing.T) {
 				assert.Equal(t, without(everyone, tc.removed...), l.present())
 			})
 		}
+	}
+}
+
+// A selection by version or staleness alone reaches every site the KSC
+// serves: without served_datacenters (and vCenter) no record of it is
+// proven gone, so each is kept and reported, nothing is removed.
+func TestBroadSelectionKeptWithoutProof(t *testing.T) {
+	for name, args := range map[string]map[string]any{
+		"product_version":                    {"product_version": "6.1.0.100"},
+		"not_visible_minutes":                {"not_visible_minutes": 60},
+		"served_datacenters without vCenter": {"product_version": "6.1.0.100", "served_datacenters": []any{"DC1"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			l := startKSC(t, true)
+			for _, check := range []bool{true, false} {
+				res := l.run(t, args, check)
+				require.False(t, res.Failed(), res.Msg())
+				assert.False(t, res.Changed())
+				assert.Equal(t, []any{}, res["removed"])
+				assert.NotEmpty(t, res["kept"])
+				assert.Contains(t, res.Msg(), "whose SVM is not proven gone")
+				for _, k := range res["kept"].([]any) {
+					assert.Contains(t, ansibletest.Get(k, "reason"), "served_datacenters")
+				}
+				assert.Contains(t, fmt.Sprint(res["warnings"]), "not proven gone")
+			}
+			assert.Equal(t, everyone, l.present())
+			assert.Zero(t, l.s.Calls()["HostGroup.RemoveHosts"]+l.s.Calls()["HostGroup.MoveHostsToGroup"])
+		})
 	}
 }
 
@@ -302,6 +325,10 @@ func TestBadOptions(t *testing.T) {
 		{"batch size", map[string]any{"names": []any{"x"}, "batch_size": 0}, "batch_size must be at least 1, got 0"},
 		{"product keys", map[string]any{"product_version": "6.1", "ps_products": []any{"Some Product"}},
 			"ps_products needs at least one KSC product key (display names with spaces cannot be searched)"},
+		{"version with a v", map[string]any{"product_version": "v6.1.0.100"},
+			`product_version must be a version of two to four dotted numbers such as 6.2.0.200, got "v6.1.0.100"`},
+		{"version with a space", map[string]any{"names": []any{"x"}, "product_version": "6.1.0.100 "},
+			`product_version must be a version of two to four dotted numbers such as 6.2.0.200, got "6.1.0.100 "`},
 		{"vcenter half given", map[string]any{"names": []any{"svm-esxi-01-6.1"}, "hostname": "127.0.0.1"},
 			"username is required: set the username option or export VMWARE_USER=..."},
 	} {

@@ -14,6 +14,16 @@ type Entry struct {
 	// AutoRemoveAt is when the group's autoRemovePeriod would have removed
 	// the record anyway (with report_retention).
 	AutoRemoveAt string `json:"auto_remove_at,omitempty"`
+	// Proof says why the record's SVM is known to be gone.
+	Proof string `json:"proof"`
+}
+
+// Kept is a selected record left in KSC because its SVM is not proven
+// gone.
+type Kept struct {
+	Name   string `json:"name"`
+	ID     string `json:"id"`
+	Reason string `json:"reason"`
 }
 
 // Refused is a record whose VM still runs in vCenter.
@@ -40,6 +50,7 @@ type observed struct {
 	Absent       []Absent
 	Skipped      []Skipped
 	Refused      []Refused
+	Kept         []Kept
 	Retention    []Retention
 	AutoRemoveAt map[string]time.Time // by record id, with report_retention
 }
@@ -48,13 +59,26 @@ type observed struct {
 type Plan struct {
 	Batches [][]Record
 	Before  []Entry
+	Kept    []Kept // selected but left: their SVM is not proven gone
 }
 
 // Empty reports whether nothing is to be removed.
 func (p Plan) Empty() bool { return len(p.Batches) == 0 }
 
-// Diff lists the selected records present before and after the removal.
-func (p Plan) Diff() (before, after any) { return p.Before, []Entry{} }
+// Diff shows the records present before and after the removal as text,
+// one line per record: Ansible's callbacks print strings and dicts, and
+// a list breaks them ('list' object has no attribute 'splitlines').
+func (p Plan) Diff() (before, after any) {
+	var b strings.Builder
+	for _, e := range p.Before {
+		fmt.Fprintf(&b, "KSC record %s (id %s", e.Name, e.ID)
+		if e.IP != "" {
+			fmt.Fprintf(&b, ", ip %s", e.IP)
+		}
+		fmt.Fprintf(&b, "): %s\n", e.Proof)
+	}
+	return b.String(), ""
+}
 
 // ids lists the plan's record ids in order.
 func (p Plan) ids() []string {
@@ -70,7 +94,7 @@ func (p Plan) ids() []string {
 func entries(rs []Record, at map[string]time.Time) []Entry {
 	out := make([]Entry, 0, len(rs))
 	for _, r := range rs {
-		e := Entry{Name: r.label(), ID: r.ID, IP: r.IP}
+		e := Entry{Name: r.label(), ID: r.ID, IP: r.IP, Proof: r.Proof}
 		if t, ok := at[r.ID]; ok {
 			e.AutoRemoveAt = t.UTC().Format(time.RFC3339)
 		}
@@ -93,7 +117,7 @@ func plan(obs observed, batchSize int) (Plan, error) {
 	if err := checkBatch(batchSize); err != nil {
 		return Plan{}, err
 	}
-	p := Plan{Before: entries(obs.Records, nil)}
+	p := Plan{Before: entries(obs.Records, nil), Kept: obs.Kept}
 	for i := 0; i < len(obs.Records); i += batchSize {
 		p.Batches = append(p.Batches, obs.Records[i:min(i+batchSize, len(obs.Records))])
 	}

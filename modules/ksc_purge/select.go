@@ -45,6 +45,7 @@ type Record struct {
 	Visible              bool
 	LastVisible, Created time.Time // zero when the server has no value
 	Version              string    // attrVersion, "" when not reported
+	Proof                string    // why its SVM is known to be gone
 }
 
 func recordOf(p ksc.Params) Record {
@@ -137,26 +138,28 @@ func ipLong(s string) (int64, error) {
 type ref struct {
 	kind, key string // kind: "name", "ip", "id"; key normalised for lookup
 	absent    Absent
+	proof     string // what naming the record this way proves
 }
 
 func refs(o Options) ([]ref, error) {
 	var out []ref
 	for _, n := range o.Names {
-		out = append(out, ref{"name", strings.ToLower(n), Absent{Name: n}})
+		out = append(out, ref{"name", strings.ToLower(n), Absent{Name: n}, "named in names by the operator"})
 	}
 	for _, ip := range o.IPs {
 		if _, err := ipLong(ip); err != nil {
 			return nil, fmt.Errorf("ips: %w", err)
 		}
-		out = append(out, ref{"ip", strings.TrimSpace(ip), Absent{IP: ip}})
+		out = append(out, ref{"ip", strings.TrimSpace(ip), Absent{IP: ip}, "named in ips by the operator"})
 	}
 	for i, s := range o.SVMs {
 		a := Absent{Name: s.Name, IP: s.IP, KSCID: s.KSCID}
+		proof := "removed by this run (svms: " + s.Name + ")"
 		switch {
 		case s.KSCID != "":
-			out = append(out, ref{"id", s.KSCID, a})
+			out = append(out, ref{"id", s.KSCID, a, proof})
 		case s.Name != "":
-			out = append(out, ref{"name", strings.ToLower(s.Name), a})
+			out = append(out, ref{"name", strings.ToLower(s.Name), a, proof})
 		default:
 			return nil, fmt.Errorf("svms[%d] has neither name nor ksc_id", i)
 		}
@@ -205,6 +208,12 @@ func selectNamed(ctx context.Context, c hostFinder, o Options) (map[string]Recor
 	done := map[string]bool{}
 	for _, r := range rs {
 		k := r.kind + "\x00" + r.key
+		for _, found := range index[k] {
+			if rec := records[found.ID]; rec.Proof == "" {
+				rec.Proof = r.proof
+				records[found.ID] = rec
+			}
+		}
 		if len(index[k]) == 0 && !done[k] {
 			done[k] = true
 			absent = append(absent, r.absent)

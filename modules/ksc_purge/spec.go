@@ -22,6 +22,7 @@ type Options struct {
 	conn.KSCOptions
 	conn.VCenterOptions
 	Datacenter        string   `json:"datacenter"`
+	ServedDatacenters []string `json:"served_datacenters"`
 	Names             []string `json:"names"`
 	IPs               []string `json:"ips"`
 	SVMs              []SVMRef `json:"svms"`
@@ -54,6 +55,10 @@ func spec() ansible.Spec {
 		Options: []ansible.Option{
 			{Name: "datacenter", Type: ansible.TypeStr,
 				Description: []string{"Limit the vCenter check (see O(hostname)) to this datacenter."}},
+			{Name: "served_datacenters", Type: ansible.TypeList, Elements: ansible.TypeStr,
+				Description: []string{"Every vCenter datacenter whose SVMs this KSC serves (see O(hostname)).",
+					"A record selected by O(product_version) or O(not_visible_minutes) alone is removed only when its SVM is proven gone: no VM in any of these datacenters has its display name, FQDN or the FQDN's first label as name or guest host name. Every other such record is left and reported in RV(kept).",
+					"Without this option (or without vCenter) no such record is removed: an SVM in a datacenter the run cannot see may still need its record. Records named by O(names), O(ips) or O(svms) do not need it."}},
 			{Name: "names", Type: ansible.TypeList, Elements: ansible.TypeStr,
 				Description: []string{"Display names (C(KLHST_WKS_DN)) of the records to remove, matched exactly (case-insensitively).",
 					"A name selects every record that has it."}},

@@ -113,7 +113,7 @@ func (*Module) Plan(req *ansible.Request, st ansible.State, resp *ansible.Respon
 	case req.CheckMode:
 		resp.Msg = fmt.Sprintf("KSC task %s is %s; would wait for it", o.Name, p.Before)
 	}
-	return p, nil
+	return &p, nil
 }
 
 // Apply starts the task and, with state=completed, waits for its result.
@@ -122,7 +122,7 @@ func (m *Module) Apply(ctx context.Context, req *ansible.Request, pl ansible.Pla
 	if err != nil {
 		return err
 	}
-	p := pl.(Plan)
+	p := pl.(*Plan)
 	c, err := m.KSC(o.KSCOptions)
 	if err != nil {
 		return err
@@ -149,6 +149,7 @@ func (m *Module) Apply(ctx context.Context, req *ansible.Request, pl ansible.Pla
 	}
 	st, err := wait(ctx, c, id, o, p.Start && p.PrevDone)
 	t := taskView(id, o.Name, st)
+	p.After = t.State // what the run came to: the diff shows it, not the plan's "completed"
 	resp.Set("task", t)
 	if err != nil {
 		return err
@@ -169,7 +170,9 @@ func (m *Module) Apply(ctx context.Context, req *ansible.Request, pl ansible.Pla
 	if o.FailOnTaskFailure {
 		return errors.New(msg)
 	}
-	resp.Warn(msg)
+	if o.WarnOnTaskFailure {
+		resp.Warn(msg)
+	}
 	resp.Msg = msg
 	return nil
 }

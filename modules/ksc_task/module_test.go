@@ -142,11 +142,20 @@ func TestFailingTask(t *testing.T) {
 
 	// A failed last run is not "completed": the next run starts it again,
 	// and with fail_on_task_failure false the failure is a warning.
-	soft := run(t, s, map[string]any{"name": "Add key KSVLA", "fail_on_task_failure": false}, ansibletest.Mode{})
+	soft := run(t, s, map[string]any{"name": "Add key KSVLA", "fail_on_task_failure": false}, ansibletest.Mode{Diff: true})
 	require.False(t, soft.Failed(), soft.Msg())
 	assert.True(t, soft.Changed())
+	assert.Equal(t, map[string]any{"before": map[string]any{"state": "failed"}, "after": map[string]any{"state": "failed"}}, soft["diff"],
+		"the diff tells what the run came to, not the planned completed")
 	assert.Equal(t, []any{"KSC task Add key KSVLA failed on 1 of 1 targets: licence key is not valid"}, soft["warnings"])
 	assert.Equal(t, 2, s.Calls()["Tasks.RunTask"])
+
+	// The playbook judges it itself: no warning, the result still says so.
+	quiet := run(t, s, map[string]any{"name": "Add key KSVLA", "fail_on_task_failure": false, "warn_on_task_failure": false}, ansibletest.Mode{})
+	require.False(t, quiet.Failed(), quiet.Msg())
+	assert.Nil(t, quiet["warnings"])
+	assert.Equal(t, "KSC task Add key KSVLA failed on 1 of 1 targets: licence key is not valid", quiet.Msg())
+	assert.Equal(t, "failed", ansibletest.Get(quiet, "task", "state"))
 }
 
 func TestStartedAndRunning(t *testing.T) {

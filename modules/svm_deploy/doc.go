@@ -92,6 +92,8 @@ func (*Module) Doc() ansible.Doc {
 					"seconds":   {Description: []string{"Time spent uploading."}, Returned: "always", Type: "float", Sample: 41.2},
 					"mib_per_s": {Description: []string{"Upload throughput in MiB per second."}, Returned: "always", Type: "float", Sample: 24.85},
 				}},
+			"gates": {Description: []string{"With O(state=absent): the safety gates of M(ksvla.lightagent.svm_remove) on the SVM (C(name), C(passed), C(skipped), C(reason)), read right before the deletion; any gate that blocks fails the module with svm_remove's refusal and nothing is deleted."},
+				Returned: "with O(state=absent) when the SVM exists", Type: "list"},
 			"leftover": {Description: []string{"What an interrupted earlier run had left and this run removed."}, Returned: "when leftovers were removed", Type: "dict",
 				Contains: map[string]ansible.ReturnValue{
 					"vms":     {Description: []string{"Inventory paths of the half-created VMs removed."}, Returned: "always", Type: "list", Sample: []any{"/DC1/vm/svm-esxi-01-6.2"}},

@@ -294,6 +294,11 @@ func TestSIGTERMDuringUpload(t *testing.T) {
 		if served.Add(int64(n)) > 1<<20 && sent.CompareAndSwap(false, true) {
 			require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
 		}
+		if sent.Load() {
+			// Slow the rest down, so that a loaded machine's late signal
+			// delivery cannot let the whole image through before the cancel.
+			time.Sleep(5 * time.Millisecond)
+		}
 	})
 	args := e.args(host, name, map[string]any{"image": url, "wait_for_ip": false})
 	args["_ansible_module_name"] = "ksvla.lightagent.svm_deploy"

@@ -17,6 +17,7 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ksvla/lightagent/internal/ansible"
+	"github.com/ksvla/lightagent/internal/fleet"
 	"github.com/ksvla/lightagent/internal/vsphere"
 	"github.com/ksvla/lightagent/modules/conn"
 )
@@ -59,6 +60,11 @@ func decode(req *ansible.Request) (input, error) {
 	}
 	if o.WaitTimeout <= 0 {
 		return in, fmt.Errorf("wait_timeout must be positive, got %d", o.WaitTimeout)
+	}
+	if o.Version != "" {
+		if err := fleet.CheckVersion("version", o.Version); err != nil {
+			return in, err
+		}
 	}
 	if o.ImageSHA256 != "" {
 		sum, err := vsphere.NormalizeSHA256(o.ImageSHA256)
@@ -103,6 +109,17 @@ func (m *Module) Observe(ctx context.Context, req *ansible.Request, resp *ansibl
 	obs, err := observe(ctx, s, in, resp)
 	if err != nil {
 		return nil, withTimeout(err, in.Options)
+	}
+	if in.State == StateAbsent && len(obs.Existing) == 1 && checkOurs(in.Options, obs, obs.Existing[0]) == nil {
+		r, err := m.checkRemoval(ctx, s, in.Options, obs.Host, obs.Existing[0].Moid)
+		if err != nil {
+			return nil, withTimeout(err, in.Options)
+		}
+		obs.Removal = &r
+		r.report(resp)
+		if in.Force {
+			resp.Warn("force=true: the Light Agent and unknown-VM gates are skipped; the last-SVM gate still applies")
+		}
 	}
 	if len(obs.Existing) == 1 {
 		cur := &obs.Existing[0]
@@ -352,7 +369,20 @@ func (m *Module) Apply(ctx context.Context, req *ansible.Request, pl ansible.Pla
 	if err != nil {
 		return err
 	}
-	return withTimeout(apply(ctx, s, in, pl.(Plan), resp), in.Options)
+	p := pl.(Plan)
+	if p.Has(StepDestroy) {
+		// Read again right before the deletion: an agent update may have
+		// moved agents onto this SVM since Observe.
+		r, err := m.checkRemoval(ctx, s, in.Options, p.Before.Host, p.VM)
+		if err != nil {
+			return withTimeout(err, in.Options)
+		}
+		resp.Set("gates", r.Gates)
+		if !r.Gates.Passed() {
+			return fleet.BlockedAtRemovalError(r.SVM, r.Gates, "none")
+		}
+	}
+	return withTimeout(apply(ctx, s, in, p, resp), in.Options)
 }
 
 func apply(ctx context.Context, s *vsphere.Session, in input, p Plan, resp *ansible.Response) error {

@@ -167,7 +167,7 @@ func TestDeployLifecycle(t *testing.T) {
 	assert.Equal(t, []any{"SVM " + name + " exists: first_boot only applies when it is created, and its first-boot commands differ; left as is"}, drift["warnings"])
 
 	// state=absent: check, remove, again.
-	absent := e.args(host, name, map[string]any{"state": "absent", "image": nil, "datastore": nil})
+	absent := labtest.Args(e.args(host, name, map[string]any{"state": "absent", "image": nil, "datastore": nil}), labtest.KSCArgs(e.v), labtest.FleetArgs(e.v))
 	checkAbsent := e.run(t, ctx, absent, ansibletest.Mode{Check: true})
 	require.False(t, checkAbsent.Failed(), checkAbsent.Msg())
 	assert.True(t, checkAbsent.Changed())
@@ -186,6 +186,37 @@ func TestDeployLifecycle(t *testing.T) {
 	require.False(t, gone.Failed(), gone.Msg())
 	assert.False(t, gone.Changed())
 	assert.Equal(t, "no VM named "+name+": nothing to remove", gone.Msg())
+}
+
+// state=absent goes through svm_remove's gates: the only SVM serving a
+// host's agents is refused with svm_remove's message, in check mode and
+// for real, and the lab records no gap; without KSC it is refused unless
+// forced, and force is reported.
+func TestAbsentGated(t *testing.T) {
+	e := newEnv(t, sim.Config{Hosts: 1, VMsPerHost: 2})
+	ctx := ctxFor(t)
+	host := e.v.ESXiHosts[0]
+	old := e.l.VCenter().Inventory().Hosts[0].OldSVM
+	args := labtest.Args(e.args(host, old, map[string]any{"state": "absent", "image": nil, "datastore": nil}), labtest.KSCArgs(e.v), labtest.FleetArgs(e.v))
+	want := "refusing to remove any SVM: 1 selected SVM(s) blocked by safety gates: " + old + " on " + host + " (6.1.0.100): " +
+		"no_agent_needs_it: 2 Light Agent(s) on " + host + " still need it: vm-esxi-01-001 (KES 12.5.0.100), vm-esxi-01-002 (kesl 12.1.0.300); " +
+		"not_last_svm: " + old + " is the last SVM on " + host
+	for _, check := range []bool{true, false} {
+		res := e.run(t, ctx, args, ansibletest.Mode{Check: check})
+		require.True(t, res.Failed())
+		assert.Equal(t, want, res.Msg())
+		assert.Equal(t, false, ansibletest.Get(res, "gates", 0, "passed"))
+	}
+	noKSC := e.run(t, ctx, e.args(host, old, map[string]any{"state": "absent", "image": nil, "datastore": nil}), ansibletest.Mode{})
+	require.True(t, noKSC.Failed())
+	assert.Contains(t, noKSC.Msg(), "the Light Agent gate needs KSC")
+	forced := e.run(t, ctx, labtest.Args(args, map[string]any{"force": true}), ansibletest.Mode{Check: true})
+	require.True(t, forced.Failed(), "force skips the agent gate only: the last-SVM gate still holds")
+	assert.Contains(t, forced.Msg(), "not_last_svm: "+old+" is the last SVM on "+host)
+	assert.Contains(t, fmt.Sprint(forced["warnings"]), "force=true: the Light Agent and unknown-VM gates are skipped")
+	assert.Len(t, e.vms(t, old), 1)
+	require.NoError(t, e.l.Sync(ctx))
+	assert.Empty(t, e.l.Gaps())
 }
 
 func toAny(m map[string]string) map[string]any {
@@ -295,6 +326,8 @@ func TestRefusals(t *testing.T) {
 	}{
 		{"version mismatch", e.args(h0, "svm-x", map[string]any{"version": "9.9"}),
 			fmt.Sprintf("image %s carries Protection Server version %s, but option version is 9.9", e.v.NewImage.Path, e.v.NewVersion)},
+		{"version not a version", e.args(h0, "svm-x", map[string]any{"version": "latest"}),
+			`version must be a version of two to four dotted numbers such as 6.2.0.200, got "latest"`},
 		{"not an SVM", e.args(h0, protected, nil),
 			fmt.Sprintf("VM %s (/%s/vm/%s) exists and is not an SVM marked by ksvla.lightagent (custom attribute ksvla.role: not set): refusing to overwrite it; choose another name",
 				protected, e.v.Datacenter, protected)},
@@ -318,7 +351,7 @@ func TestRefusals(t *testing.T) {
 		{"unknown OVF network", e.args(h0, "svm-x", map[string]any{"networks": map[string]any{"Nope": e.v.SVMNetwork}}),
 			`networks: the image has no network "Nope" (it has: VM Network)`},
 		{"missing datastore", e.args(h0, "svm-x", map[string]any{"datastore": "nope"}),
-			fmt.Sprintf(`datastore "nope" not found in datacenter /%s`, e.v.Datacenter)},
+			fmt.Sprintf(`datastore "nope" not found in datacenter /%s; datastores there: %s, `, e.v.Datacenter, e.v.LocalDatastores[h0]) + "…"},
 		{"image required", e.args(h0, "svm-x", map[string]any{"image": nil}),
 			"state is present but all of the following are missing: image"},
 		{"wrong thumbprint", e.args(h0, "svm-x", map[string]any{"thumbprint": badTP}),

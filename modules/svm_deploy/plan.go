@@ -76,6 +76,8 @@ type observed struct {
 	LeftoverFolders []string
 	// Existing are the other VMs of this name in the datacenter.
 	Existing []vmInfo
+	// Removal is the gates' verdict on the SVM state=absent would delete.
+	Removal *removal
 	// Pin is how the one existing VM is held on its host; HostPin what a
 	// new SVM on the resolved host needs (state=present).
 	Pin, HostPin *vsphere.Placement
@@ -176,6 +178,9 @@ func plan(o Options, obs observed) (Plan, error) {
 	}
 	if o.State == StateAbsent {
 		if cur != nil {
+			if obs.Removal != nil && !obs.Removal.Gates.Passed() {
+				return Plan{}, obs.Removal.refusal()
+			}
 			p.Steps = append(p.Steps, StepDestroy)
 		}
 		return p, nil

@@ -14,6 +14,12 @@ const (
 // Options are svm_deploy's decoded options.
 type Options struct {
 	conn.VCenterOptions
+	conn.KSCOptions
+	Force            bool           `json:"force"`
+	NotProtected     []string       `json:"not_protected_vms"`
+	PSProducts       []string       `json:"ps_products"`
+	LAProducts       []string       `json:"la_products"`
+	Compatibility    map[string]any `json:"compatibility"` // the gates' table (fleetopts' option)
 	Datacenter       string         `json:"datacenter"`
 	ESXiHostname     string         `json:"esxi_hostname"`
 	Datastore        string         `json:"datastore"`
@@ -36,12 +42,17 @@ type Options struct {
 	State            string         `json:"state"`
 }
 
+// gateSpec is the KSC connection and the gate options of state=absent.
+func gateSpec() ansible.Spec {
+	return conn.KSCSpec().Merge(ansible.Spec{Options: gateOptions()})
+}
+
 // MaxFirstBoot bounds first_boot: the vendor's first startup script is for
 // a minimal set of commands, and each line becomes an extraConfig entry.
 const MaxFirstBoot = 32
 
 func spec() ansible.Spec {
-	return conn.VCenterSpec().Merge(ansible.Spec{
+	return conn.VCenterSpec().Merge(gateSpec()).Merge(ansible.Spec{
 		Options: []ansible.Option{
 			{Name: "datacenter", Type: ansible.TypeStr,
 				Description: []string{"The datacenter (name, inventory path or MoRef) that holds O(esxi_hostname).",
@@ -104,7 +115,8 @@ func spec() ansible.Spec {
 				Description: []string{"Seconds the whole module may take, upload included. When it runs out the import is aborted and the half-created VM deleted;",
 					"if the module is killed instead, the next run finds the half-created VM and deletes it before deploying again."}},
 			{Name: "state", Type: ansible.TypeStr, Default: StatePresent, Choices: []any{StatePresent, StateAbsent},
-				Description: []string{"V(present) deploys the SVM unless it exists; V(absent) powers it off and deletes it, but only a VM marked as an SVM."}},
+				Description: []string{"V(present) deploys the SVM unless it exists; V(absent) powers it off and deletes it, but only a VM marked as an SVM,",
+					"and only when M(ksvla.lightagent.svm_remove)'s safety gates pass, read right before the deletion (no Light Agent needs it, it is not the last SVM on its host, no VM there unknown to KSC): the KSC options are then required unless O(force=true)."}},
 		},
 		RequiredIf: []ansible.RequiredIf{{Key: "state", Value: StatePresent, Requirements: []string{"image", "datastore"}}},
 	})

@@ -196,6 +196,11 @@ func (s *state) explain(err error, cmd klconfig.Command) error {
 			msg += ": " + strings.Join(parts, "; ")
 		}
 		return &commandError{msg: msg, err: err}
+	case errors.Is(err, klconfig.ErrKnownHostsMissing):
+		// Said once, without the runner's prefix: the file is the problem, not the command.
+		return &commandError{msg: fmt.Sprintf("known_hosts file %s does not exist: create it with the SVMs' host keys "+
+			"(ssh-keyscan <svm> >> %s), set option known_hosts to the file that has them, or set "+
+			"host_key_checking=accept_new to record each new SVM's key on first contact", s.knownHostsName, s.knownHostsName), err: err}
 	case errors.Is(err, klconfig.ErrHostKeyUnknown) && s.vm != nil:
 		return fmt.Errorf("host key of %s is not in known_hosts %s, no host key is recorded on vm %s and the VM does not await first contact (custom attribute %s=%s, which only svm_deploy sets on a VM it has just created): verify the SVM's key, then add it to known_hosts (%w)",
 			addr, s.knownHostsName, s.vm.contact.Name, vsphere.MarkFirstContact, vsphere.FirstContactPending, err)
@@ -222,6 +227,9 @@ func (s *state) explain(err error, cmd klconfig.Command) error {
 			display(cmd), addr, err)
 	case errors.Is(err, klconfig.ErrUnreachable):
 		return fmt.Errorf("svm %s did not answer over SSH within wait_timeout=%ds: %w", addr, s.opts.WaitTimeout, err)
+	}
+	if strings.HasPrefix(err.Error(), "klconfig "+cmd.Name+" on ") {
+		return err // the runner named the command and the SVM already
 	}
 	return fmt.Errorf("klconfig %s on %s: %w", display(cmd), addr, err)
 }

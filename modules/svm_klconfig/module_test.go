@@ -409,6 +409,9 @@ func TestAuthAndHostKeyFailures(t *testing.T) {
 			"host key of " + addr + " does not match host_key " + ssh.FingerprintSHA256(other.svm.HostKey())},
 		{"unknown host key", map[string]any{"known_hosts": emptyKH},
 			"host key of " + addr + " is not in known_hosts " + emptyKH + ": add it or set host_key_checking=accept_new"},
+		{"missing known_hosts", map[string]any{"known_hosts": filepath.Join(dir, "missing_known_hosts")},
+			"known_hosts file " + filepath.Join(dir, "missing_known_hosts") + " does not exist: create it with the SVMs' host keys (ssh-keyscan <svm> >> " +
+				filepath.Join(dir, "missing_known_hosts") + "), set option known_hosts to the file that has them, or set host_key_checking=accept_new"},
 		{"no credential", map[string]any{"password": nil},
 			"a credential is required: set the password option (or export KSVLA_KLCONFIG_PASSWORD), image_password (or export KSVLA_KLCONFIG_IMAGE_PASSWORD), private_key, or private_key_file (or export KSVLA_KLCONFIG_PRIVATE_KEY_FILE)"},
 	}
@@ -419,6 +422,7 @@ func TestAuthAndHostKeyFailures(t *testing.T) {
 				got := run(t, args, ansibletest.Mode{Check: check})
 				require.True(t, got.Failed())
 				assert.True(t, strings.HasPrefix(got.Msg(), tc.msg), "got %q\nwant prefix %q", got.Msg(), tc.msg)
+				assert.LessOrEqual(t, strings.Count(got.Msg(), "klconfig apiversion on"), 1, "prefix repeated: %q", got.Msg())
 				assert.NotContains(t, encode(t, got), initialPassword)
 			}
 		})

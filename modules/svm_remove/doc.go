@@ -7,7 +7,7 @@ func (*Module) Doc() ansible.Doc {
 	gates := map[string]ansible.ReturnValue{
 		"name":    {Description: []string{"C(no_agent_needs_it), C(replacement_running), C(replacement_prepared) or C(not_last_svm)."}, Returned: "always", Type: "str"},
 		"passed":  {Description: []string{"Whether the gate passed."}, Returned: "always", Type: "bool"},
-		"skipped": {Description: []string{"The gate was skipped by O(force=true)."}, Returned: "when skipped", Type: "bool"},
+		"skipped": {Description: []string{"The gate was skipped by O(force=true) (C(no_agent_needs_it) and C(no_unknown_vm) only)."}, Returned: "when skipped", Type: "bool"},
 		"reason":  {Description: []string{"Why the gate passed or blocks."}, Returned: "always", Type: "str"},
 	}
 	return ansible.Doc{
@@ -15,7 +15,8 @@ func (*Module) Doc() ansible.Doc {
 		Description: []string{
 			"Step 5 of the upgrade: once the Light Agents run the new version, shuts down and deletes the old SVMs from the hypervisors.",
 			"Only VMs positively recognised as SVMs are touched: by the marks M(ksvla.lightagent.svm_deploy) writes, or by the Protection Server product KSC lists on them. A selected VM that is not a recognised SVM (a protected VM, an unrecognised candidate matching O(svm_name_pattern)) fails the run before any change, naming it.",
-			"Four safety gates are checked for each selected SVM: no Light Agent on its hypervisor still needs it (C(no_agent_needs_it): an agent the SVM serves per O(compatibility), or one in no row of the table, that no other activated SVM there serves; an SVM whose version has no row blocks while agents run there), a powered-on SVM of O(target_version) runs on the same hypervisor (C(replacement_running)), KSC shows that SVM activated and with databases (C(replacement_prepared), naming it when not), and it is not the last SVM there (C(not_last_svm)).",
+			"Five safety gates are checked for each selected SVM: no Light Agent on its hypervisor still needs it (C(no_agent_needs_it): an agent the SVM serves per O(compatibility), or one in no row of the table, that no other activated SVM there serves; an SVM whose version has no row blocks while agents run there), a powered-on SVM of O(target_version) runs on the same hypervisor (C(replacement_running)), KSC shows that SVM activated and with databases (C(replacement_prepared), naming it when not), it is not the last SVM there (C(not_last_svm)), and every VM vCenter shows on the hypervisor is an SVM, a Light Agent KSC lists with its version, or named in O(not_protected_vms) (C(no_unknown_vm)): a VM KSC no longer knows may still need the SVM.",
+			"The same gates, with the same refusal message, guard M(ksvla.lightagent.svm_deploy) with O(ksvla.lightagent.svm_deploy#module:state=absent).",
 			"Nothing half-done: the gates of every selected SVM are checked first, as if they were removed one after the other, so of two old SVMs on one hypervisor of which only one may go the second is blocked. If any SVM is blocked, the run fails listing every blocked SVM with its reasons and nothing is removed, not even the SVMs on hypervisors that are ready.",
 			"Right before each removal the fleet is observed again and the gates re-checked; an SVM that no longer passes stops the run and the SVMs after it are not touched.",
 			"Removal asks the guest OS to shut down through VMware Tools, waits O(shutdown_timeout) seconds, powers the VM off hard if it still runs, then deletes it with its files.",

@@ -42,6 +42,9 @@ func decode(req *ansible.Request) (Options, fleet.Rules, error) {
 		return o, fleet.Rules{}, err
 	}
 	r, err := o.Rules()
+	if err == nil && o.Version != "" {
+		err = fleet.CheckVersion("version", o.Version)
+	}
 	return o, r, err
 }
 
@@ -137,7 +140,7 @@ func (m *Module) Observe(ctx context.Context, req *ansible.Request, resp *ansibl
 		resp.Warn("unrecognised SVM candidates are never removed (their version is unknown): " + strings.Join(f.Candidates, ", "))
 	}
 	if o.Force {
-		resp.Warn("force=true: the Light Agent and preparation gates are skipped; the replacement and last-SVM gates still apply")
+		resp.Warn("force=true: the Light Agent, preparation and unknown-VM gates are skipped; the replacement and last-SVM gates still apply")
 	}
 	return obs, nil
 }
@@ -260,7 +263,7 @@ func (m *Module) Apply(ctx context.Context, req *ansible.Request, pl ansible.Pla
 		g := gatesFor(f, s, o.Force)
 		if !g.Passed() {
 			resp.Set("blocked", []Blocked{{Name: s.Name, Host: s.Host, Version: s.Version, Reason: g.Reason(), Gates: g}})
-			return fmt.Errorf("%s on %s blocked by safety gates at removal time: %s; not touched, nor: %s", s.Name, s.Host, g.Reason(), untouched(i))
+			return fleet.BlockedAtRemovalError(s, g, untouched(i))
 		}
 		if err := remove(ctx, c.vc, it.Moid, time.Duration(o.ShutdownTimeout)*time.Second); err != nil {
 			if errors.Is(err, vsphere.ErrNotFound) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/ksvla/lightagent/internal/ansible"
 	"github.com/ksvla/lightagent/internal/ansible/ansibletest"
@@ -101,7 +102,7 @@ func TestGatesBlock(t *testing.T) {
 				"replacement_running: no powered-on SVM of version 6.2.0.200 on esxi-03.lab.local; " +
 				"not_last_svm: svm-esxi-03-6.1 is the last SVM on esxi-03.lab.local",
 			wantBlocked: []string{oldSVM(l, 2)},
-			wantWarning: "force=true: the Light Agent and preparation gates are skipped; the replacement and last-SVM gates still apply",
+			wantWarning: "force=true: the Light Agent, preparation and unknown-VM gates are skipped; the replacement and last-SVM gates still apply",
 		},
 		"by version: hosts not ready block the ready one too, each named": {
 			change:      map[string]any{"version": "6.1.0.100"},
@@ -192,6 +193,7 @@ func TestRemoveUpgradedHost(t *testing.T) {
 		map[string]any{"name": fleet.GateReplacement, "passed": true, "reason": newSVM + " (6.2.0.200) runs on esxi-01.lab.local"},
 		ansibletest.Get(res, "removed", 0, "gates", 2), // its databases date is the lab's clock
 		map[string]any{"name": fleet.GateNotLast, "passed": true, "reason": "1 other SVM(s) on esxi-01.lab.local"},
+		map[string]any{"name": fleet.GateUnknownVMs, "passed": true, "reason": "every other VM on esxi-01.lab.local is an SVM, a Light Agent KSC lists with its version, or listed in not_protected_vms"},
 	}, ansibletest.Get(res, "removed", 0, "gates"))
 	assert.Contains(t, vms(t, s), old, "check mode changes nothing")
 
@@ -250,4 +252,44 @@ func TestApplyRechecksGates(t *testing.T) {
 	assert.Empty(t, resp.Values["removed"])
 	assert.Equal(t, before, vms(t, s))
 	assert.Empty(t, l.Gaps())
+}
+
+// KSC's retention removed the record of a protected VM while it was
+// powered off: the agent update missed it and KSC no longer lists it. The
+// gate counts it from vCenter and refuses, naming it; listed in
+// not_protected_vms (here wrongly, to show what the gate prevents) the
+// removal goes through and the VM powers on to a protection gap.
+func TestUnknownVMBlocksRemoval(t *testing.T) {
+	l := labtest.Start(t, sim.Config{Hosts: 1, VMsPerHost: 2})
+	s := labtest.VSphere(t, l)
+	ctx := context.Background()
+	host := l.Vars(l.Dir()).ESXiHosts[0]
+	asleep := protectedVM(l, 0)
+	vm, err := s.VM(ctx, nil, asleep)
+	require.NoError(t, err)
+	require.NoError(t, s.PowerOff(ctx, vm))
+	require.NoError(t, l.Sync(ctx))
+	labtest.DeployNewSVM(t, l, s, host)
+	labtest.UpdateAgents(t, l)
+	for _, h := range l.KSC().FindByName(asleep) {
+		l.KSC().RemoveHostRecord(h.ID)
+	}
+	old := oldSVM(l, 0)
+	args := labtest.Args(labArgs(l), map[string]any{"name": old})
+	want := "refusing to remove any SVM: 1 selected SVM(s) blocked by safety gates: " + old + " on " + host + " (6.1.0.100): " +
+		fleet.GateUnknownVMs + ": 1 VM(s) on " + host + " may need it, their Light Agent unknown to KSC: " + asleep +
+		" (not in KSC); list a VM that carries no Light Agent in not_protected_vms"
+	for _, check := range []bool{true, false} {
+		res := ansibletest.Run(t, ctx, "svm_remove", New(), args, ansibletest.Mode{Check: check})
+		require.True(t, res.Failed())
+		assert.Equal(t, want, res.Msg())
+	}
+	assert.Contains(t, vms(t, s), old)
+
+	res := ansibletest.Run(t, ctx, "svm_remove", New(), labtest.Args(args, map[string]any{"not_protected_vms": []any{asleep}}), ansibletest.Mode{})
+	require.False(t, res.Failed(), res.Msg())
+	require.NoError(t, s.PowerOn(ctx, vm))
+	require.Eventually(t, func() bool { return len(l.Gaps()) == 1 }, 10*time.Second, 20*time.Millisecond,
+		"without the gate the VM wakes up to no compatible SVM")
+	assert.Equal(t, asleep, l.Gaps()[0].VM)
 }

@@ -144,11 +144,11 @@ func plan(o Options, obs observed) (Plan, error) {
 }
 
 func blockedError(bs []Blocked) error {
-	parts := make([]string, len(bs))
+	out := make([]fleet.BlockedSVM, len(bs))
 	for i, b := range bs {
-		parts[i] = fmt.Sprintf("%s on %s (%s): %s", b.Name, b.Host, b.Version, b.Reason)
+		out[i] = fleet.BlockedSVM{Name: b.Name, Host: b.Host, Version: b.Version, Gates: b.Gates}
 	}
-	return fmt.Errorf("refusing to remove any SVM: %d selected SVM(s) blocked by safety gates: %s", len(bs), strings.Join(parts, "; "))
+	return fleet.RefusedError(out)
 }
 
 // selectSVMs resolves the selector into recognised SVMs and absent names.

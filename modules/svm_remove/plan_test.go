@@ -177,11 +177,12 @@ func TestPlanGatesAndDiff(t *testing.T) {
 	require.Len(t, p.Remove, 1)
 	got := p.Remove[0]
 	assert.Equal(t, "id-old1", got.KSCID)
-	require.Len(t, got.Gates, 4)
+	require.Len(t, got.Gates, 5)
 	assert.Equal(t, fleet.Gate{Name: fleet.GateAgents, Skipped: true, Reason: "1 Light Agent(s) on h1 still need it: vm1 (kesl 12.1.0.300)"}, got.Gates[0])
 	assert.Equal(t, fleet.Gate{Name: fleet.GateReplacement, Passed: true, Reason: "new1 (6.2.0.200) runs on h1"}, got.Gates[1])
 	assert.Equal(t, fleet.Gate{Name: fleet.GatePrepared, Passed: true, Reason: "new1 is activated and has databases of 2026-11-30T08:00:00Z"}, got.Gates[2])
 	assert.Equal(t, fleet.Gate{Name: fleet.GateNotLast, Passed: true, Reason: "1 other SVM(s) on h1"}, got.Gates[3])
+	assert.Equal(t, fleet.Gate{Name: fleet.GateUnknownVMs, Passed: true, Reason: "every other VM on h1 is an SVM, a Light Agent KSC lists with its version, or listed in not_protected_vms"}, got.Gates[4])
 
 	before, after := p.Diff()
 	assert.Equal(t, map[string]any{"svms": []State{{Name: "old1", Host: "h1", Version: oldV, PowerState: onState}}}, before)

@@ -33,7 +33,7 @@ func spec() ansible.Spec {
 				Description: []string{"Remove every recognised SVM of this Protection Server version in scope, e.g. V(6.1.0.100).",
 					"Versions compare numerically (V(6.1) equals V(6.1.0.0)); VMs of unknown version (unrecognised candidates) are never selected, only warned about."}},
 			{Name: "force", Type: ansible.TypeBool, Default: false,
-				Description: []string{"Skip the gates that need KSC, the Light Agent gate and the preparation gate (and so the need for KSC options); the replacement and last-SVM gates still apply.",
+				Description: []string{"Skip the gates that need KSC, the Light Agent, preparation and unknown-VM gates (and so the need for KSC options); the replacement and last-SVM gates still apply.",
 					"Every skipped gate is named in a warning."}},
 			{Name: "shutdown_timeout", Type: ansible.TypeInt, Default: 120, Range: ansible.SecondsRange,
 				Description: []string{"Seconds to wait for the guest OS to shut down (through VMware Tools) before the SVM is powered off hard."}},

@@ -30,6 +30,14 @@ type Inventory struct {
 	SharedDatastore string
 	Networks        []string // standard network first, then the distributed port group
 	Hosts           []Host
+	// Others are datacenters outside the upgrade (Config.SecondDatacenter).
+	Others []OtherDatacenter
+}
+
+// OtherDatacenter is a datacenter the upgrade does not touch.
+type OtherDatacenter struct {
+	Name  string
+	Hosts []Host // with OldSVM and no protected VMs
 }
 
 // Host is one seeded ESXi host.
@@ -124,6 +132,13 @@ func seed(ctx context.Context, c *vim25.Client, cfg Config, dir string) (Invento
 	// The simulator's tasks spend most of their time waiting, not
 	// computing: creating the protected VMs side by side is what makes a
 	// 4096-VM lab take seconds instead of minutes.
+	if s.cfg.SecondDatacenter {
+		other, err := s.secondDatacenter(ctx)
+		if err != nil {
+			return inv, fmt.Errorf("seed vcenter %s: %w", SecondDatacenter, err)
+		}
+		inv.Others = append(inv.Others, other)
+	}
 	per := s.cfg.VMsPerHost
 	err := parallel(ctx, seedWorkers, len(s.hosts)*per, func(ctx context.Context, k int) error {
 		i, n := k/per, k%per
@@ -147,6 +162,74 @@ func (s *seeder) datacenter(ctx context.Context) error {
 	s.finder.SetDatacenter(dc)
 	s.folders, err = dc.Folders(ctx)
 	return err
+}
+
+// secondDatacenter seeds SecondDatacenter with SecondHost, standalone,
+// its local datastore and its old SVM. It reuses the seeder's folders and
+// pool for the VM and restores them, so it runs after the first site.
+func (s *seeder) secondDatacenter(ctx context.Context) (OtherDatacenter, error) {
+	out := OtherDatacenter{Name: SecondDatacenter}
+	dc, err := object.NewRootFolder(s.c).CreateDatacenter(ctx, SecondDatacenter)
+	if err != nil {
+		return out, err
+	}
+	folders, err := dc.Folders(ctx)
+	if err != nil {
+		return out, err
+	}
+	task, err := folders.HostFolder.AddStandaloneHost(ctx, types.HostConnectSpec{HostName: SecondHost}, true, nil, nil)
+	if err != nil {
+		return out, err
+	}
+	info, err := s.await(ctx, task)
+	if err != nil {
+		return out, fmt.Errorf("add host %s: %w", SecondHost, err)
+	}
+	// The simulator's AddStandaloneHost answers with the host itself.
+	h := object.NewHostSystem(s.c, info.Result.(types.ManagedObjectReference))
+	pool, err := h.ResourcePool(ctx)
+	if err != nil {
+		return out, err
+	}
+	local := filepath.Join(s.dir, LocalDatastoreName(SecondHost))
+	if err := os.Mkdir(local, 0o755); err != nil {
+		return out, err
+	}
+	dss, err := h.ConfigManager().DatastoreSystem(ctx)
+	if err != nil {
+		return out, err
+	}
+	if _, err := dss.CreateLocalDatastore(ctx, LocalDatastoreName(SecondHost), local); err != nil {
+		return out, err
+	}
+	finder := find.NewFinder(s.c)
+	finder.SetDatacenter(dc)
+	network, err := finder.Network(ctx, VMNetwork)
+	if err != nil {
+		return out, err
+	}
+	backing, err := network.EthernetCardBackingInfo(ctx)
+	if err != nil {
+		return out, err
+	}
+	host := Host{Name: SecondHost, LocalDatastore: LocalDatastoreName(SecondHost), OldSVM: SVMName(SecondHost, s.cfg.OldVersion)}
+	firstFolders, firstPool := s.folders, s.pool
+	s.folders, s.pool = folders, pool
+	defer func() { s.folders, s.pool = firstFolders, firstPool }()
+	svm, err := s.createVM(ctx, h, vmSpec{
+		name: host.OldSVM, guest: "debian10_64Guest", cpus: 2, memoryMB: 4096,
+		datastore: host.LocalDatastore, network: backing, product: !s.cfg.Unmarked,
+	})
+	if err != nil {
+		return out, err
+	}
+	if !s.cfg.Unmarked {
+		if err := s.mark(ctx, svm, SecondHost); err != nil {
+			return out, fmt.Errorf("mark %s: %w", host.OldSVM, err)
+		}
+	}
+	out.Hosts = append(out.Hosts, host)
+	return out, nil
 }
 
 func (s *seeder) cluster(ctx context.Context) error {

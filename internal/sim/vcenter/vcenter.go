@@ -36,6 +36,10 @@ const (
 	VMNetwork       = "VM Network"
 	DVSwitch        = "DSwitch-Lab"
 	DVPortgroup     = "dvpg-servers"
+	// SecondDatacenter holds one standalone host with a running old SVM
+	// and no protected VM, served by the same KSC (Config.SecondDatacenter).
+	SecondDatacenter = "DC2"
+	SecondHost       = "esxi-dc2-01.lab.local"
 )
 
 // Config configures a lab vCenter. Zero values take the documented defaults.
@@ -57,6 +61,10 @@ type Config struct {
 	// Product is the vApp product name of seeded SVMs (unless Unmarked);
 	// default images.DefaultProduct.
 	Product string
+	// SecondDatacenter seeds SecondDatacenter: another datacenter whose
+	// old SVM (on SecondHost) is registered in the same KSC, as when one
+	// KSC serves several sites. Off by default: most labs need one site.
+	SecondDatacenter bool
 	// Capacity is every host's memory, processors and local datastore;
 	// HostCapacity overrides it per host name (zero fields: Capacity's).
 	Capacity     Capacity
