@@ -18,8 +18,9 @@
 //	BENCH_UPGRADE_RUNS  whole-upgrade runs per setting (default 1)
 //	BENCH_UPGRADE_HOSTS hosts of the upgrade labs, comma separated
 //	BENCH_PEER_MAX_SECONDS  skip a vmware_vm_info run projected longer
+//	BENCH_WAVES_HOSTS   hosts of the waves labs (issue 20), comma separated
 //	BENCH_GO_COUNT      -count of the Go benchmarks (default 5)
-//	BENCH_SKIP          sections to skip: overhead,facts,deploy,upgrade,gobench
+//	BENCH_SKIP          sections to skip: overhead,facts,deploy,upgrade,waves,gobench
 package main
 
 import (
@@ -58,14 +59,15 @@ type Profile struct {
 	Scales       string `json:"scales"`
 	ImageSize    string `json:"image_size"`
 	UpgradeHosts string `json:"upgrade_hosts"`
+	WavesHosts   string `json:"waves_hosts"`
 	PeerMaxSec   int    `json:"peer_max_seconds"`
 }
 
 var profiles = map[string]Profile{
 	"quick": {Name: "quick", Command: "make bench", Markdown: "RESULTS.md", JSON: "results.json",
-		Scales: "16x64,64x64", ImageSize: "256MiB", UpgradeHosts: "16", PeerMaxSec: 120},
+		Scales: "16x64,64x64", ImageSize: "256MiB", UpgradeHosts: "16", WavesHosts: "32", PeerMaxSec: 120},
 	"full": {Name: "full", Command: "make bench-full", Markdown: "RESULTS-full.md", JSON: "results-full.json",
-		Scales: "16x64,64x64,64x256", ImageSize: "1GiB", UpgradeHosts: "16,64", PeerMaxSec: 600},
+		Scales: "16x64,64x64,64x256", ImageSize: "1GiB", UpgradeHosts: "16,64", WavesHosts: "32,64", PeerMaxSec: 600},
 }
 
 // envStr is the environment's value of name, or def.
@@ -182,6 +184,7 @@ func suite(ctx context.Context, root, out string, prof Profile) error {
 		{"facts", facts},
 		{"deploy", deploy},
 		{"upgrade", upgrade},
+		{"waves", waves},
 	}
 	for _, s := range sections {
 		if skipped(s.name) {

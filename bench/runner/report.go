@@ -54,7 +54,7 @@ func markdown(rep Report) string {
 	b.WriteString("\n")
 
 	// Goals first: the headline of every section.
-	b.WriteString("## Goals (issue 9)\n\n| figure | value | goal | met |\n|---|---|---|---|\n")
+	b.WriteString("## Goals (issues 9 and 20)\n\n| figure | value | goal | met |\n|---|---|---|---|\n")
 	for _, s := range rep.Sections {
 		for _, g := range s.Goals {
 			fmt.Fprintf(&b, "| %s | %.2f %s | %s | %s |\n", g.Figure, g.Value, g.Unit, g.Target, met(g.Met))

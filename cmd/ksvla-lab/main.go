@@ -89,7 +89,21 @@ func up(ctx context.Context, args []string, out io.Writer) error {
 	fs.BoolVar(&cfg.KnownNewHostKeys, "known-new-host-keys", false, "simplification: write new SVMs' host keys into the lab's known_hosts")
 	fs.StringVar(&cfg.VCenterListen, "vcenter", "127.0.0.1:0", "vCenter listen address (community.vmware uploads need :443)")
 	fs.StringVar(&imageSize, "image-size", "1MiB", "disk payload of each generated OVA (B, KiB, MiB, GiB)")
-	fs.DurationVar(&cfg.AgentUpdateDuration, "agent-update", 2*time.Second, "duration of the Light Agent update task")
+	fs.DurationVar(&cfg.AgentUpdateDuration, "agent-update", 2*time.Second, "median time the Light Agent update takes on one host (hosts update side by side)")
+	fs.Float64Var(&cfg.AgentUpdateSpread, "agent-update-spread", sim.DefaultAgentUpdateSpread, "sigma of the log-normal factor of each host's update time (1: a long tail of slow hosts; negative: every host the same)")
+	fs.Int64Var(&cfg.AgentUpdateSeed, "agent-update-seed", 1, "seed of the update times: a host's time depends only on it and the host's name")
+	fs.Func("agent-update-host", "HOST=DURATION: this host's update time instead of a drawn one (repeatable)", func(v string) error {
+		host, d, ok := strings.Cut(v, "=")
+		dur, err := time.ParseDuration(d)
+		if !ok || host == "" || err != nil {
+			return fmt.Errorf("want HOST=DURATION, e.g. esxi-01.lab.local=10m, got %q", v)
+		}
+		if cfg.AgentUpdateHosts == nil {
+			cfg.AgentUpdateHosts = map[string]time.Duration{}
+		}
+		cfg.AgentUpdateHosts[host] = dur
+		return nil
+	})
 	fs.DurationVar(&cfg.NetworkRestartDelay, "network-restart", 2*time.Second, "SVM network restart delay")
 	fs.IntVar(&cfg.SSHPort, "ssh-port", defaultSSHPort(), "SVM klconfig SSH port on each SVM's own loopback address (0 = 22, -1 = ephemeral); 2222 when not run as root")
 	fs.DurationVar(&cfg.DRSInterval, "drs-interval", sim.DefaultDRSInterval, "how often fully automated DRS moves VMs that no DRS override holds (negative: never)")
@@ -165,7 +179,7 @@ func statusHandler(ctx context.Context, lab *sim.Lab) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(lab.Status()) // a client gone away is not the lab's problem
+		_ = json.NewEncoder(w).Encode(lab.StatusWithCounters()) // a client gone away is not the lab's problem
 	})
 	mux.HandleFunc("POST /hosts/{host}/{action}", func(w http.ResponseWriter, r *http.Request) {
 		host := r.PathValue("host")

@@ -64,6 +64,7 @@ func TestUpStatusAndShutdown(t *testing.T) {
 	require.NoError(t, run(context.Background(), []string{"status", "-dir", dir}, &table))
 	assert.Contains(t, table.String(), "svm-esxi-02-6.1")
 	assert.Contains(t, table.String(), "protection gaps recorded: 0")
+	assert.Regexp(t, `KSC: \d+ logins, \d+ calls .*; vCenter: [1-9]\d* sessions`, table.String(), "the load counters")
 
 	var js strings.Builder
 	require.NoError(t, run(context.Background(), []string{"status", "-dir", dir, "-json"}, &js))
@@ -71,6 +72,8 @@ func TestUpStatusAndShutdown(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(js.String()), &st))
 	require.Len(t, st.Hosts, 2)
 	assert.Equal(t, "on", st.Hosts[1].SVMs[0].Power)
+	require.NotNil(t, st.Counters)
+	assert.Positive(t, st.Counters.VCenterLogins, "the lab's own session at least")
 	// -old-agent/-new-agent: every agent product on V1, which the table
 	// pairs with -old, so the old SVMs serve them all.
 	assert.Equal(t, map[string]int{"12.5.0.100": 2}, st.Hosts[0].Agents)
@@ -177,4 +180,11 @@ func TestAgentSettings(t *testing.T) {
 func TestUnknownCommand(t *testing.T) {
 	assert.ErrorContains(t, run(context.Background(), []string{"sideways"}, &strings.Builder{}), `unknown command "sideways"`)
 	assert.ErrorContains(t, run(context.Background(), nil, &strings.Builder{}), "usage: ksvla-lab")
+}
+
+func TestAgentUpdateHostFlag(t *testing.T) {
+	for _, bad := range []string{"esxi-01.lab.local", "=5m", "esxi-01.lab.local=soon"} {
+		err := run(context.Background(), []string{"up", "-dir", t.TempDir(), "-agent-update-host", bad}, &strings.Builder{})
+		assert.ErrorContains(t, err, `want HOST=DURATION, e.g. esxi-01.lab.local=10m, got "`+bad+`"`)
+	}
 }

@@ -62,52 +62,102 @@ var hostFields = []string{
 // Observe reads vCenter and KSC and builds the fleet. Round trips grow with
 // pages of VMs and hosts, not with their number (see hostFields).
 func Observe(ctx context.Context, src Sources, sc vsphere.Scope, r Rules) (Fleet, error) {
-	inv, err := src.Inventory.Inventory(ctx, sc)
+	snap, err := Read(ctx, src, sc, r)
 	if err != nil {
 		return Fleet{}, err
 	}
-	vms := make([]VM, 0, len(inv))
+	return snap.Build(nil, r), nil
+}
+
+// Snapshot is what one Observe reads from vCenter and KSC before joining
+// it. Kept (agent_facts' cache), it is built again for any part of the
+// hosts it covers, so that the callers of a polling interval share one
+// read: KSC is read whole whatever the scope, and vCenter's answer for a
+// set of hosts is the VMs on them.
+type Snapshot struct {
+	VMs         []VM               `json:"vms"`
+	Hosts       []KSCHost          `json:"ksc_hosts"`
+	Probes      map[string]Version `json:"probes,omitempty"`
+	ProbeErrors []string           `json:"probe_errors,omitempty"`
+	// Pins is nil when placements were not read.
+	Pins map[string]Pin `json:"pins"`
+	// Narrowed: the VMs were read for a cluster or some hosts only.
+	Narrowed bool `json:"narrowed"`
+}
+
+// Read reads what Observe builds the fleet from.
+func Read(ctx context.Context, src Sources, sc vsphere.Scope, r Rules) (Snapshot, error) {
+	inv, err := src.Inventory.Inventory(ctx, sc)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	var snap Snapshot
+	snap.VMs = make([]VM, 0, len(inv))
 	for _, v := range inv {
-		vms = append(vms, VM{Name: v.Name, Moid: v.Moid, Host: v.Host, Cluster: v.Cluster, PowerState: v.PowerState,
+		snap.VMs = append(snap.VMs, VM{Name: v.Name, Moid: v.Moid, Host: v.Host, Cluster: v.Cluster, PowerState: v.PowerState,
 			IP: v.IP, HostName: v.HostName, Marks: v.Marks})
 	}
-	var hosts []KSCHost
 	if src.KSC != nil {
-		for _, set := range []struct {
-			keys []string
-		}{{r.ProtectionServer}, {r.LightAgent}} {
-			hs, err := kscHosts(ctx, src.KSC, set.keys)
+		for _, keys := range [][]string{r.ProtectionServer, r.LightAgent} {
+			hs, err := kscHosts(ctx, src.KSC, keys)
 			if err != nil {
-				return Fleet{}, err
+				return Snapshot{}, err
 			}
-			hosts = mergeHosts(hosts, hs)
+			snap.Hosts = mergeHosts(snap.Hosts, hs)
 		}
 	}
-	var probeErrs []string
 	if src.Prober != nil && r.SVMNamePattern != nil {
-		r.Probes, probeErrs = probe(ctx, src.Prober, vms, r)
+		snap.Probes, snap.ProbeErrors = probe(ctx, src.Prober, snap.VMs, r)
 	}
-	r.NarrowedScope = sc.Cluster != "" || len(sc.Hosts) > 0
-	f := Build(vms, hosts, r)
-	if src.Placements != nil && len(f.SVMs) > 0 {
+	snap.Narrowed = sc.Cluster != "" || len(sc.Hosts) > 0
+	if src.Placements != nil {
 		// Which VMs are SVMs is known only once built: read their
-		// placements, then build again with them.
-		moids := make([]string, len(f.SVMs))
-		for i, s := range f.SVMs {
-			moids[i] = s.Moid
+		// placements, for Build to add.
+		f := snap.Build(nil, r)
+		if len(f.SVMs) > 0 {
+			moids := make([]string, len(f.SVMs))
+			for i, s := range f.SVMs {
+				moids[i] = s.Moid
+			}
+			pls, err := src.Placements.Placements(ctx, moids)
+			if err != nil {
+				return Snapshot{}, err
+			}
+			snap.Pins = make(map[string]Pin, len(pls))
+			for id, p := range pls {
+				snap.Pins[id] = Pin{Pinned: p.Pinned(), Missing: p.Missing()}
+			}
 		}
-		pls, err := src.Placements.Placements(ctx, moids)
-		if err != nil {
-			return Fleet{}, err
-		}
-		r.Pins = make(map[string]Pin, len(pls))
-		for id, p := range pls {
-			r.Pins[id] = Pin{Pinned: p.Pinned(), Missing: p.Missing()}
-		}
-		f = Build(vms, hosts, r)
 	}
-	f.ProbeErrors = probeErrs
-	return f, nil
+	return snap, nil
+}
+
+// Build joins the snapshot into the fleet of the given ESXi hosts (all
+// when none are given), as Observe would have read it for them.
+func (s Snapshot) Build(hosts []string, r Rules) Fleet {
+	vms := s.VMs
+	if len(hosts) > 0 {
+		keep := make(map[string]bool, len(hosts))
+		for _, h := range hosts {
+			keep[h] = true
+		}
+		vms = make([]VM, 0, len(s.VMs))
+		for _, v := range s.VMs {
+			if keep[v.Host] {
+				vms = append(vms, v)
+			}
+		}
+	}
+	if s.Probes != nil {
+		r.Probes = s.Probes
+	}
+	if s.Pins != nil {
+		r.Pins = s.Pins
+	}
+	r.NarrowedScope = s.Narrowed || len(hosts) > 0
+	f := Build(vms, s.Hosts, r)
+	f.ProbeErrors = s.ProbeErrors
+	return f
 }
 
 // kscHosts lists the hosts carrying any of the products, one query per

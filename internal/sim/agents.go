@@ -3,6 +3,9 @@ package sim
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
+	"math"
+	"math/rand/v2"
 	"sort"
 	"strings"
 	"time"
@@ -95,6 +98,47 @@ func (l *Lab) Gaps() []Gap {
 	return append([]Gap(nil), l.gaps...)
 }
 
+// AgentUpdateTime is how long the Light Agent update takes on host, from
+// the moment the update task reaches it to its last agent: the host's
+// entry in AgentUpdateHosts, else AgentUpdateDuration times a log-normal
+// factor of sigma AgentUpdateSpread drawn from AgentUpdateSeed and the
+// host's name (the same host takes the same time in every lab of a seed).
+func (c Config) AgentUpdateTime(host string) time.Duration {
+	if d, ok := c.AgentUpdateHosts[host]; ok {
+		return d
+	}
+	if c.AgentUpdateSpread <= 0 {
+		return c.AgentUpdateDuration
+	}
+	h := fnv.New64a()
+	_, _ = fmt.Fprintf(h, "%d/%s", c.AgentUpdateSeed, host) // hash writes never fail
+	r := rand.New(rand.NewPCG(uint64(c.AgentUpdateSeed), h.Sum64()))
+	return time.Duration(float64(c.AgentUpdateDuration) * math.Exp(c.AgentUpdateSpread*r.NormFloat64()))
+}
+
+// agentOffsetsLocked gives each agent of the hosts its update time after
+// the task reaches its host: the host's agents, by name, finish in turn
+// over AgentUpdateTime (the last one at the host's whole time).
+func (l *Lab) agentOffsetsLocked() map[string]time.Duration {
+	byHost := map[string][]string{}
+	for _, n := range l.agentNamesLocked() {
+		a := l.agents[n]
+		byHost[a.host] = append(byHost[a.host], n)
+	}
+	out := map[string]time.Duration{}
+	for host, names := range byHost {
+		total := l.cfg.AgentUpdateTime(host)
+		for i, n := range names {
+			out[n] = total * time.Duration(i+1) / time.Duration(len(names))
+		}
+	}
+	return out
+}
+
+// agentUpdateTick is how often the running update task looks for agents
+// it can reach and for updates that are due.
+const agentUpdateTick = 20 * time.Millisecond
+
 // UpdateAgentsNow does what the Light Agent update task does, in the
 // caller's goroutine: from a KSCHook it lands between two KSC calls of a
 // module, as a task running in KSC may.
@@ -102,49 +146,84 @@ func (l *Lab) UpdateAgentsNow(ctx context.Context) error {
 	return l.runAgentUpdate(ctx, func(int) {})
 }
 
-// runAgentUpdate is the KSC task UpdateAgentsTask: it moves agents to the
-// new version one by one, spread over AgentUpdateDuration. An agent is
-// updated only when a compatible new SVM serves its host (otherwise the
-// update would leave it unprotected); the others stay on their version
-// and make the task fail, naming them.
+// runAgentUpdate is the KSC task UpdateAgentsTask. It reaches an agent
+// once a compatible new SVM serves its host (updating it earlier would
+// leave it unprotected) and updates it after its time (agentOffsetsLocked);
+// hosts update side by side. While it runs it keeps reaching hosts that
+// get such an SVM (lab assumption: KSC retries the devices a remote
+// installation could not reach yet, and a second start of a running task
+// is a no-op). When nothing is due any more, agents still on their old
+// version make the task fail, naming them.
 func (l *Lab) runAgentUpdate(ctx context.Context, progress func(percent int)) error {
 	l.mu.Lock()
-	var todo []string
-	for _, n := range l.agentNamesLocked() {
-		if a := l.agents[n]; a.version != a.product.NewVersion {
-			todo = append(todo, n)
+	offsets := l.agentOffsetsLocked()
+	total := 0
+	for _, a := range l.agents {
+		if a.version != a.product.NewVersion {
+			total++
 		}
 	}
 	l.mu.Unlock()
-	if len(todo) == 0 {
+	if total == 0 {
 		progress(100)
 		return nil
 	}
-	step := l.cfg.AgentUpdateDuration / time.Duration(len(todo))
+	due := map[string]time.Time{}
+	done := 0
 	var failed []string
-	for i, name := range todo {
+	t := time.NewTicker(agentUpdateTick)
+	defer t.Stop()
+	for {
+		l.mu.Lock()
+		now := time.Now()
+		for _, name := range l.agentNamesLocked() {
+			a := l.agents[name]
+			if _, ok := due[name]; ok || a.version == a.product.NewVersion || !a.on {
+				continue
+			}
+			if l.compatibleSVMLocked(a, a.product.NewVersion) != "" {
+				due[name] = now.Add(offsets[name])
+			}
+		}
+		for name, at := range due {
+			if at.After(now) {
+				continue
+			}
+			delete(due, name)
+			done++
+			// Off or without a compatible SVM now: left for a later
+			// reach, or for the failure list.
+			if a := l.agents[name]; a != nil && a.on && l.compatibleSVMLocked(a, a.product.NewVersion) != "" {
+				a.version = a.product.NewVersion
+				l.ksc.SetProducts(a.kscID, []kscsim.Product{nagentProduct(), a.product.kscProduct(a.version)})
+				l.evaluateLocked("light agent on " + name + " updated to " + a.version)
+			}
+		}
+		if len(due) == 0 {
+			for _, name := range l.agentNamesLocked() {
+				switch a := l.agents[name]; {
+				case a.version == a.product.NewVersion:
+				case !a.on:
+					failed = append(failed, name+" (not visible)")
+				default:
+					failed = append(failed, name+" (no compatible SVM on "+a.host+")")
+				}
+			}
+		}
+		l.mu.Unlock()
+		progress(min(99, done*100/max(total, 1)))
+		if len(due) == 0 {
+			break
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(step):
+		case <-t.C:
 		}
-		l.mu.Lock()
-		switch a := l.agents[name]; {
-		case a == nil: // destroyed meanwhile: nothing to update
-		case !a.on:
-			failed = append(failed, name+" (not visible)")
-		case l.compatibleSVMLocked(a, a.product.NewVersion) == "":
-			failed = append(failed, name+" (no compatible SVM on "+a.host+")")
-		default:
-			a.version = a.product.NewVersion
-			l.ksc.SetProducts(a.kscID, []kscsim.Product{nagentProduct(), a.product.kscProduct(a.version)})
-			l.evaluateLocked("light agent on " + name + " updated to " + a.version)
-		}
-		l.mu.Unlock()
-		progress((i + 1) * 100 / len(todo))
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("%d of %d light agents not updated: %s", len(failed), len(todo), strings.Join(failed, ", "))
+		return fmt.Errorf("%d of %d light agents not updated: %s", len(failed), total, strings.Join(failed, ", "))
 	}
+	progress(100)
 	return nil
 }

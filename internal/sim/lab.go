@@ -62,6 +62,8 @@ const (
 	NagentPort    = 14000
 	// KSCUsername is the lab KSC's administrator account.
 	KSCUsername = "ksc-admin"
+	// DefaultAgentUpdateSpread is Config.AgentUpdateSpread's default.
+	DefaultAgentUpdateSpread = 0.3
 )
 
 // Config configures a lab. Zero values take the documented defaults.
@@ -90,9 +92,24 @@ type Config struct {
 	VCenterListen    string // default "127.0.0.1:0"
 	// Dir receives vars.yml, known_hosts, ksc.pem, vcenter.pem and the two
 	// OVAs; default: a temporary directory removed by Close.
-	Dir                 string
-	ImageBytes          int64         // disk payload of each OVA; default 1 MiB
-	AgentUpdateDuration time.Duration // whole agent-update task; default 2s
+	Dir        string
+	ImageBytes int64 // disk payload of each OVA; default 1 MiB
+	// AgentUpdateDuration is the median time the Light Agent update takes
+	// on one host, from the moment the update task reaches it to its last
+	// agent; default 2s. Hosts update side by side, each agent of a host
+	// finishing at its share of the host's time (AgentUpdateTime).
+	AgentUpdateDuration time.Duration
+	// AgentUpdateSpread is the sigma of the log-normal factor each host's
+	// update time is drawn with: 0 takes the default 0.3 (hosts within
+	// about 0.5x-2x of the median), 1 gives a long tail (one host in
+	// twenty about 5x slower, as remote installations behind a slow WAN
+	// link are), negative the same time on every host.
+	AgentUpdateSpread float64
+	// AgentUpdateSeed seeds the draw; default 1. A host's time depends
+	// only on the seed and its name, so a lab replays.
+	AgentUpdateSeed int64
+	// AgentUpdateHosts overrides the drawn time of the named hosts.
+	AgentUpdateHosts    map[string]time.Duration
 	NetworkRestartDelay time.Duration // SVM `manageservices restart network`; default 2s
 	RebootDelay         time.Duration // SVM `reboot`; default 5s
 	// HeartbeatInterval is how often powered-on hosts are stamped visible
@@ -211,6 +228,12 @@ func (c *Config) defaults() {
 	setStr(&c.VCenterPassword, randomSecret("Vc-"))
 	setStr(&c.KSCPassword, randomSecret("Ksc-"))
 	setDur(&c.AgentUpdateDuration, 2*time.Second)
+	if c.AgentUpdateSpread == 0 {
+		c.AgentUpdateSpread = DefaultAgentUpdateSpread
+	}
+	if c.AgentUpdateSeed == 0 {
+		c.AgentUpdateSeed = 1
+	}
 	setDur(&c.NetworkRestartDelay, 2*time.Second)
 	setDur(&c.RebootDelay, 5*time.Second)
 	setDur(&c.HeartbeatInterval, time.Second)

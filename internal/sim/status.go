@@ -12,6 +12,60 @@ import (
 type Status struct {
 	Hosts []HostStatus `json:"hosts"`
 	Gaps  int          `json:"gaps"`
+	// Counters: the load counters, when the reader asked for them
+	// (StatusWithCounters; ksvla-lab status). Lab.Status leaves them out,
+	// so that a status compares equal before and after a run that changed
+	// nothing.
+	Counters *Counters `json:"counters,omitempty"`
+}
+
+// StatusWithCounters is Status with the load counters.
+func (l *Lab) StatusWithCounters() Status {
+	c := l.Counters()
+	st := l.Status()
+	st.Counters = &c
+	return st
+}
+
+// Counters are the load clients put on the lab's servers since it
+// started: what the issue's KSC and vCenter budgets count.
+type Counters struct {
+	// KSCLogins are KSC sessions opened (Session.StartSession and the
+	// login call), refused ones included.
+	KSCLogins int `json:"ksc_logins"`
+	// KSCCalls counts every KSC API call by method, logins included.
+	KSCCalls      map[string]int `json:"ksc_calls"`
+	KSCCallsTotal int            `json:"ksc_calls_total"`
+	// VCenterLogins are vCenter sessions opened (SessionManager.Login),
+	// the lab's own included; VCenterCalls every SOAP call.
+	VCenterLogins int `json:"vcenter_logins"`
+	VCenterCalls  int `json:"vcenter_calls"`
+}
+
+// Counters returns the load counters now.
+func (l *Lab) Counters() Counters {
+	c := Counters{KSCCalls: l.ksc.Calls()}
+	for m, n := range c.KSCCalls {
+		c.KSCCallsTotal += n
+		if m == "Session.StartSession" || m == "login" {
+			c.KSCLogins += n
+		}
+	}
+	c.VCenterLogins, c.VCenterCalls = l.vc.Load()
+	return c
+}
+
+// Sub is the load between an earlier reading and c.
+func (c Counters) Sub(before Counters) Counters {
+	out := Counters{KSCLogins: c.KSCLogins - before.KSCLogins, KSCCallsTotal: c.KSCCallsTotal - before.KSCCallsTotal,
+		VCenterLogins: c.VCenterLogins - before.VCenterLogins, VCenterCalls: c.VCenterCalls - before.VCenterCalls,
+		KSCCalls: map[string]int{}}
+	for m, n := range c.KSCCalls {
+		if d := n - before.KSCCalls[m]; d != 0 {
+			out.KSCCalls[m] = d
+		}
+	}
+	return out
 }
 
 // HostStatus is one ESXi host's part of the fleet.
@@ -138,6 +192,34 @@ func (st Status) Render(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "protection gaps recorded: %d\n", st.Gaps)
+	if _, err := fmt.Fprintf(w, "protection gaps recorded: %d\n", st.Gaps); err != nil || st.Counters == nil {
+		return err
+	}
+	c := st.Counters
+	_, err := fmt.Fprintf(w, "KSC: %d logins, %d calls (%s); vCenter: %d sessions, %d calls\n",
+		c.KSCLogins, c.KSCCallsTotal, topCalls(c.KSCCalls, 5), c.VCenterLogins, c.VCenterCalls)
 	return err
+}
+
+// topCalls names the n methods called most, "Method xN" by count.
+func topCalls(calls map[string]int, n int) string {
+	ms := make([]string, 0, len(calls))
+	for m := range calls {
+		ms = append(ms, m)
+	}
+	sort.Slice(ms, func(i, j int) bool {
+		if calls[ms[i]] != calls[ms[j]] {
+			return calls[ms[i]] > calls[ms[j]]
+		}
+		return ms[i] < ms[j]
+	})
+	parts := make([]string, 0, n)
+	for i, m := range ms {
+		if i == n {
+			parts = append(parts, "...")
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s x%d", m, calls[m]))
+	}
+	return strings.Join(parts, ", ")
 }

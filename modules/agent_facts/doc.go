@@ -49,6 +49,18 @@ func (*Module) Doc() ansible.Doc {
   retries: 60
   delay: 30
 
+- name: Wait for this hypervisor's agents, one read per interval for all hosts polling
+  ksvla.lightagent.agent_facts:
+    target_version: 6.2.0.200
+    esxi_hostnames: ["{{ inventory_hostname }}"]
+    cache:
+      path: /tmp/ksvla-facts.json
+      max_age: 30
+  register: facts
+  until: (facts.ansible_facts.ksvla.hypervisors | first).ready
+  retries: 240
+  delay: 30
+
 - name: Stop if any VM is unprotected
   ansible.builtin.assert:
     that: ansible_facts.ksvla.summary.unprotected == 0
@@ -67,6 +79,8 @@ func (*Module) Doc() ansible.Doc {
 				Sample: []any{map[string]any{"name": "vm-esxi-01-001", "host": "esxi-01.example.com", "ip": "10.20.1.11", "product": "kesl",
 					"os": "Ubuntu 22.04 LTS", "version": "12.1.0.1297", "svm_versions": []any{"6.1"},
 					"updated": false, "protected": true, "served_by": []any{"svm-esxi-01-6.1"}}}},
+			"cache": {Description: []string{"With O(cache): C(hit) (the facts come from the file, nothing was read) and C(age) (seconds since that read)."},
+				Returned: "when O(cache) is set", Type: "dict", Sample: map[string]any{"hit": true, "age": 3.2}},
 			"round_trips": {Description: []string{"vCenter SOAP calls made, for sizing."}, Returned: "success", Type: "dict"},
 			"msg":         {Description: []string{"A one-line summary."}, Returned: "always", Type: "str"},
 		},

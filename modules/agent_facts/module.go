@@ -32,11 +32,33 @@ func (*Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.
 	if err := req.Params.Decode(&o); err != nil {
 		return nil, err
 	}
-	f, sess, done, err := observe(ctx, o)
+	rules, err := o.Rules()
 	if err != nil {
 		return nil, err
 	}
-	defer done()
+	var (
+		snap  fleet.Snapshot
+		trips int
+		hit   cacheResult
+	)
+	if o.Cache != nil {
+		// The whole scope, once per interval for every caller; each one
+		// keeps its own hosts below.
+		whole := o
+		whole.ESXiHostnames = nil
+		snap, hit, err = readThrough(ctx, *o.Cache, cacheKey(o), func() (fleet.Snapshot, error) {
+			s, n, err := read(ctx, whole, rules)
+			trips = n
+			return s, err
+		})
+		resp.Set("cache", hit)
+	} else {
+		snap, trips, err = read(ctx, o, rules)
+	}
+	if err != nil {
+		return nil, err
+	}
+	f := snap.Build(o.ESXiHostnames, rules)
 	for _, e := range f.ProbeErrors {
 		resp.Warn("klconfig probe failed, VM not counted as an SVM: " + e)
 	}
@@ -58,35 +80,31 @@ func (*Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.
 	// hypervisors' counts and pending lists, so the list is a plain result
 	// for whoever registers it, as vmware_vm_info returns its VMs.
 	resp.Set("agents", f.Agents)
-	resp.Set("round_trips", map[string]any{"vcenter": sess.RoundTrips()})
+	resp.Set("round_trips", map[string]any{"vcenter": trips})
 	resp.Msg = summary(f)
 	return f, nil
 }
 
-// observe connects to vCenter and KSC and reads the fleet; done logs out.
-func observe(ctx context.Context, o Options) (fleet.Fleet, *vsphere.Session, func(), error) {
-	rules, err := o.Rules()
-	if err != nil {
-		return fleet.Fleet{}, nil, nil, err
-	}
+// connect logs in to vCenter and KSC; done logs out of both.
+func connect(ctx context.Context, o Options) (*vsphere.Session, fleet.Sources, func(), error) {
 	vc, err := o.VCenterOptions.Conn()
 	if err != nil {
-		return fleet.Fleet{}, nil, nil, err
+		return nil, fleet.Sources{}, nil, err
 	}
 	kc, err := o.KSCOptions.Config()
 	if err != nil {
-		return fleet.Fleet{}, nil, nil, err
+		return nil, fleet.Sources{}, nil, err
 	}
 	kc.PageSize = o.PageSize
 
 	sess, err := vsphere.Connect(ctx, vc)
 	if err != nil {
-		return fleet.Fleet{}, nil, nil, err
+		return nil, fleet.Sources{}, nil, err
 	}
 	client, err := ksc.New(kc)
 	if err != nil {
 		sess.Logout(context.WithoutCancel(ctx)) //nolint:errcheck // a failed logout only leaves a session to expire
-		return fleet.Fleet{}, nil, nil, err
+		return nil, fleet.Sources{}, nil, err
 	}
 	// The facts are read by then; a failed logout only leaves a session to expire.
 	done := func() {
@@ -96,6 +114,33 @@ func observe(ctx context.Context, o Options) (fleet.Fleet, *vsphere.Session, fun
 	src := fleet.Sources{Inventory: sess, KSC: client, Placements: sess}
 	if o.Probe {
 		src.Prober = &prober{opts: o}
+	}
+	return sess, src, done, nil
+}
+
+// read logs in to vCenter and KSC and reads what the fleet is built from,
+// returning the vCenter round trips it took.
+func read(ctx context.Context, o Options, rules fleet.Rules) (fleet.Snapshot, int, error) {
+	sess, src, done, err := connect(ctx, o)
+	if err != nil {
+		return fleet.Snapshot{}, 0, err
+	}
+	defer done()
+	snap, err := fleet.Read(ctx, src, o.Scope(), rules)
+	return snap, int(sess.RoundTrips()), err
+}
+
+// observe connects to vCenter and KSC and reads the fleet, keeping the
+// sessions open for the caller (the inventory reads the hosts too); done
+// logs out.
+func observe(ctx context.Context, o Options) (fleet.Fleet, *vsphere.Session, func(), error) {
+	rules, err := o.Rules()
+	if err != nil {
+		return fleet.Fleet{}, nil, nil, err
+	}
+	sess, src, done, err := connect(ctx, o)
+	if err != nil {
+		return fleet.Fleet{}, nil, nil, err
 	}
 	f, err := fleet.Observe(ctx, src, o.Scope(), rules)
 	if err != nil {

@@ -16,6 +16,8 @@ type Options struct {
 	KnownHosts    string `json:"klconfig_known_hosts"`
 	HostKeyCheck  string `json:"klconfig_host_key_checking"`
 	PageSize      int    `json:"page_size"`
+	// Cache, when set, shares one read among the callers of an interval.
+	Cache *CacheOptions `json:"cache"`
 }
 
 func spec() ansible.Spec {
@@ -31,6 +33,18 @@ func spec() ansible.Spec {
 				Description: []string{"How SVM host keys are checked when probing."}},
 			{Name: "page_size", Type: ansible.TypeInt, Default: 500,
 				Description: []string{"KSC rows fetched per round trip."}},
+			{Name: "cache", Type: ansible.TypeDict,
+				Options: &ansible.Spec{Options: []ansible.Option{
+					{Name: "path", Type: ansible.TypePath, Required: true,
+						Description: []string{"The cache file (its directory is created, readable by its owner only); a lock file beside it (C(.lock) added) queues the callers."}},
+					{Name: "max_age", Type: ansible.TypeInt, Default: 10, Range: ansible.Between(0, 86400),
+						Description: []string{"Seconds a read serves later callers; set it to the polling delay, so one read serves one interval."}},
+				}},
+				Description: []string{
+					"Share one read of vCenter and KSC among every caller of a polling interval (the hosts of a wave waiting for their Light Agents), so their load does not grow with the number of hypervisors.",
+					"The first caller after O(cache.max_age) seconds logs in, reads the whole scope (O(datacenter), O(cluster); not O(esxi_hostnames)), writes it to O(cache.path) atomically and under an exclusive lock; callers meanwhile wait for that lock, then build their facts for their own O(esxi_hostnames) from the file without logging in. A file read with other connection or product options is not used.",
+					"Facts may be up to O(cache.max_age) seconds old: use it for waiting, not for gates. M(ksvla.lightagent.svm_remove) reads live and refuses on its own.",
+					"The file holds the fleet as read (names, addresses, versions), no credentials; it is created readable by its owner only, also in check mode (it changes nothing on vCenter or KSC)."}},
 			{Name: "timeout", Type: ansible.TypeInt, Default: 600, Range: ansible.SecondsRange,
 				Description: []string{"Seconds the whole module may take."}},
 		},

@@ -119,32 +119,36 @@ func whoAmI(o Options) (me, error) {
 // ansibleProcess is the pid of the ansible-playbook (or ansible) process
 // this module runs under, read from /proc; 0 when not found. The module
 // itself and Ansible's workers live one task each; that process lives as
-// long as the run.
+// long as the run. Workers are forks of it with the same command line, so
+// the outermost match is the run's: with strategy free, workers of the
+// same run hold the lock side by side.
 func ansibleProcess() int {
+	found := 0
 	for pid := os.Getppid(); pid > 1; {
 		raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
 		if err != nil {
-			return 0
+			return found
 		}
 		for _, arg := range strings.Split(string(raw), "\x00") {
 			if b := filepath.Base(arg); b == "ansible-playbook" || b == "ansible" {
-				return pid
+				found = pid
+				break
 			}
 		}
 		stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
 		if err != nil {
-			return 0
+			return found
 		}
 		// pid (comm) state ppid ...: comm may hold spaces, so read after ")".
 		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
 		if len(f) < 2 {
-			return 0
+			return found
 		}
 		if pid, err = strconv.Atoi(f[1]); err != nil {
-			return 0
+			return found
 		}
 	}
-	return 0
+	return found
 }
 
 // gone reports whether the lock's run is known to be over: expired, or

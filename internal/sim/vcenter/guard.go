@@ -7,6 +7,7 @@ import (
 	"html"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 
 	"github.com/vmware/govmomi/object"
@@ -34,6 +35,10 @@ func (v *VCenter) guard(next http.Handler) http.Handler {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
+		v.calls.Add(1)
+		if loginCall.Match(body) {
+			v.logins.Add(1)
+		}
 		msg := ""
 		switch {
 		case bytes.Contains(body, []byte("RelocateVM_Task")):
@@ -54,6 +59,10 @@ func (v *VCenter) guard(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// loginCall matches the body of SessionManager.Login (not LoginByToken or
+// LoginExtension*: the collection logs in with a user and password).
+var loginCall = regexp.MustCompile(`<(\w+:)?Login[\s>]`)
 
 type moRef struct {
 	Type  string `xml:"type,attr"`

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/session"
@@ -95,6 +96,15 @@ type VCenter struct {
 	cancel   context.CancelFunc
 	watchErr chan error
 	closed   sync.Once
+	// logins and calls count SessionManager.Login and every SOAP call the
+	// server received, for the load a run puts on vCenter.
+	logins, calls atomic.Int64
+}
+
+// Load is what clients asked of vCenter since it started: SOAP calls and
+// sessions opened (SessionManager.Login), the lab's own included.
+func (v *VCenter) Load() (logins, calls int) {
+	return int(v.logins.Load()), int(v.calls.Load())
 }
 
 func (c *Config) defaults() error {
