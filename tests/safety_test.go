@@ -299,6 +299,18 @@ func changes(run *playtest.Run) []string {
 	return out
 }
 
+// perHost keeps each hypervisor's changes in order. Hypervisors move on
+// independently once deployed (play B runs with strategy free), so the
+// order between two hosts' removals is not part of the plan.
+func perHost(changes []string) map[string][]string {
+	out := map[string][]string{}
+	for _, c := range changes {
+		host, _, _ := strings.Cut(c, ": ")
+		out[host] = append(out[host], c)
+	}
+	return out
+}
+
 // --check --diff lists every change a real run makes, per hypervisor and
 // in order (deploy, klconfig, KSC tasks, the old SVM's removal with the
 // gate's verdict, the KSC record), and writes it as Markdown; the real
@@ -318,7 +330,7 @@ func TestUpgradePlanIsTruthful(t *testing.T) {
 	assert.Equal(t, before, l.Status(), "--check changed the lab")
 	run := upgrade(t, ctx, l, playtest.Options{})
 	require.Zero(t, run.ExitCode, run.Output)
-	assert.Equal(t, changes(run), changes(check), "the real run made other changes than the plan listed")
+	assert.Equal(t, perHost(changes(run)), perHost(changes(check)), "the real run made other changes than the plan listed")
 
 	raw, err := os.ReadFile(planFile)
 	require.NoError(t, err)
