@@ -43,22 +43,12 @@ func (l *Lab) vmMoved(vm vcenter.VM) {
 	}
 }
 
-// drs runs a DRS pass every DRSInterval until the lab stops.
+// drs is one DRS pass of the lab's schedule (every DRSInterval).
 func (l *Lab) drs() {
-	defer l.wg.Done()
-	t := time.NewTicker(l.cfg.DRSInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-l.stop:
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), l.cfg.DRSInterval+10*time.Second)
-			if err := l.DRSPass(ctx); err != nil {
-				l.cfg.Logf("lab: drs: %v", err)
-			}
-			cancel()
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.DRSInterval+10*time.Second)
+	defer cancel()
+	if err := l.DRSPass(ctx); err != nil {
+		l.cfg.Logf("lab: drs: %v", err)
 	}
 }
 

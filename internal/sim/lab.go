@@ -384,9 +384,9 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	}
 	l.seedKSC()
 
-	l.wg.Add(2)
+	l.wg.Add(1)
 	go l.process()
-	go l.heartbeat()
+	l.every(l.cfg.HeartbeatInterval, l.heartbeat)
 	// Twice: handling the seeded power-ons queues their Network Agent
 	// registrations behind the first barrier.
 	for range 2 {
@@ -402,8 +402,7 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 		return nil, err
 	}
 	if cfg.DRSInterval > 0 {
-		l.wg.Add(1)
-		go l.drs()
+		l.every(cfg.DRSInterval, l.drs)
 	}
 	return l, nil
 }
@@ -486,19 +485,28 @@ func (l *Lab) process() {
 // heartbeat keeps powered-on, connected hosts visible in KSC, so that
 // LastVisible moves only for them (powered-off SVMs go stale).
 func (l *Lab) heartbeat() {
-	defer l.wg.Done()
-	t := time.NewTicker(l.cfg.HeartbeatInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-l.stop:
-			return
-		case <-t.C:
-			l.mu.Lock()
-			l.stampVisibleLocked()
-			l.mu.Unlock()
+	l.mu.Lock()
+	l.stampVisibleLocked()
+	l.mu.Unlock()
+}
+
+// every runs job each interval on a goroutine of its own until the lab
+// stops; Close waits for it.
+func (l *Lab) every(interval time.Duration, job func()) {
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-l.stop:
+				return
+			case <-t.C:
+				job()
+			}
 		}
-	}
+	}()
 }
 
 func (l *Lab) stampVisibleLocked() {
