@@ -40,15 +40,9 @@ func TestFirstRunFreshControllers(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	products := []sim.AgentProduct{
-		{Key: "KESW-SITE", DisplayName: "Kaspersky Endpoint Security for Windows", OS: "Microsoft Windows Server 2022"},
-		{Key: "KESL-SITE", DisplayName: "Kaspersky Endpoint Security for Linux", OS: "Red Hat Enterprise Linux 9"},
-	}
-	l := labtest.Start(t, sim.Config{Hosts: 2, VMsPerHost: 2, PSKey: "KSVLA-PS-SITE", AgentProducts: products,
-		OldAgentVersion: "12.5.0.100", NewAgentVersion: "12.6.0.200"})
+	l := startSiteLab(t, "SITE", "Microsoft Windows Server 2022", "Red Hat Enterprise Linux 9")
 	v := l.Vars(l.Dir())
 	require.NotEqual(t, v.SVMKlconfigPassword, v.SVMImagePassword)
-	require.Equal(t, []string{"KESW-SITE", "KESL-SITE"}, v.LAProductKeys)
 	hosts := v.ESXiHosts
 	refused := v.SVMs[hosts[1]]
 	l.RefuseSSH(refused, true)

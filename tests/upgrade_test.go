@@ -171,14 +171,8 @@ func TestUpgradeRerunActivates(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	products := []sim.AgentProduct{
-		{Key: "KESW-LA", DisplayName: "Kaspersky Endpoint Security for Windows", OS: "Microsoft Windows 11"},
-		{Key: "KESL-LA", DisplayName: "Kaspersky Endpoint Security for Linux", OS: "Debian GNU/Linux 12"},
-	}
-	l := labtest.Start(t, sim.Config{Hosts: 2, VMsPerHost: 2, PSKey: "KSVLA-PS-LAB", AgentProducts: products,
-		OldAgentVersion: "12.5.0.100", NewAgentVersion: "12.6.0.200"})
+	l := startSiteLab(t, "LA", "Microsoft Windows 11", "Debian GNU/Linux 12")
 	v := l.Vars(l.Dir())
-	require.Equal(t, []string{"KESW-LA", "KESL-LA"}, v.LAProductKeys)
 	require.NotContains(t, v.Compatibility, "", "the table is data")
 
 	first := upgrade(t, ctx, l, playtest.Options{Args: []string{"-e", "upgrade_batch_size=2", "-e", "ksc_activate_task=Missing-task"}})
@@ -220,4 +214,20 @@ func TestUpgradeRerunActivates(t *testing.T) {
 	require.Zero(t, again.ExitCode, again.Output)
 	assert.Empty(t, changedTasks(again), "a rerun after completion changes nothing")
 	assert.Equal(t, starts, l.TaskStarts(), "a rerun after completion starts no KSC task")
+}
+
+// startSiteLab starts a 2x2 lab in a site's profile: Windows and Linux
+// Light Agents of 12.x versions under keys and a Protection Server key that
+// are not the lab's defaults (KESW-<suffix>, KESL-<suffix>,
+// KSVLA-PS-<suffix>), so nothing passes on a default.
+func startSiteLab(t *testing.T, suffix, windowsOS, linuxOS string) *sim.Lab {
+	t.Helper()
+	products := []sim.AgentProduct{
+		{Key: "KESW-" + suffix, DisplayName: "Kaspersky Endpoint Security for Windows", OS: windowsOS},
+		{Key: "KESL-" + suffix, DisplayName: "Kaspersky Endpoint Security for Linux", OS: linuxOS},
+	}
+	l := labtest.Start(t, sim.Config{Hosts: 2, VMsPerHost: 2, PSKey: "KSVLA-PS-" + suffix, AgentProducts: products,
+		OldAgentVersion: "12.5.0.100", NewAgentVersion: "12.6.0.200"})
+	require.Equal(t, []string{"KESW-" + suffix, "KESL-" + suffix}, l.Vars(l.Dir()).LAProductKeys)
+	return l
 }
