@@ -186,7 +186,7 @@ type probeModule struct {
 	goneInObserve bool
 }
 
-func (p *probeModule) Observe(ctx context.Context, req *Request, resp *Response) (State, error) {
+func (p *probeModule) Observe(ctx context.Context, req *Request, resp *Response) (Observed, error) {
 	_, err := os.Stat(p.argsFile)
 	p.goneInObserve = os.IsNotExist(err)
 	return p.fileModule.Observe(ctx, req, resp)
@@ -207,7 +207,7 @@ func TestSignalCauseInFailure(t *testing.T) {
 
 type blockingModule struct{ *fileModule }
 
-func (b *blockingModule) Observe(ctx context.Context, _ *Request, _ *Response) (State, error) {
+func (b *blockingModule) Observe(ctx context.Context, _ *Request, _ *Response) (Observed, error) {
 	<-ctx.Done()
 	return nil, fmt.Errorf("wait: %w", ctx.Err())
 }

@@ -20,8 +20,8 @@ import "context"
 type Module interface {
 	Spec() Spec
 	Doc() Doc
-	Observe(ctx context.Context, req *Request, resp *Response) (State, error)
-	Plan(req *Request, observed State, resp *Response) (Plan, error)
+	Observe(ctx context.Context, req *Request, resp *Response) (Observed, error)
+	Plan(req *Request, observed Observed, resp *Response) (Plan, error)
 }
 
 // Applier is implemented by modules that change things. A module without it
@@ -37,8 +37,8 @@ type Closer interface {
 	Close(ctx context.Context)
 }
 
-// State is whatever a module observed; the runtime only passes it along.
-type State any
+// Observed is whatever a module observed; the runtime only passes it along.
+type Observed any
 
 // Plan is what a module intends to do, as a value.
 //

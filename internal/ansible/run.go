@@ -146,11 +146,21 @@ func (r *run) execute(ctx context.Context, env Env) {
 		return
 	}
 	r.params = vr.Params.Values
+	if rp, ok := r.module.(reporter); ok {
+		// Registered first, so it runs last: the values are what the
+		// phases came to, however the run ended.
+		defer func() {
+			for k, v := range rp.report() {
+				r.resp.Set(k, v)
+			}
+		}()
+	}
 
 	if t := vr.Params.Int("timeout"); t > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(t)*time.Second)
+		ctx, cancel = context.WithTimeoutCause(ctx, time.Duration(t)*time.Second, &DeadlineError{Seconds: t})
 		defer cancel()
+		defer func() { r.err = ranOutOfTime(ctx, r.err) }()
 	}
 	if c, ok := r.module.(Closer); ok {
 		defer c.Close(context.WithoutCancel(ctx))
@@ -351,6 +361,24 @@ func noLogStrings(v any) []string {
 	default:
 		return []string{fmt.Sprint(t)}
 	}
+}
+
+// DeadlineError is the cause of a run's context when the module's timeout
+// option ran out: every module with a timeout says so the same way.
+type DeadlineError struct{ Seconds int }
+
+func (e *DeadlineError) Error() string {
+	return fmt.Sprintf("the module ran out of time: option timeout is %d s", e.Seconds)
+}
+
+// ranOutOfTime adds why to an error that came from the run's deadline,
+// once: the module's own error only says its context ended.
+func ranOutOfTime(ctx context.Context, err error) error {
+	var de *DeadlineError
+	if err == nil || !errors.As(context.Cause(ctx), &de) || errors.As(err, &de) {
+		return err
+	}
+	return fmt.Errorf("%w (%w)", err, de)
 }
 
 // SignalError is the cause of a run's context when the process got

@@ -43,7 +43,7 @@ func (m *fileModule) Doc() Doc {
 	return Doc{ShortDescription: "Keep a file", Description: []string{"Keeps a file's content."}}
 }
 
-func (m *fileModule) Observe(_ context.Context, req *Request, resp *Response) (State, error) {
+func (m *fileModule) Observe(_ context.Context, req *Request, resp *Response) (Observed, error) {
 	if m.panicIn == "observe" {
 		panic("boom with " + req.Params.String("token"))
 	}
@@ -57,7 +57,7 @@ func (m *fileModule) Observe(_ context.Context, req *Request, resp *Response) (S
 	return fileState{Exists: true, Content: string(b)}, nil
 }
 
-func (m *fileModule) Plan(req *Request, observed State, resp *Response) (Plan, error) {
+func (m *fileModule) Plan(req *Request, observed Observed, resp *Response) (Plan, error) {
 	want := fileState{}
 	if req.Params.String("state") == "present" {
 		want = fileState{Exists: true, Content: req.Params.String("content")}

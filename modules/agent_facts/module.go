@@ -27,7 +27,7 @@ func New() ansible.Module { return &Module{} }
 func (*Module) Spec() ansible.Spec { return spec() }
 
 // Observe reads vCenter and KSC, builds the fleet and returns it as facts.
-func (*Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.Response) (ansible.State, error) {
+func (*Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.Response) (ansible.Observed, error) {
 	var o Options
 	if err := req.Params.Decode(&o); err != nil {
 		return nil, err
@@ -159,7 +159,7 @@ type factsView struct {
 }
 
 // Plan is always empty: agent_facts changes nothing.
-func (*Module) Plan(*ansible.Request, ansible.State, *ansible.Response) (ansible.Plan, error) {
+func (*Module) Plan(*ansible.Request, ansible.Observed, *ansible.Response) (ansible.Plan, error) {
 	return ansible.NoChange{}, nil
 }
 

@@ -55,7 +55,7 @@ func decode(req *ansible.Request) (Options, error) {
 
 // Observe selects the records, checks them against vCenter and reads the
 // groups' retention. It changes nothing.
-func (m *Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.Response) (ansible.State, error) {
+func (m *Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.Response) (ansible.Observed, error) {
 	o, err := decode(req)
 	if err != nil {
 		return nil, err
@@ -111,7 +111,7 @@ func nonNil[T any](s []T) []T {
 }
 
 // Plan batches the removal, or fails when a record's VM still runs.
-func (*Module) Plan(req *ansible.Request, st ansible.State, resp *ansible.Response) (ansible.Plan, error) {
+func (*Module) Plan(req *ansible.Request, st ansible.Observed, resp *ansible.Response) (ansible.Plan, error) {
 	o, err := decode(req)
 	if err != nil {
 		return nil, err

@@ -50,7 +50,7 @@ func decode(req *ansible.Request) (Options, error) {
 }
 
 // Observe finds the task and reads its statistics.
-func (m *Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.Response) (ansible.State, error) {
+func (m *Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.Response) (ansible.Observed, error) {
 	o, err := decode(req)
 	if err != nil {
 		return nil, err
@@ -98,7 +98,7 @@ func notFound(ctx context.Context, c *ksc.Client, name string) error {
 }
 
 // Plan decides whether to start and whether to wait.
-func (*Module) Plan(req *ansible.Request, st ansible.State, resp *ansible.Response) (ansible.Plan, error) {
+func (*Module) Plan(req *ansible.Request, st ansible.Observed, resp *ansible.Response) (ansible.Plan, error) {
 	o, err := decode(req)
 	if err != nil {
 		return nil, err

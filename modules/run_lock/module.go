@@ -226,7 +226,7 @@ func (m *Module) read(ctx context.Context, o Options, who me) (observed, error) 
 
 // Observe reads the lock; with wait=true it waits until no other run
 // holds it (reading changes nothing, so check mode waits too).
-func (m *Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.Response) (ansible.State, error) {
+func (m *Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.Response) (ansible.Observed, error) {
 	o, err := decode(req)
 	if err != nil {
 		return nil, err
@@ -287,7 +287,7 @@ func (p Plan) Diff() (before, after any) {
 
 // Plan decides: take, refresh, release, or refuse a lock another run holds
 // on one of our hypervisors.
-func (*Module) Plan(req *ansible.Request, st ansible.State, resp *ansible.Response) (ansible.Plan, error) {
+func (*Module) Plan(req *ansible.Request, st ansible.Observed, resp *ansible.Response) (ansible.Plan, error) {
 	o, err := decode(req)
 	if err != nil {
 		return nil, err

@@ -97,7 +97,7 @@ func (in input) imageCheck() vsphere.ImageCheck {
 // VM of the requested name (leftovers of interrupted imports apart). It
 // changes nothing; it only waits for the IP of an SVM that is already
 // running and left as is.
-func (m *Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.Response) (ansible.State, error) {
+func (m *Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.Response) (ansible.Observed, error) {
 	in, err := decode(req)
 	if err != nil {
 		return nil, err
@@ -337,7 +337,7 @@ func withTimeout(err error, o Options) error {
 }
 
 // Plan decides what to do; every refusal happens here, in check mode too.
-func (*Module) Plan(req *ansible.Request, st ansible.State, resp *ansible.Response) (ansible.Plan, error) {
+func (*Module) Plan(req *ansible.Request, st ansible.Observed, resp *ansible.Response) (ansible.Plan, error) {
 	in, err := decode(req)
 	if err != nil {
 		return nil, err

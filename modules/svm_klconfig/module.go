@@ -49,7 +49,7 @@ type observation struct {
 
 // Observe connects (waiting for a booting SVM), reads what klconfig can tell and loads the record.
 // It runs only read commands, in check mode too.
-func (m *Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.Response) (ansible.State, error) {
+func (m *Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.Response) (ansible.Observed, error) {
 	var o Options
 	if err := req.Params.Decode(&o); err != nil {
 		return nil, err
@@ -231,7 +231,7 @@ func gather(read func(klconfig.Command) (klconfig.Result, error), cur current) (
 }
 
 // Plan implements ansible.Module: a pure comparison of the wish with what Observe found.
-func (m *Module) Plan(req *ansible.Request, observed ansible.State, resp *ansible.Response) (ansible.Plan, error) {
+func (m *Module) Plan(req *ansible.Request, observed ansible.Observed, resp *ansible.Response) (ansible.Plan, error) {
 	obs := observed.(*observation)
 	p := makePlan(obs.desired, obs.current)
 	p.state, p.reads, p.record = obs.state, obs.reads, obs.current.Record

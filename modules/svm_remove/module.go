@@ -106,7 +106,7 @@ func (r *recorder) Inventory(ctx context.Context, sc vsphere.Scope) ([]vsphere.V
 }
 
 // Observe reads the fleet in scope and the VMs the selected names denote.
-func (m *Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.Response) (ansible.State, error) {
+func (m *Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.Response) (ansible.Observed, error) {
 	o, rules, err := decode(req)
 	if err != nil {
 		return nil, err
@@ -169,7 +169,7 @@ func missingNames(o Options, obs observed) []string {
 }
 
 // Plan selects the SVMs and checks every gate before anything is touched.
-func (*Module) Plan(req *ansible.Request, st ansible.State, resp *ansible.Response) (ansible.Plan, error) {
+func (*Module) Plan(req *ansible.Request, st ansible.Observed, resp *ansible.Response) (ansible.Plan, error) {
 	o, _, err := decode(req)
 	if err != nil {
 		return nil, err

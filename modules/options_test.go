@@ -1,0 +1,25 @@
+package modules
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/ksvla/lightagent/internal/ansible"
+)
+
+// TestOptionsAgreeWithSpecs checks, for every module, that the spec's
+// option names, types and no_log flags are those of the options struct
+// the runtime decodes into: the two are matched by json tags, by string.
+func TestOptionsAgreeWithSpecs(t *testing.T) {
+	for _, e := range Registry() {
+		t.Run(e.Name, func(t *testing.T) {
+			m := e.New()
+			typ, ok := ansible.OptionsType(m)
+			if !ok {
+				t.Skipf("%s is not a typed module yet", e.Name) // TODO(issue 19): every module typed
+			}
+			assert.Empty(t, ansible.CheckOptions(m.Spec(), typ))
+		})
+	}
+}
