@@ -94,7 +94,7 @@ func missing(option, env string) error {
 type VCenterOptions struct {
 	Hostname      string `json:"hostname"`
 	Username      string `json:"username"`
-	Password      string `json:"password"`
+	Password      string `json:"password" ansible:"no_log"`
 	Port          int    `json:"port"`
 	ValidateCerts bool   `json:"validate_certs"`
 	CAFile        string `json:"ca_file"`
@@ -122,7 +122,7 @@ func (o VCenterOptions) Conn() (vsphere.Conn, error) {
 type KSCOptions struct {
 	URL           string `json:"ksc_url"`
 	Username      string `json:"ksc_username"`
-	Password      string `json:"ksc_password"`
+	Password      string `json:"ksc_password" ansible:"no_log"`
 	InternalUser  bool   `json:"ksc_internal_user"`
 	VServer       string `json:"ksc_vserver"`
 	CAFile        string `json:"ksc_ca_file"`
