@@ -346,9 +346,8 @@ func (s *Session) upload(ctx context.Context, spec ImportSpec, im *image, lease 
 	for _, it := range info.Items {
 		m, _ := im.item(it.Path)
 		if err := s.uploadItem(uctx, im, m, it, &done, total, spec.Progress); err != nil {
-			if cause := context.Cause(uctx); cause != nil && ctx.Err() == nil && !errors.Is(cause, context.Canceled) {
+			if cause := context.Cause(uctx); cause != nil && !errors.Is(cause, context.Canceled) {
 				// The transport's error only says the request was cut; the cause says why.
-				// The caller's own end (its deadline, a signal) is the caller's to explain.
 				return 0, fmt.Errorf("upload %s: %w", m.name, cause)
 			}
 			return 0, err
@@ -408,7 +407,7 @@ func (s *Session) uploadItem(ctx context.Context, im *image, m member, it nfc.Fi
 	}
 	if err := s.c.Client.Upload(ctx, r, it.URL, &opts); err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("upload %s: %w", m.name, ctx.Err())
+			return fmt.Errorf("upload %s: %w", m.name, context.Cause(ctx))
 		}
 		return fmt.Errorf("upload %s: %w", m.name, err)
 	}
