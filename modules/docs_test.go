@@ -118,7 +118,9 @@ func TestModuleReferencePages(t *testing.T) {
 
 // Every module runs through the action plugin that picks the binary of the
 // controller's platform; a module registered without its routing entry
-// would be run as its documentation stub.
+// would be run as its documentation stub, a routing entry without a module
+// would name one the collection does not ship. `make docs` writes the
+// section from the registry.
 func TestRuntimeRoutesEveryModuleToTheActionPlugin(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(root(t), "meta", "runtime.yml"))
 	require.NoError(t, err)
@@ -131,8 +133,48 @@ func TestRuntimeRoutesEveryModuleToTheActionPlugin(t *testing.T) {
 	}
 	require.NoError(t, yaml.Unmarshal(b, &rt))
 	for _, e := range Registry() {
-		assert.Equal(t, Collection+".ksvla", rt.PluginRouting.Modules[e.Name].ActionPlugin,
-			"meta/runtime.yml: plugin_routing.modules.%s.action_plugin", e.Name)
+		assert.Equal(t, ActionPlugin, rt.PluginRouting.Modules[e.Name].ActionPlugin,
+			"meta/runtime.yml: plugin_routing.modules.%s.action_plugin: run `make docs`", e.Name)
+	}
+	for name := range rt.PluginRouting.Modules {
+		_, ok := Registry().Lookup(name)
+		assert.True(t, ok, "meta/runtime.yml routes %s, which modules/modules.go does not register: run `make docs`", name)
+	}
+	assert.Equal(t, string(Runtime(b)), string(b), "meta/runtime.yml's plugin_routing is stale: run `make docs`")
+}
+
+func TestRuntimeKeepsWhatItDoesNotGenerate(t *testing.T) {
+	routing := Routing()
+	for _, tc := range []struct{ name, in, want string }{
+		{"section last", "a: 1\n# why\nplugin_routing:\n  modules:\n    old:\n      action_plugin: x\n",
+			"a: 1\n# why\n" + routing},
+		{"section between keys", "a: 1\nplugin_routing:\n  modules: {}\n\n# b\nb: 2\n",
+			"a: 1\n" + routing + "\n# b\nb: 2\n"},
+		{"no section", "a: 1", "a: 1\n" + routing},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, string(Runtime([]byte(tc.in))))
+		})
+	}
+}
+
+// library/ is what a checkout runs: a link to the binary and the docs
+// sidecar per registered module (`make docs` writes both), nothing else.
+func TestLibraryHoldsTheRegistry(t *testing.T) {
+	dir := filepath.Join(root(t), "library")
+	want := map[string]bool{}
+	for _, e := range Registry() {
+		want[e.Name], want[e.Name+".yml"] = true, true
+		fi, err := os.Lstat(filepath.Join(dir, e.Name))
+		if assert.NoError(t, err, "library/%s: run `make docs`", e.Name) {
+			target, _ := os.Readlink(filepath.Join(dir, e.Name))
+			assert.True(t, fi.Mode()&os.ModeSymlink != 0 && target == "../bin/ksvla", "library/%s is a link to ../bin/ksvla", e.Name)
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, f := range entries {
+		assert.True(t, want[f.Name()], "library/%s belongs to no registered module: remove it", f.Name())
 	}
 }
 
