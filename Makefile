@@ -36,6 +36,7 @@ bin-lab:
 docs: bin-modules
 	bin/ksvla docs library docs/modules
 	bin/ksvla runtime meta/runtime.yml
+	@bash tests/stage-collection.sh bin/ksvla collections  # again: with the new routing
 
 ## changelog: check changelogs/ and render CHANGELOG.rst (a release: go run ./cmd/ksvla-changelog release X.Y.Z)
 changelog:
