@@ -20,12 +20,12 @@ all: build docs
 build: bin-modules bin-lab
 
 # The modules are the registry's (modules/modules.go) as `bin/ksvla list` prints them: a link in
-# library/ for each, none left for a module no longer registered.
+# library/ for each; a module no longer registered leaves neither its link nor its docs.
 bin-modules:
 	$(GOBUILD) -o bin/ksvla ./cmd/ksvla
 	@set -eo pipefail; mods=$$(bin/ksvla list | sed 's/.*\.//'); [ -n "$$mods" ]; \
 	  for m in $$mods; do ln -sfn ../bin/ksvla library/$$m; done; \
-	  for l in library/*; do if [ -L "$$l" ] && ! grep -qxF "$${l#library/}" <<<"$$mods"; then rm -f "$$l"; fi; done
+	  for f in library/*; do m=$${f#library/}; if ! grep -qxF "$${m%.yml}" <<<"$$mods"; then rm -f "$$f"; fi; done
 	@bash tests/stage-collection.sh bin/ksvla collections
 
 bin-lab:

@@ -79,9 +79,22 @@ func write(paths []string, least, most int, usage string, f func([]string) error
 func writeDocs(paths ...string) error {
 	dir := paths[0]
 	if len(paths) == 2 {
-		for name, page := range modules.ModulePages() {
+		pages := modules.ModulePages()
+		for name, page := range pages {
 			if err := os.WriteFile(filepath.Join(paths[1], name), []byte(page), 0o644); err != nil {
 				return fmt.Errorf("write %s: %w", name, err)
+			}
+		}
+		// The page of a module no longer registered goes with it.
+		old, err := filepath.Glob(filepath.Join(paths[1], "*.md"))
+		if err != nil {
+			return err
+		}
+		for _, f := range old {
+			if _, ok := pages[filepath.Base(f)]; !ok {
+				if err := os.Remove(f); err != nil {
+					return err
+				}
 			}
 		}
 	}
