@@ -36,9 +36,9 @@ type svmConn struct {
 
 // sshTarget checks the credentials and the host key options and says how
 // to reach the SVM at host. pin is the host key the VM settled ("" when it
-// settled none); knownHosts is the user's file, for messages.
-func sshTarget(o Options, host string, check bool, pin string) (t conn.SSHTarget, knownHosts string, err error) {
-	t = conn.SSHTarget{Host: host, Port: o.Port, Pin: pin, Wait: time.Duration(o.WaitTimeout) * time.Second,
+// settled none).
+func sshTarget(o Options, host string, check bool, pin string) (conn.SSHTarget, error) {
+	t := conn.SSHTarget{Host: host, Port: o.Port, Pin: pin, Wait: time.Duration(o.WaitTimeout) * time.Second,
 		Login: klconfig.SSHConfig{User: o.Username, Password: candidates(o)[0], Passphrase: []byte(o.PrivateKeyPassphrase),
 			Fingerprint: o.HostKey, Timeout: time.Duration(o.ConnectTimeout) * time.Second}}
 	if o.PrivateKey != "" {
@@ -46,39 +46,39 @@ func sshTarget(o Options, host string, check bool, pin string) (t conn.SSHTarget
 	} else if o.PrivateKeyFile != "" {
 		b, err := os.ReadFile(o.PrivateKeyFile)
 		if err != nil {
-			return t, "", fmt.Errorf("read private_key_file: %w", err)
+			return t, fmt.Errorf("read private_key_file: %w", err)
 		}
 		t.Login.PrivateKey = b
 	}
 	if t.Login.Password == "" && len(t.Login.PrivateKey) == 0 {
-		return t, "", fmt.Errorf("a credential is required: set the password option (or export %s), image_password (or export %s), private_key, or private_key_file (or export %s)", EnvPassword, EnvImagePassword, EnvPrivateKeyFile)
+		return t, fmt.Errorf("a credential is required: set the password option (or export %s), image_password (or export %s), private_key, or private_key_file (or export %s)", EnvPassword, EnvImagePassword, EnvPrivateKeyFile)
 	}
 	switch o.HostKeyChecking {
 	case "accept_new":
 		t.Login.HostKey = klconfig.HostKeyAcceptNew
 		if o.HostKey != "" {
-			return t, "", errors.New("host_key_checking=accept_new records keys in known_hosts: set known_hosts instead of host_key, or use host_key_checking=strict with host_key")
+			return t, errors.New("host_key_checking=accept_new records keys in known_hosts: set known_hosts instead of host_key, or use host_key_checking=strict with host_key")
 		}
 	case "off":
 		t.Login.HostKey = klconfig.HostKeyOff
 	default:
 		t.Login.HostKey = klconfig.HostKeyStrict
 	}
-	knownHosts = o.KnownHosts
+	knownHosts := o.KnownHosts
 	if pin != "" {
 		// The VM settled the key: known_hosts is neither read nor written.
 		t.Login.HostKey, knownHosts = klconfig.HostKeyStrict, ""
 	} else if knownHosts == "" && o.HostKey == "" && t.Login.HostKey != klconfig.HostKeyOff {
 		home, err := os.UserHomeDir()
 		if err != nil {
-			return t, "", fmt.Errorf("known_hosts is not set and the home directory is unknown (%w): set known_hosts or host_key", err)
+			return t, fmt.Errorf("known_hosts is not set and the home directory is unknown (%w): set known_hosts or host_key", err)
 		}
 		knownHosts = filepath.Join(home, ".ssh", "known_hosts")
 	}
 	t.Login.KnownHostsFile = knownHosts
 	// Check mode records nothing, not even a new SVM's key.
 	t.ScratchKnownHosts = check && t.Login.HostKey == klconfig.HostKeyAcceptNew
-	return t, knownHosts, nil
+	return t, nil
 }
 
 // candidates are the klconfig passwords login tries, in order, without repeats; [""] when only

@@ -66,7 +66,7 @@ func (m *module) Observe(ctx context.Context, c *ansible.Call[Options]) (*observ
 			return nil, err
 		}
 	}
-	t, knownHosts, err := sshTarget(o, host, c.CheckMode, vm.fingerprint())
+	t, err := sshTarget(o, host, c.CheckMode, vm.fingerprint())
 	if err != nil {
 		return nil, err
 	}
@@ -74,13 +74,14 @@ func (m *module) Observe(ctx context.Context, c *ansible.Call[Options]) (*observ
 	if err != nil {
 		return nil, hostKeyError(o, err)
 	}
-	s := svmConn{SSH: sc, o: o, link: reach{knownHosts: knownHosts, vm: vm}}
+	s := svmConn{SSH: sc, o: o, link: reach{knownHosts: t.Login.KnownHostsFile, vm: vm}}
 	obs := &observed{desired: d, current: current{Host: host}}
 	if err := s.login(ctx, &obs.current, len(t.Login.PrivateKey) > 0); err != nil {
 		return nil, err
 	}
+	s.link.fingerprint = vm.fingerprint() // the key the login was pinned to, if the VM settled one
 	var hostKey ssh.PublicKey
-	if s.link.fingerprint = vm.fingerprint(); s.link.fingerprint == "" { // else the key the login was pinned to
+	if s.link.fingerprint == "" {
 		if hostKey, err = s.identify(ctx); err != nil {
 			return nil, err
 		}
