@@ -66,6 +66,10 @@ type Config struct {
 	// "HostGroup.FindHosts", ...) before each request is authenticated and
 	// served: tests use it to move the clock or inject faults mid-sequence.
 	Hook func(method string)
+	// FailTasksOn makes every task run fail on the targets it names (by
+	// display name or KLHST_WKS_HOSTNAME), with the text as the target's
+	// state_descr, whatever the task's work reported for them.
+	FailTasksOn map[string]string
 }
 
 // Server is a running simulated KSC. Its store methods are safe for
@@ -99,7 +103,8 @@ type Server struct {
 	ended     map[string]bool // ended or expired sessions: 403, not 401
 	accessors map[string]*accessor
 	taskIters map[string]*taskIter
-	crashRule *crashRule // test-facing fault: see CrashOn
+	hostIters map[string]*accessor // Tasks.ResetHostIteratorForTaskStatusEx
+	crashRule *crashRule           // test-facing fault: see CrashOn
 }
 
 type session struct {
@@ -183,6 +188,7 @@ func (s *Server) dropSessions() {
 	s.ended = map[string]bool{}
 	s.accessors = map[string]*accessor{}
 	s.taskIters = map[string]*taskIter{}
+	s.hostIters = map[string]*accessor{}
 }
 
 func (s *Server) makeCert(host string) error {
@@ -516,6 +522,11 @@ func (s *Server) endSessionLocked(id string) {
 	for k, it := range s.taskIters {
 		if it.session == id {
 			delete(s.taskIters, k)
+		}
+	}
+	for k, it := range s.hostIters {
+		if it.session == id {
+			delete(s.hostIters, k)
 		}
 	}
 }
