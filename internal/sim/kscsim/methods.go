@@ -1,6 +1,7 @@
 package kscsim
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -55,7 +56,7 @@ func (s *Server) notFound(what string) *pxgError {
 // clean-up of inactive hosts.
 func (s *Server) dispatch(sess, name string, a params) (params, *pxgError) {
 	m, ok := methods[name]
-	if !ok {
+	if !ok || slices.Contains(s.cfg.MissingMethods, name) {
 		return nil, &pxgError{Code: CodeNotImplemented, Message: "unknown method " + name}
 	}
 	s.mu.Lock()

@@ -70,6 +70,9 @@ type Config struct {
 	// display name or KLHST_WKS_HOSTNAME), with the text as the target's
 	// state_descr, whatever the task's work reported for them.
 	FailTasksOn map[string]string
+	// MissingMethods are methods this server answers as unknown, as an
+	// older KSC without them does (e.g. "Tasks.GetNextHostStatus").
+	MissingMethods []string
 }
 
 // Server is a running simulated KSC. Its store methods are safe for
