@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
@@ -107,7 +108,9 @@ type Server struct {
 	accessors map[string]*accessor
 	taskIters map[string]*taskIter
 	hostIters map[string]*accessor // Tasks.ResetHostIteratorForTaskStatusEx
-	crashRule *crashRule           // test-facing fault: see CrashOn
+	// failTasksOn is Config.FailTasksOn, replaceable (SetFailTasksOn).
+	failTasksOn map[string]string
+	crashRule   *crashRule // test-facing fault: see CrashOn
 }
 
 type session struct {
@@ -152,7 +155,7 @@ func Start(cfg Config) (*Server, error) {
 	if _, err := versionID(cfg.ServerVersion); err != nil {
 		return nil, fmt.Errorf("start kscsim: %w", err)
 	}
-	s := &Server{cfg: cfg, clock: cfg.Clock}
+	s := &Server{cfg: cfg, clock: cfg.Clock, failTasksOn: maps.Clone(cfg.FailTasksOn)}
 	if s.clock == nil {
 		s.clock = realClock{}
 	}

@@ -2,6 +2,8 @@ package kscsim
 
 import (
 	"context"
+	"errors"
+	"maps"
 	"time"
 )
 
@@ -51,8 +53,8 @@ type target struct {
 
 // TargetFunc is the work of a task that runs on targets: it names them
 // (Run.SetTargets) and reports each one's result. A target it leaves
-// unfinished ends failed with the returned error's text, or completed
-// when it returns nil.
+// unfinished ends completed when it returns nil, else failed with its
+// text in a returned *TargetFailures, or with the returned error's text.
 type TargetFunc func(ctx context.Context, run *Run) error
 
 // Run is a running task as its work sees it.
@@ -115,27 +117,56 @@ func (s *Server) injectFailureLocked(tg *target) {
 	if !tg.state.final() {
 		return
 	}
-	text, ok := s.cfg.FailTasksOn[tg.name]
+	text, ok := s.failTasksOn[tg.name]
 	if !ok {
-		text, ok = s.cfg.FailTasksOn[tg.hostID]
+		text, ok = s.failTasksOn[tg.hostID]
 	}
 	if ok {
 		tg.state, tg.descr = TargetFailed, text
 	}
 }
 
+// TargetFailures is an error a task's work returns to fail targets each
+// with its own text as the run ends, in the same step as the task's end:
+// a client that sees every target done then sees the task's error too.
+type TargetFailures struct {
+	ByHost map[string]string // KLHST_WKS_HOSTNAME -> state_descr
+	Text   string            // the task's error
+}
+
+func (e *TargetFailures) Error() string { return e.Text }
+
+// SetFailTasksOn replaces Config.FailTasksOn for the task runs to come.
+func (s *Server) SetFailTasksOn(m map[string]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failTasksOn = maps.Clone(m)
+}
+
 // finishTargetsLocked ends the targets the work left unfinished.
 func (s *Server) finishTargetsLocked(t *task, err error) {
+	var tf *TargetFailures
+	errors.As(err, &tf)
 	for _, tg := range t.targets {
 		if tg.state.final() {
 			continue
 		}
 		tg.state, tg.descr = TargetOK, ""
-		if err != nil {
+		if text, ok := tf.text(tg.hostID); ok {
+			tg.state, tg.descr = TargetFailed, text
+		} else if err != nil {
 			tg.state, tg.descr = TargetFailed, err.Error()
 		}
 		s.injectFailureLocked(tg)
 	}
+}
+
+func (e *TargetFailures) text(hostID string) (string, bool) {
+	if e == nil {
+		return "", false
+	}
+	t, ok := e.ByHost[hostID]
+	return t, ok
 }
 
 // AddTargetTask registers an existing task whose work runs on targets; it
