@@ -107,3 +107,21 @@ func TestTimeoutOption(t *testing.T) {
 	assert.Less(t, time.Since(start), 10*time.Second)
 	assert.Equal(t, "running", ansibletest.Get(res, "task", "state"), "the result still says where the task is")
 }
+
+func TestNameTargets(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		ts    []FailedTarget
+		total int
+		want  string
+	}{
+		{"name, id and text", []FailedTarget{{Name: "vm-01", Hostname: "6a1f", Error: "disk full"}}, 1, "vm-01 [6a1f]: disk full"},
+		{"no display name: the id", []FailedTarget{{Hostname: "6a1f", Error: "disk full"}}, 1, "6a1f: disk full"},
+		{"id equal to the name, no text", []FailedTarget{{Name: "vm-01", Hostname: "vm-01"}}, 1, "vm-01"},
+		{"more failed than listed", []FailedTarget{{Name: "vm-01"}, {Name: "vm-02"}}, 5, "vm-01; vm-02; and 3 more"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, nameTargets(tc.ts, tc.total))
+		})
+	}
+}
