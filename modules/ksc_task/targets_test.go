@@ -89,6 +89,16 @@ func TestFailedTargetsOldKSC(t *testing.T) {
 	require.False(t, res.Failed(), res.Msg())
 	assert.Equal(t, "KSC task Update Light Agent failed on 1 of 3 targets", res.Msg())
 	assert.Nil(t, ansibletest.Get(res, "task", "failed_targets"))
+
+	// With the server's failure text, the message carries it, as before.
+	vm := s.UpsertHost(kscsim.Host{DisplayName: "svm-01"})
+	s.AddTargetTask("Add key KSVLA", func(_ context.Context, r *kscsim.Run) error {
+		r.SetTargets(vm)
+		return errors.New("licence key is not valid")
+	})
+	res = run(t, s, map[string]any{"name": "Add key KSVLA", "fail_on_task_failure": false}, ansibletest.Mode{})
+	assert.Equal(t, "KSC task Add key KSVLA failed on 1 of 1 targets: licence key is not valid", res.Msg())
+	assert.Equal(t, "licence key is not valid", ansibletest.Get(res, "task", "error"))
 }
 
 // The module's timeout bounds the wait, whatever wait_timeout says, and
