@@ -152,7 +152,7 @@ func (m *Module) Apply(ctx context.Context, req *ansible.Request, pl ansible.Pla
 		sortRecords(left)
 		names := make([]string, len(left))
 		for i, r := range left {
-			names[i] = r.label() + " (" + r.ID + ")"
+			names[i] = r.Label() + " (" + r.ID + ")"
 		}
 		return fmt.Errorf("KSC still lists %d of %d records after removing them: %s", len(left), len(p.ids()), strings.Join(names, ", "))
 	}
@@ -255,7 +255,7 @@ func (m *Module) prove(ctx context.Context, o Options, rs []Record) (gone []Reco
 	}
 	if len(o.ServedDatacenters) == 0 || o.Hostname == "" {
 		for _, r := range rs {
-			kept = append(kept, Kept{Name: r.label(), ID: r.ID,
+			kept = append(kept, Kept{Name: r.Label(), ID: r.ID,
 				Reason: "not proven gone: name every datacenter this KSC serves in served_datacenters, with vCenter options, to check that no VM matches the record"})
 		}
 		return nil, kept, nil
@@ -283,7 +283,7 @@ func (m *Module) prove(ctx context.Context, o Options, rs []Record) (gone []Reco
 	for _, r := range rs {
 		var keys []string
 		found := ""
-		for _, k := range []string{r.Name, r.FQDN, firstLabel(r.FQDN)} {
+		for _, k := range []string{r.DisplayName, r.FQDN, firstLabel(r.FQDN)} {
 			if k = norm(k); k != "" && !slices.Contains(keys, k) {
 				keys = append(keys, k)
 				if found == "" {
@@ -293,9 +293,9 @@ func (m *Module) prove(ctx context.Context, o Options, rs []Record) (gone []Reco
 		}
 		switch {
 		case found != "":
-			kept = append(kept, Kept{Name: r.label(), ID: r.ID, Reason: found})
+			kept = append(kept, Kept{Name: r.Label(), ID: r.ID, Reason: found})
 		case len(keys) == 0:
-			kept = append(kept, Kept{Name: r.label(), ID: r.ID, Reason: "not proven gone: the record has no display name or FQDN to look for in vCenter"})
+			kept = append(kept, Kept{Name: r.Label(), ID: r.ID, Reason: "not proven gone: the record has no display name or FQDN to look for in vCenter"})
 		default:
 			r.Proof = fmt.Sprintf("no VM named %s (name or guest host name) in datacenters %s", strings.Join(keys, " or "), dcs)
 			gone = append(gone, r)
@@ -333,9 +333,9 @@ func (m *Module) refuse(ctx context.Context, o Options, rs []Record) ([]Refused,
 	}
 	var out []Refused
 	for _, r := range rs {
-		for _, k := range []string{r.Name, r.FQDN, firstLabel(r.FQDN)} {
+		for _, k := range []string{r.DisplayName, r.FQDN, firstLabel(r.FQDN)} {
 			if vm, ok := running[norm(k)]; ok && norm(k) != "" {
-				out = append(out, Refused{Name: r.label(), ID: r.ID,
+				out = append(out, Refused{Name: r.Label(), ID: r.ID,
 					Reason: fmt.Sprintf("VM %s is powered on in vCenter (on %s)", vm.Name, vm.Host)})
 				break
 			}

@@ -94,7 +94,7 @@ func (p Plan) ids() []string {
 func entries(rs []Record, at map[string]time.Time) []Entry {
 	out := make([]Entry, 0, len(rs))
 	for _, r := range rs {
-		e := Entry{Name: r.label(), ID: r.ID, IP: r.IP, Proof: r.Proof}
+		e := Entry{Name: r.Label(), ID: r.ID, IP: r.IP, Proof: r.Proof}
 		if t, ok := at[r.ID]; ok {
 			e.AutoRemoveAt = t.UTC().Format(time.RFC3339)
 		}
