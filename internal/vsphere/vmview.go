@@ -1,0 +1,25 @@
+package vsphere
+
+import (
+	"context"
+	"time"
+
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// What a removal (svm_remove) does to a VM it found in the Inventory, by
+// the MoRef value the inventory gave: the module decides from the fleet
+// and hands the VM back to this package by id.
+
+// RemoveVM shuts the guest of the VM with this MoRef value ("vm-42")
+// down (see Shutdown: hard power-off after shutdownTimeout) and deletes
+// it with its files. A VM already gone gives an error matching
+// ErrNotFound.
+func (s *Session) RemoveVM(ctx context.Context, moid string, shutdownTimeout time.Duration) error {
+	vm := object.NewVirtualMachine(s.c, types.ManagedObjectReference{Type: vmType, Value: moid})
+	if err := s.Shutdown(ctx, vm, shutdownTimeout); err != nil {
+		return err
+	}
+	return s.Destroy(ctx, vm)
+}
