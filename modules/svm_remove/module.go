@@ -27,12 +27,8 @@ type module struct {
 // call is one run of svm_remove.
 type call = ansible.Call[Options]
 
-var (
-	_ ansible.Phases[Options, observed, *Plan] = (*module)(nil)
-	_ ansible.Applies[Options, *Plan]          = (*module)(nil)
-	_ ansible.Closer                           = (*module)(nil)
-	_ ansible.Reporter                         = (*Plan)(nil)
-)
+// Apply must match Applies, or the runtime would refuse every change.
+var _ ansible.Applies[Options, *Plan] = (*module)(nil)
 
 // New returns the module.
 func New() ansible.Module { return ansible.Typed[Options, observed, *Plan](&module{}) }
