@@ -128,6 +128,9 @@ type KSCOptions struct {
 	CAFile        string `json:"ksc_ca_file"`
 	Fingerprint   string `json:"ksc_fingerprint"`
 	ValidateCerts bool   `json:"ksc_validate_certs"`
+	// PageSize is the rows per page of KSC queries, for a module that
+	// offers it as an option of its own; 0 is the client's default.
+	PageSize int `json:"-"`
 }
 
 // Given reports whether any KSC connection option was set, for modules
@@ -148,6 +151,7 @@ func (o KSCOptions) Config() (ksc.Config, error) {
 	return ksc.Config{
 		URL: o.URL, Username: o.Username, Password: o.Password, Internal: o.InternalUser,
 		VServer: o.VServer, CAFile: o.CAFile, Fingerprint: o.Fingerprint, ValidateCerts: o.ValidateCerts,
+		PageSize: o.PageSize,
 	}, nil
 }
 
