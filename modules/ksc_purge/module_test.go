@@ -319,6 +319,26 @@ func TestFailedRunListsOnlyRemoved(t *testing.T) {
 	assert.Equal(t, []string{"svm-batch-2", "svm-batch-3", "svm-batch-4"}, l.present())
 }
 
+// The timeout bounds the whole run, a KSC that stops answering included,
+// and the failure says which option ran out.
+func TestTimeout(t *testing.T) {
+	release := make(chan struct{})
+	s, err := kscsim.Start(kscsim.Config{Username: kscUser, Password: kscPass, CertDir: t.TempDir(), Clock: kscsim.NewManualClock(t0),
+		Hook: func(method string) {
+			if method == "HostGroup.FindHosts" {
+				<-release
+			}
+		}})
+	require.NoError(t, err)
+	t.Cleanup(func() { close(release); _ = s.Close() })
+	l := &lab{s: s, ids: map[string]string{}}
+	start := time.Now()
+	res := l.run(t, map[string]any{"names": []any{"svm-x"}, "timeout": 1}, false)
+	require.True(t, res.Failed())
+	assert.Contains(t, res.Msg(), "the module ran out of time: option timeout is 1 s")
+	assert.Less(t, time.Since(start), 10*time.Second)
+}
+
 func TestRetentionReported(t *testing.T) {
 	l := startKSC(t, true)
 	l.s.SetAutoRemovePeriod(l.svm, 30)
