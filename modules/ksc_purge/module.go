@@ -117,33 +117,28 @@ func (*module) Plan(c *call, obs observed) (*Plan, error) {
 }
 
 // Apply removes the records batch by batch and checks they are gone,
-// recording in the plan the records KSC no longer lists.
+// recording in the plan the records it removed.
 func (m *module) Apply(ctx context.Context, c *call, p *Plan) error {
 	kc, err := m.KSC(c.Options.KSCOptions)
 	if err != nil {
 		return err
 	}
-	done, err := remove(ctx, kc, p)
-	if err != nil {
-		// Only the batches KSC confirmed: part of the failed one may be
-		// gone too, but nothing is listed that may still be there.
-		p.Removed = done
+	// The records of the batches KSC took: a batch cut by an error is
+	// left out even if KSC removed part of it, and the records KSC still
+	// lists afterwards are dropped.
+	if p.Removed, err = remove(ctx, kc, p); err != nil {
 		return err
 	}
 	left, err := existing(ctx, kc, p.ids())
 	if err != nil {
 		return fmt.Errorf("check the removal: %w", err)
 	}
-	still := map[string]bool{}
-	for _, r := range left {
-		still[r.ID] = true
-	}
-	for _, r := range done {
-		if !still[r.ID] {
-			p.Removed = append(p.Removed, r)
-		}
-	}
 	if len(left) > 0 {
+		still := map[string]bool{}
+		for _, r := range left {
+			still[r.ID] = true
+		}
+		p.Removed = slices.DeleteFunc(p.Removed, func(r Record) bool { return still[r.ID] })
 		sortRecords(left)
 		names := make([]string, len(left))
 		for i, r := range left {
