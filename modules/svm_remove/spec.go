@@ -8,10 +8,10 @@ import (
 
 // Options are svm_remove's decoded options.
 type Options struct {
+	ansible.Deadline
 	conn.VCenterOptions
 	conn.KSCOptions
 	fleetopts.Options
-	ansible.Deadline
 	Name            string   `json:"name"`
 	Names           []string `json:"names"`
 	Version         string   `json:"version"`
