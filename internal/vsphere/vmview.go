@@ -2,10 +2,8 @@ package vsphere
 
 import (
 	"context"
+	"errors"
 	"time"
-
-	"github.com/vmware/govmomi/object"
-	"github.com/vmware/govmomi/vim25/types"
 )
 
 // What a removal (svm_remove) does to a VM it found in the Inventory, by
@@ -17,7 +15,10 @@ import (
 // it with its files. A VM already gone gives an error matching
 // ErrNotFound.
 func (s *Session) RemoveVM(ctx context.Context, moid string, shutdownTimeout time.Duration) error {
-	vm := object.NewVirtualMachine(s.c, types.ManagedObjectReference{Type: vmType, Value: moid})
+	vm := s.VMRef(moid)
+	if vm == nil {
+		return errors.New("remove vm: no MoRef value")
+	}
 	if err := s.Shutdown(ctx, vm, shutdownTimeout); err != nil {
 		return err
 	}

@@ -113,7 +113,7 @@ func (m *module) Observe(ctx context.Context, c *call) (observed, error) {
 // read logs in to vCenter and KSC (the run's sessions) and reads what the
 // fleet is built from, returning the vCenter round trips it took.
 func (m *module) read(ctx context.Context, o Options, rules fleet.Rules) (fleet.Snapshot, int, error) {
-	if _, err := o.VCenterOptions.Conn(); err != nil {
+	if _, err := o.VCenterOptions.Login(); err != nil {
 		return fleet.Snapshot{}, 0, err // before KSC, so a missing vCenter option is reported first
 	}
 	ko := o.KSCOptions

@@ -157,11 +157,6 @@ func (o KSCOptions) Config() (ksc.Config, error) {
 	}, nil
 }
 
-// Conn is Login, under the name the modules not yet moved to Sessions use.
-//
-// Deprecated: use Login, or Sessions.VCenter to log in.
-func (o VCenterOptions) Conn() (vsphere.Conn, error) { return o.Login() }
-
 // connect logs in to vCenter with the options; Sessions.VCenter is the
 // one caller, so every login is closed with the run.
 func (o VCenterOptions) connect(ctx context.Context) (*vsphere.Session, error) {

@@ -43,7 +43,7 @@ func (m *module) sessions(ctx context.Context, o Options) (fleet.Sources, *vsphe
 	if !o.KSCOptions.Given() && !o.Force {
 		return fleet.Sources{}, nil, errors.New("the Light Agent gate needs KSC: set ksc_url, ksc_username and ksc_password (or export KSC_URL, KSC_USERNAME, KSC_PASSWORD), or set force=true to remove without checking Light Agents")
 	}
-	if _, err := o.VCenterOptions.Conn(); err != nil {
+	if _, err := o.VCenterOptions.Login(); err != nil {
 		return fleet.Sources{}, nil, err // before KSC, so a missing vCenter option is reported first
 	}
 	var src fleet.Sources
