@@ -17,11 +17,12 @@ import (
 	"github.com/ksvla/lightagent/modules/conn"
 )
 
-// module is svm_remove's phases; one value per run, holding its sessions
-// and the rules Observe derived from the options, for Apply's re-checks.
+// module is svm_remove's phases; one value per run, holding its sessions.
 type module struct {
-	conn.Sessions
+	// rules are what Observe derived from the options, for Apply's
+	// re-checks.
 	rules fleet.Rules
+	conn.Sessions
 }
 
 // call is one run of svm_remove.
