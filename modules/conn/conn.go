@@ -130,6 +130,9 @@ type KSCOptions struct {
 	CAFile        string `json:"ksc_ca_file"`
 	Fingerprint   string `json:"ksc_fingerprint"`
 	ValidateCerts bool   `json:"ksc_validate_certs"`
+	// PageSize is the rows per page of KSC queries, for a module that
+	// offers it as an option of its own; 0 is the client's default.
+	PageSize int `json:"-"`
 }
 
 // Given reports whether any KSC connection option was set, for modules
@@ -150,13 +153,9 @@ func (o KSCOptions) Config() (ksc.Config, error) {
 	return ksc.Config{
 		URL: o.URL, Username: o.Username, Password: o.Password, Internal: o.InternalUser,
 		VServer: o.VServer, CAFile: o.CAFile, Fingerprint: o.Fingerprint, ValidateCerts: o.ValidateCerts,
+		PageSize: o.PageSize,
 	}, nil
 }
-
-// Conn is Login, under the name the modules not yet moved to Sessions use.
-//
-// Deprecated: use Login, or Sessions.VCenter to log in.
-func (o VCenterOptions) Conn() (vsphere.Conn, error) { return o.Login() }
 
 // connect logs in to vCenter with the options; Sessions.VCenter is the
 // one caller, so every login is closed with the run.
