@@ -91,13 +91,16 @@ func (t *typed[O, S, P]) Observe(ctx context.Context, req *Request, resp *Respon
 
 func (t *typed[O, S, P]) Plan(_ *Request, _ Observed, _ *Response) (Plan, error) {
 	p, err := t.phases.Plan(t.call, *t.observed)
+	if !isNil(p) {
+		// A plan returned with its error (a refusal) still reports.
+		t.plan = &p
+	}
 	if err != nil {
 		return nil, err
 	}
 	if isNil(p) {
 		return nil, fmt.Errorf("module %s returned no plan", t.call.ModuleName)
 	}
-	t.plan = &p
 	return p, nil
 }
 

@@ -30,15 +30,10 @@ func (*module) Doc() ansible.Doc {
 		CheckMode: "full",
 		DiffMode:  "full",
 		Examples: `
+# The connections come from the environment, as an AWX credential sets it: VMWARE_HOST,
+# VMWARE_USER, VMWARE_PASSWORD_FILE, KSC_URL, KSC_USERNAME, KSC_PASSWORD_FILE, KSC_CA_FILE.
 - name: Remove the old SVMs once every Light Agent is updated
   ksvla.lightagent.svm_remove:
-    hostname: vcenter.example.com
-    username: automation@vsphere.local
-    password: "{{ vcenter_password }}"
-    ksc_url: https://ksc.example.com:13299
-    ksc_username: automation
-    ksc_password: "{{ ksc_password }}"
-    ksc_ca_file: files/klserver.cer
     datacenter: DC1
     version: 6.1.0.100
     target_version: 6.2.0.200
