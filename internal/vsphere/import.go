@@ -104,9 +104,8 @@ func (e *ImportError) Unwrap() error { return e.Err }
 // disks from the source to vCenter without temporary files, verifying every
 // file against the image's manifest while it streams (or, given the SHA-256
 // of an .ova, the whole archive, in the same single read, before the lease
-// completes). On any failure or
-// ctx cancellation the lease is aborted and a VM it created is deleted.
-// The VM is left powered off.
+// completes). On any failure or ctx cancellation the lease is aborted and a
+// VM it created is deleted. The VM is left powered off.
 func (s *Session) Import(ctx context.Context, spec ImportSpec) (*ImportResult, error) {
 	start := time.Now()
 	if spec.Name == "" || spec.Host == "" || spec.Datastore == "" || spec.Source == "" {
