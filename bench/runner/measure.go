@@ -25,7 +25,11 @@ type Cmd struct {
 type Sample struct {
 	Seconds float64 `json:"seconds"`
 	RSSKiB  int64   `json:"peak_rss_kib"`
-	Stdout  []byte  `json:"-"`
+	// CPUSeconds is the command's user+system time (its tree's, among the
+	// processes waited for): unlike wall time, it barely moves with the
+	// load of other work on the machine.
+	CPUSeconds float64 `json:"cpu_seconds"`
+	Stdout     []byte  `json:"-"`
 }
 
 // run executes c once. Wall time is measured around fork+exec+wait, as
@@ -43,7 +47,7 @@ func run(ctx context.Context, c Cmd) (Sample, error) {
 	}
 	rssFile.Close()
 	defer os.Remove(rssFile.Name())
-	argv := append([]string{"/usr/bin/time", "-f", "%M", "-o", rssFile.Name()}, c.Argv...)
+	argv := append([]string{"/usr/bin/time", "-f", "%U %S %M", "-o", rssFile.Name()}, c.Argv...)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), c.Env...)
 	cmd.Dir = c.Dir
@@ -72,6 +76,11 @@ func run(ctx context.Context, c Cmd) (Sample, error) {
 		f := strings.Fields(string(b))
 		if len(f) > 0 {
 			s.RSSKiB, _ = strconv.ParseInt(f[len(f)-1], 10, 64) // KiB
+		}
+		if len(f) >= 3 {
+			u, _ := strconv.ParseFloat(f[len(f)-3], 64)
+			sys, _ := strconv.ParseFloat(f[len(f)-2], 64)
+			s.CPUSeconds = u + sys
 		}
 	}
 	return s, nil

@@ -91,6 +91,9 @@ func markdown(rep Report) string {
 					if strings.Contains(k, "calls") || strings.Contains(k, "round_trips") || strings.Contains(k, "reported") {
 						prec = 0
 					}
+					if k == "cpu_s" {
+						prec = 2 // user+system time comes in hundredths
+					}
 					fmt.Fprintf(&b, " %s |", fmtStat(r.Extra[k], prec))
 				}
 				b.WriteString("\n")

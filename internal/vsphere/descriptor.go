@@ -76,6 +76,7 @@ type digest struct {
 type image struct {
 	desc     Descriptor
 	raw      []byte
+	descOff  int64 // where raw sits in an .ova
 	env      *ovf.Envelope
 	files    map[string]member // by cleaned href
 	manifest map[string]digest // nil without a manifest
@@ -253,7 +254,7 @@ func (im *image) loadDescriptor(ctx context.Context, desc member) error {
 	if err != nil {
 		return fmt.Errorf("descriptor %s: %w", desc.name, err)
 	}
-	im.raw, im.env = raw, env
+	im.raw, im.descOff, im.env = raw, desc.off, env
 	d := &im.desc
 	vs := env.VirtualSystem
 	d.Name = vs.ID

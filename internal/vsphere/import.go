@@ -102,9 +102,10 @@ func (e *ImportError) Unwrap() error { return e.Err }
 
 // Import deploys an OVA/OVF as a VM pinned to spec.Host, streaming the
 // disks from the source to vCenter without temporary files, verifying every
-// file against the image's manifest while it streams. On any failure or
-// ctx cancellation the lease is aborted and a VM it created is deleted.
-// The VM is left powered off.
+// file against the image's manifest while it streams (or, given the SHA-256
+// of an .ova, the whole archive, in the same single read, before the lease
+// completes). On any failure or ctx cancellation the lease is aborted and a
+// VM it created is deleted. The VM is left powered off.
 func (s *Session) Import(ctx context.Context, spec ImportSpec) (*ImportResult, error) {
 	start := time.Now()
 	if spec.Name == "" || spec.Host == "" || spec.Datastore == "" || spec.Source == "" {
@@ -122,13 +123,17 @@ func (s *Session) Import(ctx context.Context, spec ImportSpec) (*ImportResult, e
 	if _, err := im.desc.Verification(spec.Check); err != nil {
 		return nil, fmt.Errorf("import vm %s: %w", spec.Name, err)
 	}
+	var wantSHA256 string
 	if spec.Check.SHA256 != "" {
-		want, err := NormalizeSHA256(spec.Check.SHA256)
-		if err != nil {
+		if wantSHA256, err = NormalizeSHA256(spec.Check.SHA256); err != nil {
 			return nil, fmt.Errorf("import vm %s: expected checksum: %w", spec.Name, err)
 		}
-		if err := im.verifySHA256(ctx, want); err != nil {
-			return nil, fmt.Errorf("import vm %s: %w", spec.Name, err)
+		if im.desc.OVF {
+			// The checksum covers only the small descriptor: checked now.
+			if err := im.verifySHA256(ctx, wantSHA256); err != nil {
+				return nil, fmt.Errorf("import vm %s: %w", spec.Name, err)
+			}
+			wantSHA256 = ""
 		}
 	}
 
@@ -151,8 +156,20 @@ func (s *Session) Import(ctx context.Context, spec ImportSpec) (*ImportResult, e
 	}
 	vmRef = info.Entity
 
+	var ah *archiveHash
+	if wantSHA256 != "" {
+		if ah = newArchiveHash(im, info, wantSHA256); ah == nil {
+			// The lease asks for the files out of the archive's order, so
+			// one pass cannot hash the archive: read it whole first.
+			if err := im.verifySHA256(ctx, wantSHA256); err != nil {
+				return fail(err)
+			}
+		} else {
+			defer ah.h.sum() // ends its goroutine however the import ends
+		}
+	}
 	upStart := time.Now()
-	sent, err := s.upload(ctx, spec, im, lease, info)
+	sent, err := s.upload(ctx, spec, im, ah, lease, info)
 	if err != nil {
 		return fail(err)
 	}
@@ -299,7 +316,9 @@ func (s *Session) networkMap(ctx context.Context, dc *object.Datacenter, m map[s
 }
 
 // upload streams every file the lease asks for, keeping the lease alive.
-func (s *Session) upload(ctx context.Context, spec ImportSpec, im *image, lease *nfc.Lease, info *nfc.LeaseInfo) (int64, error) {
+// With ah, the archive's checksum is verified once every file is sent,
+// before the caller completes the lease.
+func (s *Session) upload(ctx context.Context, spec ImportSpec, im *image, ah *archiveHash, lease *nfc.Lease, info *nfc.LeaseInfo) (int64, error) {
 	var total int64
 	for _, it := range info.Items {
 		m, err := im.item(it.Path)
@@ -345,11 +364,16 @@ func (s *Session) upload(ctx context.Context, spec ImportSpec, im *image, lease 
 
 	for _, it := range info.Items {
 		m, _ := im.item(it.Path)
-		if err := s.uploadItem(uctx, im, m, it, &done, total, spec.Progress); err != nil {
+		if err := s.uploadItem(uctx, im, ah, m, it, &done, total, spec.Progress); err != nil {
 			if cause := context.Cause(uctx); cause != nil && !errors.Is(cause, context.Canceled) {
 				// The transport's error only says the request was cut; the cause says why.
 				return 0, fmt.Errorf("upload %s: %w", m.name, cause)
 			}
+			return 0, err
+		}
+	}
+	if ah != nil {
+		if err := ah.finish(uctx); err != nil {
 			return 0, err
 		}
 	}
@@ -382,15 +406,23 @@ func (im *image) item(p string) (member, error) {
 	return m, nil
 }
 
-func (s *Session) uploadItem(ctx context.Context, im *image, m member, it nfc.FileItem, done *atomic.Int64, total int64, progress func(int64, int64)) error {
+func (s *Session) uploadItem(ctx context.Context, im *image, ah *archiveHash, m member, it nfc.FileItem, done *atomic.Int64, total int64, progress func(int64, int64)) error {
+	if ah != nil {
+		// The bytes before this file (tar headers, descriptor, manifest).
+		if err := ah.catchUp(ctx, m.off); err != nil {
+			return err
+		}
+	}
 	rc, err := m.open(ctx)
 	if err != nil {
 		return fmt.Errorf("upload %s: %w", m.name, err)
 	}
 	defer rc.Close()
-	r := &uploadReader{ctx: ctx, r: io.LimitReader(rc, m.size), done: done, total: total, progress: progress}
+	r := &uploadReader{ctx: ctx, r: io.LimitReader(rc, m.size), ah: ah, done: done, total: total, progress: progress}
 	var dg digest
-	if im.manifest != nil {
+	// The archive's checksum pins every file the manifest would: one hash
+	// of the bytes is enough.
+	if im.manifest != nil && ah == nil {
 		dg = im.manifest[m.name]
 		if h, err := newHash(dg.alg); err == nil {
 			r.h = newSideHasher(h)
@@ -429,6 +461,7 @@ type uploadReader struct {
 	ctx      context.Context
 	r        io.Reader
 	h        *sideHasher
+	ah       *archiveHash
 	n        int64
 	done     *atomic.Int64
 	total    int64
@@ -443,6 +476,9 @@ func (u *uploadReader) Read(p []byte) (int, error) {
 	if n > 0 {
 		if u.h != nil {
 			u.h.write(p[:n])
+		}
+		if u.ah != nil {
+			u.ah.write(p[:n])
 		}
 		u.n += int64(n)
 		d := u.done.Add(int64(n))

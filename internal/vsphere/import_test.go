@@ -310,6 +310,53 @@ func TestImportTamperedDisk(t *testing.T) {
 	assertLeaseGone(t, s, ie)
 }
 
+// With the expected SHA-256 of an .ova, the image is read once: the
+// checksum is computed from the upload's own bytes (and the few between
+// the files), not by a read of the whole file before it.
+func TestImportImageSHA256OnePass(t *testing.T) {
+	const disk = 4 << 20
+	ova, size, sum := ovaWithSum(t, disk)
+	s := newLab(t, nil).session(t)
+	ctx := context.Background()
+	rs := newRangeServer(t, filepath.Dir(ova), true)
+
+	spec := importSpec(rs.URL + "/svm.ova")
+	spec.Check.SHA256 = "SHA256:" + strings.ToUpper(sum)
+	res, err := s.Import(ctx, spec)
+	require.NoError(t, err)
+	assert.Equal(t, res.Descriptor.DiskBytes, res.Bytes)
+	assert.Less(t, rs.bytes.Load(), size+disk/4, "one read of the archive, not one before the upload and one for it")
+	require.NoError(t, s.Destroy(ctx, res.VM))
+}
+
+// A checksum that does not match stops the import before the lease
+// completes: the lease is aborted and the half-imported VM deleted.
+func TestImportImageSHA256Mismatch(t *testing.T) {
+	ova, _, sum := ovaWithSum(t, 1<<20)
+	s := newLab(t, nil).session(t)
+	wrong := strings.Repeat("0", 64)
+	spec := importSpec(ova)
+	spec.Check.SHA256 = wrong
+	_, err := s.Import(context.Background(), spec)
+	require.ErrorContains(t, err, "SHA-256 "+sum+" does not match the expected "+wrong)
+	var ie *ImportError
+	require.ErrorAs(t, err, &ie)
+	assert.NoError(t, ie.Cleanup)
+	assert.ErrorContains(t, err, "lease aborted, half-imported vm deleted")
+	assertNoVM(t, s, "svm-esx01")
+	assertLeaseGone(t, s, ie)
+}
+
+// ovaWithSum writes the lab's image with a disk of diskBytes and returns
+// its path, size and SHA-256.
+func ovaWithSum(t testing.TB, diskBytes int64) (string, int64, string) {
+	t.Helper()
+	ova := writeTestOVA(t, diskBytes)
+	raw, err := os.ReadFile(ova)
+	require.NoError(t, err)
+	return ova, int64(len(raw)), fmt.Sprintf("%x", sha256.Sum256(raw))
+}
+
 func TestImportSpecErrors(t *testing.T) {
 	l := newLab(t, nil)
 	s := l.session(t)
