@@ -44,6 +44,9 @@ type input struct {
 	networks     map[string]string
 	firstBoot    []string
 	firstBootSet bool
+	// checkMode: the run only predicts, so a wrong image_sha256 can be
+	// found only by reading the image beforehand.
+	checkMode bool
 }
 
 // check checks and normalises the decoded options; firstBootSet says
@@ -99,6 +102,7 @@ func (m *module) Observe(ctx context.Context, c *ansible.Call[Options]) (observe
 	if err != nil {
 		return observed{}, err
 	}
+	in.checkMode = c.CheckMode
 	m.in = in
 	s, err := m.VCenter(ctx, in.VCenterOptions)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -518,4 +519,37 @@ func (e env) halfImported(t testing.TB, host, name string) types.ManagedObjectRe
 	require.NotNil(t, lo)
 	require.Len(t, lo.VMs, 1)
 	return ref
+}
+
+// An image URL with image_sha256 is downloaded once in a real run: the
+// upload's own check finds a wrong checksum, aborts the lease and leaves
+// nothing; check mode reads the image beforehand to say so without a
+// change.
+func TestImageURLWrongSHA256ReadOnce(t *testing.T) {
+	e := newEnv(t, sim.Config{Hosts: 1, VMsPerHost: -1, ImageBytes: 4 << 20})
+	host := e.v.ESXiHosts[0]
+	name := e.v.SVMs[host]
+	var served atomic.Int64
+	url := labtest.ServeImage(t, e.v.NewImage.Path, func(_ *http.Request, n int) { served.Add(int64(n)) })
+	wrong := strings.Repeat("0", 64)
+	size := fileSize(t, e.v.NewImage.Path)
+
+	res := e.run(t, ctxFor(t), e.args(host, name, map[string]any{"image": url, "image_sha256": wrong}), ansibletest.Mode{Check: true})
+	require.True(t, res.Failed())
+	assert.True(t, strings.HasPrefix(res.Msg(), "image_sha256: "), res.Msg())
+
+	served.Store(0)
+	res = e.run(t, ctxFor(t), e.args(host, name, map[string]any{"image": url, "image_sha256": wrong}), ansibletest.Mode{})
+	require.True(t, res.Failed())
+	assert.Contains(t, res.Msg(), "does not match the expected "+wrong, res.Msg())
+	assert.LessOrEqual(t, served.Load(), size+size/10, "the image was read more than once in a real run")
+	assert.Empty(t, e.vms(t, name))
+	e.noLeftover(t, host, name)
+}
+
+func fileSize(t testing.TB, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	return fi.Size()
 }

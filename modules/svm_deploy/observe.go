@@ -69,9 +69,12 @@ func observe(ctx context.Context, s *vsphere.Session, in input, resp *ansible.Re
 		if err := t.CheckImport(ctx, image, in.DiskProvisioning); err != nil {
 			return obs, fmt.Errorf("datastore: %w", err)
 		}
-		// One read of the file; Import reads it again right before the
-		// upload, as the file may change in between.
-		if in.ImageSHA256 != "" {
+		// A local image is read once beforehand, so a wrong checksum fails
+		// before vCenter is touched; the upload checks the bytes it sends
+		// again (the file may change in between). An image URL is not
+		// downloaded twice in a real run: the upload's check aborts the
+		// lease and deletes the half-imported VM.
+		if in.ImageSHA256 != "" && (in.checkMode || !remoteImage(in.Image)) {
 			if err := vsphere.VerifyImageSHA256(ctx, in.Image, in.ImageSHA256); err != nil {
 				return obs, fmt.Errorf("image_sha256: %w", err)
 			}
@@ -194,4 +197,10 @@ func svmView(v vmInfo) *SVM {
 	}
 	return &SVM{Name: v.Name, Moid: v.Moid, InstanceUUID: v.InstanceUUID, Host: v.Host, Datastore: v.datastore(),
 		PowerState: v.PowerState, IP: v.IP, Version: v.version(), Marks: marks}
+}
+
+// remoteImage reports whether image is read over HTTP(S).
+func remoteImage(image string) bool {
+	lower := strings.ToLower(image)
+	return strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://")
 }
