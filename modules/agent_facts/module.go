@@ -111,7 +111,7 @@ func connect(ctx context.Context, o Options) (*vsphere.Session, fleet.Sources, f
 		client.Close(context.WithoutCancel(ctx)) //nolint:errcheck
 		sess.Logout(context.WithoutCancel(ctx))  //nolint:errcheck
 	}
-	src := fleet.Sources{Inventory: sess, KSC: client, Placements: sess}
+	src := fleet.Sources{Inventory: sess, KSC: client, Placements: sess, DRS: sess}
 	if o.Probe {
 		src.Prober = &prober{opts: o}
 	}

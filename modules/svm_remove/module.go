@@ -81,7 +81,8 @@ func (m *Module) connect(ctx context.Context, o Options) (*clients, error) {
 // observe reads the fleet, keeping the inventory it was built from.
 func (c *clients) observe(ctx context.Context, o Options, r fleet.Rules) (fleet.Fleet, []vsphere.VM, error) {
 	rec := &recorder{inv: c.vc}
-	src := fleet.Sources{Inventory: rec}
+	// DRS reads the VMs it may move here itself, not through the recorder.
+	src := fleet.Sources{Inventory: rec, DRS: c.vc}
 	if c.ksc != nil {
 		// Only a non-nil client: a nil *ksc.Client in the interface would
 		// look like a KSC to fleet.Observe.
