@@ -48,9 +48,10 @@ func (g GateResult) Reason() string {
 }
 
 // Gates checks whether svm may be removed now. The agent gate looks for
-// Light Agents on the same hypervisor that svm serves (by the
+// Light Agents on the same hypervisor, or that DRS may move there from
+// another host of its cluster (drs.go), that svm serves (by the
 // compatibility table, or that the table pairs with no version at all) and
-// that no other running, activated SVM could serve; the replacement gate
+// that no other running, activated SVM there could serve; the replacement gate
 // wants a powered-on SVM of the target line on the same hypervisor; the
 // preparation gate wants that SVM activated and with databases in KSC;
 // the last-SVM gate refuses to leave a hypervisor without any SVM.
