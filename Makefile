@@ -4,7 +4,6 @@ GO ?= go
 VERSION := $(shell awk '/^version:/ {print $$2}' galaxy.yml)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
-MODULES := agent_facts ksc_purge ksc_task run_lock svm_deploy svm_klconfig svm_remove
 COLLECTION_DIR := build/ansible_collections/ksvla/lightagent
 # Controller platforms the tarball carries a module binary for (binaries/ksvla_<os>_<arch>).
 # darwin/amd64 is left out: with it the tarball measured 20.7 MB (15.5 MB without it, later, as the
@@ -20,17 +19,24 @@ all: build docs
 ## build: the multi-call module binary (bin/ksvla, linked from library/) and the lab
 build: bin-modules bin-lab
 
+# The modules are the registry's (modules/modules.go) as `bin/ksvla list` prints them: a link in
+# library/ for each; a module no longer registered leaves neither its link nor its docs.
 bin-modules:
 	$(GOBUILD) -o bin/ksvla ./cmd/ksvla
-	@for m in $(MODULES); do ln -sfn ../bin/ksvla library/$$m; done
+	@set -eo pipefail; mods=$$(bin/ksvla list | sed 's/.*\.//'); [ -n "$$mods" ]; \
+	  for m in $$mods; do ln -sfn ../bin/ksvla library/$$m; done; \
+	  for f in library/*; do m=$${f#library/}; if ! grep -qxF "$${m%.yml}" <<<"$$mods"; then rm -f "$$f"; fi; done
 	@bash tests/stage-collection.sh bin/ksvla collections
 
 bin-lab:
 	$(GOBUILD) -o bin/ksvla-lab ./cmd/ksvla-lab
 
-## docs: regenerate library/<module>.yml and docs/modules/<module>.md from the option specs
+## docs: regenerate library/<module>.yml and docs/modules/<module>.md from the option specs and
+## meta/runtime.yml's plugin_routing from the registry
 docs: bin-modules
 	bin/ksvla docs library docs/modules
+	bin/ksvla runtime meta/runtime.yml
+	@bash tests/stage-collection.sh bin/ksvla collections  # again: with the new routing
 
 ## changelog: check changelogs/ and render CHANGELOG.rst (a release: go run ./cmd/ksvla-changelog release X.Y.Z)
 changelog:

@@ -118,7 +118,9 @@ func TestModuleReferencePages(t *testing.T) {
 
 // Every module runs through the action plugin that picks the binary of the
 // controller's platform; a module registered without its routing entry
-// would be run as its documentation stub.
+// would be run as its documentation stub, a routing entry without a module
+// would name one the collection does not ship. `make docs` writes the
+// section from the registry.
 func TestRuntimeRoutesEveryModuleToTheActionPlugin(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(root(t), "meta", "runtime.yml"))
 	require.NoError(t, err)
@@ -131,8 +133,58 @@ func TestRuntimeRoutesEveryModuleToTheActionPlugin(t *testing.T) {
 	}
 	require.NoError(t, yaml.Unmarshal(b, &rt))
 	for _, e := range Registry() {
-		assert.Equal(t, Collection+".ksvla", rt.PluginRouting.Modules[e.Name].ActionPlugin,
-			"meta/runtime.yml: plugin_routing.modules.%s.action_plugin", e.Name)
+		assert.Equal(t, ActionPlugin, rt.PluginRouting.Modules[e.Name].ActionPlugin,
+			"meta/runtime.yml: plugin_routing.modules.%s.action_plugin: run `make docs`", e.Name)
+	}
+	for name, r := range rt.PluginRouting.Modules {
+		_, ok := Registry().Lookup(name)
+		assert.True(t, ok || r.ActionPlugin == "", "meta/runtime.yml routes %s, which modules/modules.go does not register: run `make docs`", name)
+	}
+	assert.Equal(t, string(Runtime(b)), string(b), "meta/runtime.yml's plugin_routing is stale: run `make docs`")
+}
+
+func TestRuntimeKeepsWhatItDoesNotGenerate(t *testing.T) {
+	plain := routing(nil, "", "")
+	tombstone := "    legacy_facts:\n      tombstone:\n        removal_version: 0.2.0\n        warning_text: Use agent_facts.\n"
+	deprecation := "      deprecation:\n        removal_version: 0.3.0\n        warning_text: Use svm_remove.\n"
+	lookup := "  lookup:\n    old:\n      redirect: ksvla.lightagent.new\n"
+	for _, tc := range []struct{ name, in, want string }{
+		{"section last", "a: 1\n# why\nplugin_routing:\n  modules:\n    old:\n      action_plugin: x\n",
+			"a: 1\n# why\n" + plain},
+		{"section between keys", "a: 1\nplugin_routing:\n  modules: {}\n\n# b\nb: 2\n",
+			"a: 1\n" + plain + "\n# b\nb: 2\n"},
+		{"no section", "a: 1", "a: 1\n" + plain},
+		{"a removed module's tombstone, a deprecation and other plugins' routing stay",
+			"plugin_routing:\n" + lookup + "  modules:\n    svm_deploy:\n" + deprecation + "      action_plugin: x\n" + tombstone,
+			routing(map[string]string{"svm_deploy": deprecation}, tombstone, lookup)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, string(Runtime([]byte(tc.in))))
+		})
+	}
+	got := string(Runtime([]byte("plugin_routing:\n" + lookup + "  modules:\n    svm_deploy:\n" + deprecation + tombstone)))
+	var rt map[string]any
+	require.NoError(t, yaml.Unmarshal([]byte(got), &rt), got)
+	assert.Contains(t, got, "    svm_deploy:\n      action_plugin: ksvla.lightagent.ksvla\n"+deprecation)
+}
+
+// library/ is what a checkout runs: a link to the binary and the docs
+// sidecar per registered module (`make docs` writes both), nothing else.
+func TestLibraryHoldsTheRegistry(t *testing.T) {
+	dir := filepath.Join(root(t), "library")
+	want := map[string]bool{}
+	for _, e := range Registry() {
+		want[e.Name], want[e.Name+".yml"] = true, true
+		fi, err := os.Lstat(filepath.Join(dir, e.Name))
+		if assert.NoError(t, err, "library/%s: run `make docs`", e.Name) {
+			target, _ := os.Readlink(filepath.Join(dir, e.Name))
+			assert.True(t, fi.Mode()&os.ModeSymlink != 0 && target == "../bin/ksvla", "library/%s is a link to ../bin/ksvla", e.Name)
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, f := range entries {
+		assert.True(t, want[f.Name()], "library/%s belongs to no registered module: remove it", f.Name())
 	}
 }
 

@@ -67,7 +67,7 @@ func TestKSCModulesPlaybooks(t *testing.T) {
 		require.Equal(t, 0, first.ExitCode, first.Output)
 		assert.Equal(t, 2, first.Stats["localhost"].Changed, first.Output)
 		require.Len(t, first.Task(update), 1)
-		assert.Equal(t, "KSC task Update Light Agent completed on 1 targets", first.Task(update)[0].Msg())
+		assert.Equal(t, "KSC task Update Light Agent completed on 2 targets", first.Task(update)[0].Msg(), "one per protected VM")
 		assert.Equal(t, map[string]int{"12.5.0.500": 2}, agents())
 
 		rerun, err := playtest.Playbook(ctx, opts(false))
@@ -80,6 +80,24 @@ func TestKSCModulesPlaybooks(t *testing.T) {
 			assert.Equal(t, 1, run.Stats["localhost"].Ignored, "the missing task fails in every run")
 			assert.NotContains(t, run.Output, vars.KSCPassword)
 		}
+	})
+
+	// A task that fails on a device: the warning Ansible prints names it.
+	t.Run("ksc_task failed targets", func(t *testing.T) {
+		const failure, vm = "Installation package not found", "vm-esxi-02-001"
+		require.Len(t, k.FindByName(vm), 1, "the lab's VM on esxi-02")
+		k.SetFailTasksOn(map[string]string{vm: failure})
+		t.Cleanup(func() { k.SetFailTasksOn(nil) })
+		run, err := playtest.Playbook(ctx, playtest.Options{Playbook: "tests/playbooks/ksc_task_failed_targets.yml",
+			ExtraVars: map[string]any{"lab_vars": filepath.Join(labDir, "vars.yml"), "failing_vm": vm, "failure": failure}})
+		require.NoError(t, err)
+		require.Equal(t, 0, run.ExitCode, run.Output)
+		res := run.Task("Update the Light Agents")
+		require.Len(t, res, 1)
+		assert.Regexp(t, `^KSC task Update Light Agent failed on 1 of 2 targets: vm-esxi-02-001 \[[^]]+\]: `+failure+`$`, res[0].Msg())
+		assert.Regexp(t, `\[WARNING\]: KSC task Update Light Agent failed on 1 of 2 targets: vm-esxi-02-001`, run.Output)
+		assert.NotContains(t, run.Output, "vm-esxi-01-001 [", "only the failed VM is named")
+		assert.NotContains(t, run.Output, vars.KSCPassword)
 	})
 
 	t.Run("ksc_purge", func(t *testing.T) {

@@ -191,6 +191,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		Products: []kscsim.Product{{Key: v.PSProductKey, Version: v.OldVersion, ProdVersion: v.OldVersion}}})
 	l.KSC().UpsertHost(kscsim.Host{DisplayName: "svm-esxi-08-6.1", IP: "10.9.9.8"})
 	testVars := map[string]any{"lab_vars": labVars, "record_path": records}
+	const failingVM = "vm-esxi-02-001"
 	type step struct {
 		name string
 		o    playtest.Options
@@ -207,6 +208,9 @@ func TestSecretsNeverLeak(t *testing.T) {
 		{"upgrade with wrong passwords", playtest.Options{Playbook: "playbooks/upgrade.yml",
 			Args: append(append([]string{}, labArgs...), append(upgradeArgs, "-e", "@"+wrongFile)...)}, false},
 		{"ksc_task", playtest.Options{Playbook: "tests/playbooks/ksc_task.yml", ExtraVars: testVars}, true},
+		// KSC fails the task on one VM (set below): the result names it.
+		{"ksc_task failed targets", playtest.Options{Playbook: "tests/playbooks/ksc_task_failed_targets.yml", ExtraVars: labtest.Args(testVars,
+			map[string]any{"failing_vm": failingVM, "failure": "Installation package not found"})}, true},
 		{"svm_remove", playtest.Options{Playbook: "tests/playbooks/svm_remove.yml", ExtraVars: testVars}, true},
 		// Removes a gone SVM's record, refuses (ignored) a running one's.
 		{"ksc_purge", playtest.Options{Playbook: "tests/playbooks/ksc_purge.yml", ExtraVars: labtest.Args(testVars,
@@ -238,9 +242,13 @@ func TestSecretsNeverLeak(t *testing.T) {
 			require.NotNil(t, sv)
 			s.o.ExtraVars["svm_host"] = sv.IP()
 		}
+		if s.name == "ksc_task failed targets" {
+			l.KSC().SetFailTasksOn(map[string]string{failingVM: s.o.ExtraVars["failure"].(string)})
+		}
 		s.o.Verbosity = 4
 		start := time.Now()
 		run, err := playtest.Playbook(ctx, s.o)
+		l.KSC().SetFailTasksOn(nil)
 		require.NoError(t, err, s.name)
 		t.Logf("%s: exit %d in %s", s.name, run.ExitCode, time.Since(start).Round(time.Millisecond))
 		if s.ok {

@@ -104,6 +104,17 @@ func up(ctx context.Context, args []string, out io.Writer) error {
 		cfg.AgentUpdateHosts[host] = dur
 		return nil
 	})
+	fs.Func("ksc-task-fails-on", "DEVICE=TEXT: every KSC task fails on this device (display name of a VM or SVM) with this text (repeatable)", func(v string) error {
+		dev, text, ok := strings.Cut(v, "=")
+		if !ok || dev == "" || text == "" {
+			return fmt.Errorf("want DEVICE=TEXT, e.g. vm-esxi-01-001=Installation package not found, got %q", v)
+		}
+		if cfg.KSCFailTasksOn == nil {
+			cfg.KSCFailTasksOn = map[string]string{}
+		}
+		cfg.KSCFailTasksOn[dev] = text
+		return nil
+	})
 	fs.DurationVar(&cfg.NetworkRestartDelay, "network-restart", 2*time.Second, "SVM network restart delay")
 	fs.IntVar(&cfg.SSHPort, "ssh-port", defaultSSHPort(), "SVM klconfig SSH port on each SVM's own loopback address (0 = 22, -1 = ephemeral); 2222 when not run as root")
 	fs.DurationVar(&cfg.DRSInterval, "drs-interval", sim.DefaultDRSInterval, "how often fully automated DRS moves VMs that no DRS override holds (negative: never)")

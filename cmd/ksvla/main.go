@@ -40,6 +40,7 @@ func cli(args []string) (int, bool) {
 		fmt.Println(version)
 		return 0, true
 	case "list":
+		// The registry, for the Makefile (links in library/) and the tests.
 		for _, n := range modules.Registry().Names() {
 			fmt.Println(modules.Collection + "." + n)
 		}
@@ -52,35 +53,48 @@ func cli(args []string) (int, bool) {
 		fmt.Println(runtime.GOOS + "_" + runtime.GOARCH)
 		return 0, true
 	case "stubs":
-		if len(args) != 2 {
-			fmt.Fprintln(os.Stderr, "usage: ksvla stubs <dir>")
-			return 2, true
-		}
-		if err := writeStubs(args[1]); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1, true
-		}
-		return 0, true
+		return write(args[1:], 1, 1, "stubs <dir>", func(p []string) error { return writeStubs(p[0]) }), true
 	case "docs":
-		if len(args) < 2 || len(args) > 3 {
-			fmt.Fprintln(os.Stderr, "usage: ksvla docs <sidecar dir> [<markdown dir>]")
-			return 2, true
-		}
-		if err := writeDocs(args[1:]...); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1, true
-		}
-		return 0, true
+		return write(args[1:], 1, 2, "docs <sidecar dir> [<markdown dir>]", func(p []string) error { return writeDocs(p...) }), true
+	case "runtime":
+		return write(args[1:], 1, 1, "runtime <meta/runtime.yml>", func(p []string) error { return writeRuntime(p[0]) }), true
 	}
 	return 0, false
+}
+
+// write runs a command that writes generated files: 2 with its usage when
+// it got too few or too many paths, 1 when writing failed.
+func write(paths []string, least, most int, usage string, f func([]string) error) int {
+	if len(paths) < least || len(paths) > most {
+		fmt.Fprintln(os.Stderr, "usage: ksvla "+usage)
+		return 2
+	}
+	if err := f(paths); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
 }
 
 func writeDocs(paths ...string) error {
 	dir := paths[0]
 	if len(paths) == 2 {
-		for name, page := range modules.ModulePages() {
+		pages := modules.ModulePages()
+		for name, page := range pages {
 			if err := os.WriteFile(filepath.Join(paths[1], name), []byte(page), 0o644); err != nil {
 				return fmt.Errorf("write %s: %w", name, err)
+			}
+		}
+		// The page of a module no longer registered goes with it.
+		old, err := filepath.Glob(filepath.Join(paths[1], "*.md"))
+		if err != nil {
+			return err
+		}
+		for _, f := range old {
+			if _, ok := pages[filepath.Base(f)]; !ok {
+				if err := os.Remove(f); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -92,6 +106,19 @@ func writeDocs(paths ...string) error {
 		if err := os.WriteFile(filepath.Join(dir, e.Name+".yml"), b, 0o644); err != nil {
 			return fmt.Errorf("write docs of %s: %w", e.Name, err)
 		}
+	}
+	return nil
+}
+
+// writeRuntime regenerates the plugin_routing section of meta/runtime.yml
+// from the registry.
+func writeRuntime(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, modules.Runtime(b), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }

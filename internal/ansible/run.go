@@ -364,21 +364,29 @@ func noLogStrings(v any) []string {
 }
 
 // DeadlineError is the cause of a run's context when the module's timeout
-// option ran out: every module with a timeout says so the same way.
+// option ran out. It reads and matches as context.DeadlineExceeded, so
+// code that reports context.Cause or checks for the deadline works as
+// before; the runtime then says which option ran out, for every module
+// the same way (see ranOutOfTime).
 type DeadlineError struct{ Seconds int }
 
-func (e *DeadlineError) Error() string {
+func (e *DeadlineError) Error() string { return context.DeadlineExceeded.Error() }
+func (e *DeadlineError) Unwrap() error { return context.DeadlineExceeded }
+
+// Explain is what the runtime adds to the error of a run that ran out of
+// time.
+func (e *DeadlineError) Explain() string {
 	return fmt.Sprintf("the module ran out of time: option timeout is %d s", e.Seconds)
 }
 
-// ranOutOfTime adds why to an error that came from the run's deadline,
-// once: the module's own error only says its context ended.
+// ranOutOfTime ends the error of a run whose deadline came with why, once:
+// the module's own error only says its context ended.
 func ranOutOfTime(ctx context.Context, err error) error {
 	var de *DeadlineError
-	if err == nil || !errors.As(context.Cause(ctx), &de) || errors.As(err, &de) {
+	if err == nil || !errors.As(context.Cause(ctx), &de) || strings.Contains(err.Error(), de.Explain()) {
 		return err
 	}
-	return fmt.Errorf("%w (%w)", err, de)
+	return fmt.Errorf("%w (%s)", err, de.Explain())
 }
 
 // SignalError is the cause of a run's context when the process got

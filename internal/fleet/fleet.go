@@ -30,17 +30,17 @@ func (v VM) PoweredOn() bool { return v.PowerState == "poweredOn" }
 
 // KSCHost is one KSC host record with the products the query asked about.
 type KSCHost struct {
-	ID          string    `json:"id"` // KLHST_WKS_HOSTNAME
+	ID          string    `json:"id"` // the record's id
 	DisplayName string    `json:"display_name"`
 	DNSName     string    `json:"dns_name,omitempty"`
 	FQDN        string    `json:"fqdn,omitempty"`
 	IP          string    `json:"ip,omitempty"`
 	Visible     bool      `json:"visible"`
-	OS          string    `json:"os,omitempty"` // KLHST_WKS_OS_NAME
+	OS          string    `json:"os,omitempty"`
 	Products    []Product `json:"products,omitempty"`
 	// Activated: KSC shows the host's application licensed (see
-	// ksc.Activated). BasesDate: its anti-virus databases date
-	// (KLHST_WKS_RTP_AV_BASES_TIME, RFC 3339), "" when it has none.
+	// ksc.Host). BasesDate: its anti-virus databases date (RFC 3339),
+	// "" when it has none.
 	Activated bool   `json:"activated"`
 	BasesDate string `json:"bases_date,omitempty"`
 }

@@ -3,7 +3,6 @@ package fleet
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 
@@ -17,10 +16,10 @@ type InventoryReader interface {
 	Inventory(ctx context.Context, sc vsphere.Scope) ([]vsphere.VM, error)
 }
 
-// HostLister finds KSC hosts by filter with paging, and reads one host's
-// products (ksc.Client).
+// HostLister finds KSC host records by filter with paging, and reads one
+// host's products (ksc.Client).
 type HostLister interface {
-	FindHosts(ctx context.Context, filter string, fields []string) ([]ksc.Params, error)
+	FindHostRecords(ctx context.Context, filter string) ([]ksc.Host, error)
 	GetHostProducts(ctx context.Context, hostID string) ([]ksc.Product, error)
 }
 
@@ -50,20 +49,8 @@ type Sources struct {
 	DRS DRSReader
 }
 
-// hostFields are the attributes read per KSC host. KLHST_WKS_RTP_AV_VERSION
-// ("security application version", documented among the host attributes)
-// carries the version of the product the filter selected, so versions come
-// with the paged rows instead of one GetHostProducts call per host; a row
-// without it falls back to GetHostProducts. The OS, databases date and
-// status mask (for activation, see ksc.Activated) come the same way.
-var hostFields = []string{
-	"KLHST_WKS_HOSTNAME", "KLHST_WKS_DN", "KLHST_WKS_DNSNAME", "KLHST_WKS_FQDN",
-	"KLHST_WKS_IP_LONG", "KLHST_WKS_STATUS", "KLHST_WKS_RTP_AV_VERSION",
-	ksc.AttrOSName, ksc.AttrStatusMask, ksc.AttrBasesTime,
-}
-
 // Observe reads vCenter and KSC and builds the fleet. Round trips grow with
-// pages of VMs and hosts, not with their number (see hostFields).
+// pages of VMs and hosts, not with their number (see kscHostsOf).
 func Observe(ctx context.Context, src Sources, sc vsphere.Scope, r Rules) (Fleet, error) {
 	snap, err := Read(ctx, src, sc, r)
 	if err != nil {
@@ -195,32 +182,24 @@ func kscHosts(ctx context.Context, c HostLister, keys []string) ([]KSCHost, erro
 	return out, nil
 }
 
+// kscHostsOf lists the hosts carrying the product key. The version comes
+// with the paged rows (ksc.AttrAppVersion carries the version of the
+// product the filter selected), so round trips grow with pages, not hosts;
+// a row without it falls back to GetHostProducts.
 func kscHostsOf(ctx context.Context, c HostLister, key string) ([]KSCHost, error) {
-	rows, err := c.FindHosts(ctx, filter.Eq("KLHST_WKS_PRODUCT_NAME", key).String(), hostFields)
+	recs, err := c.FindHostRecords(ctx, filter.Eq(ksc.AttrProduct, key).String())
 	if err != nil {
 		return nil, fmt.Errorf("find KSC hosts with %s: %w", key, err)
 	}
-	out := make([]KSCHost, 0, len(rows))
-	for _, row := range rows {
-		h := KSCHost{
-			ID:          row.Str("KLHST_WKS_HOSTNAME"),
-			DisplayName: row.Str("KLHST_WKS_DN"),
-			DNSName:     row.Str("KLHST_WKS_DNSNAME"),
-			FQDN:        row.Str("KLHST_WKS_FQDN"),
-			OS:          row.Str(ksc.AttrOSName),
-			Activated:   ksc.Activated(row),
+	out := make([]KSCHost, 0, len(recs))
+	for _, r := range recs {
+		h := KSCHost{ID: r.ID, DisplayName: r.DisplayName, DNSName: r.DNSName, FQDN: r.FQDN, IP: r.IP,
+			Visible: r.Visible, OS: r.OS, Activated: r.Activated}
+		if !r.BasesTime.IsZero() {
+			h.BasesDate = r.BasesTime.UTC().Format(time.RFC3339)
 		}
-		if t, ok := row.Time(ksc.AttrBasesTime); ok && !t.IsZero() {
-			h.BasesDate = t.UTC().Format(time.RFC3339)
-		}
-		if ip, ok := row.Int("KLHST_WKS_IP_LONG"); ok && ip > 0 {
-			h.IP = net.IPv4(byte(ip>>24), byte(ip>>16), byte(ip>>8), byte(ip)).String()
-		}
-		if st, ok := row.Int("KLHST_WKS_STATUS"); ok {
-			h.Visible = st&1 != 0
-		}
-		if v := row.Str("KLHST_WKS_RTP_AV_VERSION"); v != "" {
-			h.Products = []Product{{Key: key, Version: Version(v)}}
+		if r.AppVersion != "" {
+			h.Products = []Product{{Key: key, Version: Version(r.AppVersion)}}
 		} else {
 			ps, err := c.GetHostProducts(ctx, h.ID)
 			if err != nil {

@@ -448,8 +448,44 @@ func TestActivated(t *testing.T) {
 		"licence expired and old bases":  {Params{AttrStatusMask: mustValue(t, `640`)}, false},
 		"mask missing counts as unknown": {Params{}, false},
 	} {
-		assert.Equal(t, tc.want, Activated(tc.row), name)
+		assert.Equal(t, tc.want, HostOf(tc.row).Activated, name)
 	}
+}
+
+// FindHostRecords decodes every attribute of HostFields as the server
+// sends it (numbers, datetimes, the IP as a long), and leaves absent ones
+// zero.
+func TestFindHostRecords(t *testing.T) {
+	s, _ := lab(t, kscsim.Config{})
+	seen, bases := t0.Add(-time.Hour), t0.Add(-48*time.Hour)
+	full := s.UpsertHost(kscsim.Host{DisplayName: "svm-a", DNSName: "svm-a", FQDN: "svm-a.lab.local", IP: "10.1.2.3",
+		GroupID: s.GroupIDGroups(), Status: kscsim.StatusVisible | kscsim.StatusNagentAlive, LastVisible: seen, Created: t0.Add(-72 * time.Hour),
+		OSName: "Linux", BasesTime: bases,
+		Products: []kscsim.Product{{Key: "KSVLA_SVM", Version: "6.2.0.0", ProdVersion: "6.2.0.200"}}})
+	bare := s.UpsertHost(kscsim.Host{FQDN: "bare.lab.local", StatusMask: StatusMaskLicence})
+	c := client(t, s, nil)
+	hs, err := c.FindHostRecords(context.Background(), filter.All.String())
+	require.NoError(t, err)
+	got := map[string]Host{}
+	for _, h := range hs {
+		got[h.ID] = h
+	}
+	require.Len(t, got, 2)
+	un, err := c.GroupIDUnassigned(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, Host{ID: full, DisplayName: "svm-a", DNSName: "svm-a", FQDN: "svm-a.lab.local", IP: "10.1.2.3",
+		GroupID: s.GroupIDGroups(), Visible: true, LastVisible: seen, Created: t0.Add(-72 * time.Hour), OS: "Linux",
+		Activated: true, BasesTime: bases, AppVersion: "6.2.0.200"}, got[full])
+	assert.Equal(t, "svm-a", got[full].Label())
+	b := got[bare]
+	assert.Equal(t, Host{ID: bare, FQDN: "bare.lab.local", GroupID: un, Created: b.Created}, b, "not visible, not activated, no version")
+	assert.Equal(t, "bare.lab.local", b.Label())
+
+	n, err := IPLong(" 10.1.2.3 ")
+	require.NoError(t, err)
+	assert.Equal(t, int64(10<<24|1<<16|2<<8|3), n)
+	_, err = IPLong("10.1.2")
+	assert.EqualError(t, err, `"10.1.2" is not an IPv4 address`)
 }
 
 func mustValue(t *testing.T, raw string) Value {

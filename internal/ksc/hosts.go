@@ -110,28 +110,6 @@ func (c *Client) GetHostInfo(ctx context.Context, hostID string, fields []string
 	return r.RetVal().Params(), nil
 }
 
-// Host attributes of a host's security application, read with the paged
-// rows ("List of host attributes"; the SDK header HST/host_const.h).
-const (
-	AttrOSName     = "KLHST_WKS_OS_NAME"
-	AttrStatusMask = "KLHST_WKS_STATUS_MASK"
-	AttrBasesTime  = "KLHST_WKS_RTP_AV_BASES_TIME" // anti-virus databases date
-	// StatusMaskLicence is bit 9 of KLHST_WKS_STATUS_MASK, the status
-	// condition "licence expired" (SDK: SMC_OLD_LICENSE, 0x200).
-	StatusMaskLicence = 0x200
-)
-
-// Activated reports whether a host row shows its application activated.
-// Assumption (the vendor documents no per-host activation attribute, and
-// LicenseKeys.AcquireKeyHosts needs the key's serial): KSC raises the
-// status condition "licence expired" for an application without a valid
-// key, so a host is activated when its status mask is present and that
-// bit is clear. A row without the mask counts as not activated.
-func Activated(row Params) bool {
-	m, ok := row.Int(AttrStatusMask)
-	return ok && m&StatusMaskLicence == 0
-}
-
 // Product is one application registered on a host. Version is the
 // registration version key; ProdVersion the full build when reported.
 type Product struct {

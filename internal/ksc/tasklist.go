@@ -61,8 +61,8 @@ func (c *Client) ListTasks(ctx context.Context) ([]TaskInfo, error) {
 }
 
 // taskErrorAttr is where the lab's KSC puts a failed task's error text in
-// GetTaskStatistics. Real KSC keeps per-host results in the task history
-// (events), which this client does not read: there the text is empty.
+// GetTaskStatistics. Real KSC has no such attribute (there the text is
+// empty): its per-device results are the targets' state_descr (TaskTargets).
 const taskErrorAttr = "KLLAB_TASK_ERROR"
 
 // TaskErrorText returns the failure text GetTaskStatistics carries for a

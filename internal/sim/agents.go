@@ -211,34 +211,63 @@ const agentUpdateTick = 20 * time.Millisecond
 // caller's goroutine: from a KSCHook it lands between two KSC calls of a
 // module, as a task running in KSC may.
 func (l *Lab) UpdateAgentsNow(ctx context.Context) error {
-	return l.runAgentUpdate(ctx, func(int) {})
+	return l.runAgentUpdate(ctx, unreported{})
 }
 
-// runAgentUpdate is the KSC task UpdateAgentsTask. It reaches an agent
-// once a compatible new SVM serves its host (updating it earlier would
-// leave it unprotected) and updates it after its time (agentOffsetsLocked);
-// hosts update side by side. While it runs it keeps reaching hosts that
-// get such an SVM (lab assumption: KSC retries the devices a remote
-// installation could not reach yet, and a second start of a running task
-// is a no-op). When nothing is due any more, agents still on their old
-// version make the task fail, naming them.
-func (l *Lab) runAgentUpdate(ctx context.Context, progress func(percent int)) error {
+// taskRun is what a lab task reports to KSC about its targets:
+// *kscsim.Run, or unreported when a test runs the work outside KSC.
+type taskRun interface {
+	Progress(percent int)
+	SetTargets(hostIDs ...string)
+	Running(hostID string)
+	Done(hostID string, err error)
+}
+
+type unreported struct{}
+
+func (unreported) Progress(int)         {}
+func (unreported) SetTargets(...string) {}
+func (unreported) Running(string)       {}
+func (unreported) Done(string, error)   {}
+
+// runAgentUpdate is the KSC task UpdateAgentsTask. Its targets are the
+// protected VMs KSC knows (the task's scope is their group). It reaches an
+// agent once a compatible new SVM serves its host (updating it earlier
+// would leave it unprotected) and updates it after its time
+// (agentOffsetsLocked); hosts update side by side. While it runs it keeps
+// reaching hosts that get such an SVM (lab assumption: KSC retries the
+// devices a remote installation could not reach yet, and a second start
+// of a running task is a no-op). When nothing is due any more, agents
+// still on their old version make the task fail on them, naming them.
+func (l *Lab) runAgentUpdate(ctx context.Context, run taskRun) error {
 	l.mu.Lock()
 	offsets := l.agentOffsetsLocked()
 	total := 0
-	for _, a := range l.agents {
+	var targets []string
+	for _, name := range l.agentNamesLocked() {
+		a := l.agents[name]
 		if a.version != a.product.NewVersion {
 			total++
+		}
+		if a.kscID != "" {
+			targets = append(targets, a.kscID)
+		}
+	}
+	run.SetTargets(targets...)
+	for _, name := range l.agentNamesLocked() {
+		if a := l.agents[name]; a.kscID != "" && a.version == a.product.NewVersion {
+			run.Done(a.kscID, nil) // nothing to install
 		}
 	}
 	l.mu.Unlock()
 	if total == 0 {
-		progress(100)
+		run.Progress(100)
 		return nil
 	}
 	due := map[string]time.Time{}
 	done := 0
 	var failed []string
+	byHost := map[string]string{} // the failed targets' texts, set as the run ends
 	t := time.NewTicker(agentUpdateTick)
 	defer t.Stop()
 	for {
@@ -251,6 +280,9 @@ func (l *Lab) runAgentUpdate(ctx context.Context, progress func(percent int)) er
 			}
 			if l.localSVMLocked(a, a.product.NewVersion) != "" {
 				due[name] = now.Add(offsets[name])
+				if a.kscID != "" {
+					run.Running(a.kscID)
+				}
 			}
 		}
 		for name, at := range due {
@@ -265,21 +297,31 @@ func (l *Lab) runAgentUpdate(ctx context.Context, progress func(percent int)) er
 				a.version = a.product.NewVersion
 				l.ksc.SetProducts(a.kscID, []kscsim.Product{nagentProduct(), a.product.kscProduct(a.version)})
 				l.evaluateLocked("light agent on " + name + " updated to " + a.version)
+				if a.kscID != "" {
+					run.Done(a.kscID, nil)
+				}
 			}
 		}
 		if len(due) == 0 {
 			for _, name := range l.agentNamesLocked() {
-				switch a := l.agents[name]; {
+				a := l.agents[name]
+				why := ""
+				switch {
 				case a.version == a.product.NewVersion:
+					continue
 				case !a.on:
-					failed = append(failed, name+" (not visible)")
+					why = "not visible"
 				default:
-					failed = append(failed, name+" (no compatible SVM on "+a.host+")")
+					why = "no compatible SVM on " + a.host
+				}
+				failed = append(failed, name+" ("+why+")")
+				if a.kscID != "" {
+					byHost[a.kscID] = "Light Agent not updated: " + why
 				}
 			}
 		}
 		l.mu.Unlock()
-		progress(min(99, done*100/max(total, 1)))
+		run.Progress(min(99, done*100/max(total, 1)))
 		if len(due) == 0 {
 			break
 		}
@@ -290,8 +332,9 @@ func (l *Lab) runAgentUpdate(ctx context.Context, progress func(percent int)) er
 		}
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("%d of %d light agents not updated: %s", len(failed), total, strings.Join(failed, ", "))
+		return &kscsim.TargetFailures{ByHost: byHost,
+			Text: fmt.Sprintf("%d of %d light agents not updated: %s", len(failed), total, strings.Join(failed, ", "))}
 	}
-	progress(100)
+	run.Progress(100)
 	return nil
 }

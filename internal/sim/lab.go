@@ -171,7 +171,11 @@ type Config struct {
 	// KSCHook is called with each KSC method name before it is served
 	// (kscsim.Config.Hook): tests drive races with it, deterministically.
 	KSCHook func(method string)
-	Logf    func(format string, args ...any)
+	// KSCFailTasksOn makes every KSC task fail on the devices it names (by
+	// display name, e.g. a protected VM or an SVM), with the text as KSC's
+	// description of the failure (kscsim.Config.FailTasksOn).
+	KSCFailTasksOn map[string]string
+	Logf           func(format string, args ...any)
 }
 
 func randomSecret(prefix string) string {
@@ -366,7 +370,7 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	}
 	if l.ksc, err = kscsim.Start(kscsim.Config{
 		Username: KSCUsername, Password: cfg.KSCPassword, RemoveHostsForceIgnored: cfg.KSC != KSC15,
-		CertDir: l.dir, Clock: cfg.Clock, Hook: cfg.KSCHook,
+		CertDir: l.dir, Clock: cfg.Clock, Hook: cfg.KSCHook, FailTasksOn: cfg.KSCFailTasksOn,
 	}); err != nil {
 		return nil, fmt.Errorf("start lab ksc: %w", err)
 	}
@@ -377,7 +381,7 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	l.kscIP = u.Hostname()
 	l.svmGrp = l.ksc.AddGroup("SVMs", 0)
 	l.vmGrp = l.ksc.AddGroup("Virtual machines", 0)
-	l.updateTask = l.ksc.AddTask(UpdateAgentsTask, l.runAgentUpdate)
+	l.updateTask = l.ksc.AddTargetTask(UpdateAgentsTask, func(ctx context.Context, r *kscsim.Run) error { return l.runAgentUpdate(ctx, r) })
 	l.addPrepareTasks()
 
 	// Hooks only queue events: the seeded VMs' power-ons arrive while

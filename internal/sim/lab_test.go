@@ -161,6 +161,41 @@ func newKSCAPI(t *testing.T, l *Lab) *kscAPI {
 	return a
 }
 
+// runTask starts a KSC task and returns its statistics once the run is
+// over: none of its targets pending or running, and one at least done.
+func (a *kscAPI) runTask(id string) map[string]any {
+	a.t.Helper()
+	a.call("Tasks.RunTask", map[string]any{"strTask": id})
+	var stats map[string]any
+	n := func(k string) float64 { v, _ := stats[k].(float64); return v }
+	require.Eventually(a.t, func() bool {
+		stats = a.call("Tasks.GetTaskStatistics", map[string]any{"strTask": id})["PxgRetVal"].(map[string]any)
+		return n("1") == 0 && n("2") == 0 && n("4")+n("8")+n("16") > 0
+	}, 5*time.Second, 20*time.Millisecond)
+	return stats
+}
+
+// targets returns the display names of the task's targets whose state
+// has a bit of mask (0x04 completed, 0x10 failed), with their texts.
+func (a *kscAPI) targets(id string, mask int) map[string]string {
+	a.t.Helper()
+	it := a.call("Tasks.ResetHostIteratorForTaskStatusEx", map[string]any{"strTask": id, "pFields2Return": []string{"hostdn", "state_descr"},
+		"pFields2Order": []any{}, "nHostStateMask": mask, "nLifetime": 60})["strHostIteratorId"]
+	defer a.call("Tasks.ReleaseHostStatusIterator", map[string]any{"strHostIteratorId": it})
+	out := map[string]string{}
+	for {
+		r := a.call("Tasks.GetNextHostStatus", map[string]any{"strHostIteratorId": it, "nCount": 50})
+		rows, _ := r["pHostStatus"].(map[string]any)["KLCSP_ITERATOR_ARRAY"].([]any)
+		if len(rows) == 0 {
+			return out
+		}
+		for _, row := range rows {
+			v := row.(map[string]any)["value"].(map[string]any)
+			out[v["hostdn"].(string)] = v["state_descr"].(string)
+		}
+	}
+}
+
 func (a *kscAPI) call(method string, args map[string]any) map[string]any {
 	body, err := json.Marshal(args)
 	require.NoError(a.t, err)
@@ -287,33 +322,29 @@ func TestUpgradeWiring(t *testing.T) {
 	// The tasks run over the KSC API. A new SVM that is not activated
 	// serves no agent: the update task updates nobody.
 	api := newKSCAPI(t, l)
-	runTask := func(id string) map[string]any {
-		api.call("Tasks.RunTask", map[string]any{"strTask": id})
-		var stats map[string]any
-		require.Eventually(t, func() bool {
-			stats = api.call("Tasks.GetTaskStatistics", map[string]any{"strTask": id})["PxgRetVal"].(map[string]any)
-			return stats["16"] == float64(1) || stats["4"] == float64(1)
-		}, 5*time.Second, 20*time.Millisecond)
-		return stats
-	}
-	stats := runTask(l.UpdateAgentsTaskID())
-	assert.Equal(t, float64(1), stats["16"], "task failed")
+	stats := api.runTask(l.UpdateAgentsTaskID())
+	assert.Equal(t, float64(4), stats["16"], "task failed on every protected VM")
 	assert.Contains(t, stats["KLLAB_TASK_ERROR"], "4 of 4 light agents not updated")
 
 	// Activated and with databases, it serves the agents of its host;
 	// only esxi-01 has a new SVM, so the agents on esxi-02 stay old and
-	// the task fails naming them.
-	assert.Equal(t, float64(1), runTask(l.TaskID(ActivateTask))["4"])
-	assert.Equal(t, float64(1), runTask(l.TaskID(UpdateDatabasesTask))["4"])
+	// the task fails on them, naming them.
+	assert.Equal(t, float64(3), api.runTask(l.TaskID(ActivateTask))["4"], "the connected SVMs, old and new")
+	assert.Equal(t, float64(3), api.runTask(l.TaskID(UpdateDatabasesTask))["4"])
+	assert.Contains(t, api.targets(l.TaskID(ActivateTask), 0x04), "svm-esxi-01-6.2")
 	k, _ = kscHostByName(t, l, "svm-esxi-01-6.2")
 	assert.Zero(t, k.StatusMask&kscsim.StatusMaskLicence, "activated")
 	assert.False(t, k.BasesTime.IsZero(), "databases")
 	hist := l.History()
 	require.Len(t, hist, 4, "%v", hist)
 	assert.Equal(t, []string{"svm-esxi-01-6.2 activated", "svm-esxi-01-6.2 databases"}, []string{hist[0].SVM + " " + hist[0].Kind, hist[2].SVM + " " + hist[2].Kind})
-	stats = runTask(l.UpdateAgentsTaskID())
-	assert.Equal(t, float64(1), stats["16"], "task failed")
+	stats = api.runTask(l.UpdateAgentsTaskID())
+	assert.Equal(t, []float64{2, 2}, []float64{stats["4"].(float64), stats["16"].(float64)}, "updated on esxi-01, failed on esxi-02")
 	assert.Contains(t, stats["KLLAB_TASK_ERROR"], "2 of 4 light agents not updated: vm-esxi-02-001 (no compatible SVM on esxi-02.lab.local)")
+	assert.Equal(t, map[string]string{
+		"vm-esxi-02-001": "Light Agent not updated: no compatible SVM on esxi-02.lab.local",
+		"vm-esxi-02-002": "Light Agent not updated: no compatible SVM on esxi-02.lab.local",
+	}, api.targets(l.UpdateAgentsTaskID(), 0x10))
 	assert.Equal(t, 2, l.TaskStarts()[UpdateAgentsTask])
 
 	st := l.Status()

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sort"
 	"time"
+
+	"github.com/ksvla/lightagent/internal/sim/kscsim"
 )
 
 // KSC tasks that prepare a new Protection Server for operation (step 4 of
@@ -59,15 +61,15 @@ func (l *Lab) History() []Event {
 func (l *Lab) TaskStarts() map[string]int { return l.ksc.TaskRuns() }
 
 func (l *Lab) addPrepareTasks() {
-	l.taskIDs[ActivateTask] = l.ksc.AddTask(ActivateTask, l.runActivate)
-	l.taskIDs[UpdateDatabasesTask] = l.ksc.AddTask(UpdateDatabasesTask, l.runUpdateDatabases)
+	l.taskIDs[ActivateTask] = l.ksc.AddTargetTask(ActivateTask, func(ctx context.Context, r *kscsim.Run) error { return l.runActivate(ctx, r) })
+	l.taskIDs[UpdateDatabasesTask] = l.ksc.AddTargetTask(UpdateDatabasesTask, func(ctx context.Context, r *kscsim.Run) error { return l.runUpdateDatabases(ctx, r) })
 }
 
 // TaskID is the KSC task id of ActivateTask or UpdateDatabasesTask.
 func (l *Lab) TaskID(name string) string { return l.taskIDs[name] }
 
 // connectedLocked lists the SVMs the Administration Server reaches now: a
-// KSC task for the root group runs on them.
+// KSC task for the root group runs on them (its targets).
 func (l *Lab) connectedLocked() []*svmRec {
 	var out []*svmRec
 	for _, n := range slices.Sorted(maps.Keys(l.svms)) {
@@ -78,12 +80,23 @@ func (l *Lab) connectedLocked() []*svmRec {
 	return out
 }
 
+// targetSVMsLocked names the connected SVMs as the run's targets.
+func (l *Lab) targetSVMsLocked(run taskRun) []*svmRec {
+	svms := l.connectedLocked()
+	ids := make([]string, len(svms))
+	for i, s := range svms {
+		ids[i] = s.kscID
+	}
+	run.SetTargets(ids...)
+	return svms
+}
+
 // runUpdateDatabases gives every connected SVM fresh databases; it fails
 // when none is connected.
-func (l *Lab) runUpdateDatabases(ctx context.Context, progress func(int)) error {
+func (l *Lab) runUpdateDatabases(ctx context.Context, run taskRun) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	svms := l.connectedLocked()
+	svms := l.targetSVMsLocked(run)
 	if len(svms) == 0 {
 		return fmt.Errorf("no Protection Server is connected to the Administration Server")
 	}
@@ -92,8 +105,9 @@ func (l *Lab) runUpdateDatabases(ctx context.Context, progress func(int)) error 
 		s.bases = now
 		l.ksc.UpsertHost(l.svmKSCHost(s))
 		l.historyLocked(s, EventDatabases)
+		run.Done(s.kscID, nil)
 	}
-	progress(100)
+	run.Progress(100)
 	return nil
 }
 
@@ -101,17 +115,18 @@ func (l *Lab) runUpdateDatabases(ctx context.Context, progress func(int)) error 
 // scope is the root group), and agents may then connect to them. It
 // fails when none is connected (nothing to activate), and records a
 // licence event when hypervisors carry SVMs of two versions.
-func (l *Lab) runActivate(ctx context.Context, progress func(int)) error {
+func (l *Lab) runActivate(ctx context.Context, run taskRun) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	versions := map[string]map[string]bool{}
 	connected := 0
-	for _, s := range l.connectedLocked() {
+	for _, s := range l.targetSVMsLocked(run) {
 		if !s.activated {
 			s.activated = true
 			l.ksc.UpsertHost(l.svmKSCHost(s))
 			l.historyLocked(s, EventActivated)
 		}
+		run.Done(s.kscID, nil)
 		connected++
 		if versions[s.host] == nil {
 			versions[s.host] = map[string]bool{}
@@ -133,7 +148,7 @@ func (l *Lab) runActivate(ctx context.Context, progress func(int)) error {
 			Text: "Licence restriction exceeded: the number of processor cores protected exceeds the licence limit"})
 	}
 	l.evaluateLocked("activation task")
-	progress(100)
+	run.Progress(100)
 	return nil
 }
 

@@ -3,7 +3,7 @@ package agentfacts
 import "github.com/ksvla/lightagent/internal/ansible"
 
 // Doc documents the module.
-func (*Module) Doc() ansible.Doc {
+func (*module) Doc() ansible.Doc {
 	return ansible.Doc{
 		ShortDescription: "Facts about KSVLA SVMs and Light Agents, per hypervisor",
 		Description: []string{

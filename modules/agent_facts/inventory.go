@@ -7,6 +7,8 @@ import (
 	"sort"
 
 	"github.com/ksvla/lightagent/internal/ansible"
+	"github.com/ksvla/lightagent/internal/fleet"
+	"github.com/ksvla/lightagent/internal/vsphere"
 )
 
 // Inventory group and variable names the playbooks rely on.
@@ -23,6 +25,25 @@ const (
 	EnvDatacenter    = "KSVLA_DATACENTER"
 	EnvCluster       = "KSVLA_CLUSTER"
 )
+
+// inventoryRead is what a run of the module for the inventory takes: the
+// fleet, and where each ESXi host is (read with the run's session).
+type inventoryRead struct {
+	fleet  fleet.Fleet
+	places []vsphere.HostPlace
+}
+
+func (r *inventoryRead) take(ctx context.Context, m *module, o Options, f fleet.Fleet) error {
+	vc, err := m.VCenter(ctx, o.VCenterOptions)
+	if err != nil {
+		return err
+	}
+	if r.places, err = vc.Hosts(ctx, o.Datacenter); err != nil {
+		return err
+	}
+	r.fleet = f
+	return nil
+}
 
 var unsafeGroupChars = regexp.MustCompile(`[^A-Za-z0-9_]`)
 
@@ -43,23 +64,15 @@ func Inventory(ctx context.Context, getenv func(string) (string, bool)) (map[str
 	if raw["target_version"] == nil {
 		return nil, errors.New("ksvla inventory: set " + EnvTargetVersion + " to the Protection Server version to upgrade to (readiness is measured against it)")
 	}
-	res := spec().Validate(raw, ansible.ValidateOptions{ModuleName: "ksvla.lightagent inventory", Getenv: getenv})
-	if len(res.Errors) > 0 {
-		return nil, errors.New("ksvla inventory: " + res.Errors[0])
+	// The module's own run, so the options are validated and decoded in
+	// one place and the sessions closed however it ends.
+	inv := &inventoryRead{}
+	res := ansible.Execute(ctx, "agent_facts", typed(&module{inv: inv}),
+		ansible.Invocation{Args: raw, ModuleName: "ksvla.lightagent inventory"}, getenv)
+	if res.Failed() {
+		return nil, errors.New("ksvla inventory: " + res.Msg())
 	}
-	var o Options
-	if err := res.Params.Decode(&o); err != nil {
-		return nil, err
-	}
-	f, sess, done, err := observe(ctx, o)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	places, err := sess.Hosts(ctx, o.Datacenter)
-	if err != nil {
-		return nil, err
-	}
+	f, places := inv.fleet, inv.places
 	where := map[string]int{}
 	for i, p := range places {
 		where[p.Name] = i

@@ -11,143 +11,127 @@ import (
 	"github.com/ksvla/lightagent/internal/ansible"
 	"github.com/ksvla/lightagent/internal/fleet"
 	"github.com/ksvla/lightagent/internal/klconfig"
-	"github.com/ksvla/lightagent/internal/ksc"
-	"github.com/ksvla/lightagent/internal/vsphere"
+	"github.com/ksvla/lightagent/modules/conn"
 )
 
-// Module is agent_facts.
-type Module struct{}
+// module is agent_facts' phases; one value per run, holding its sessions.
+type module struct {
+	conn.Sessions
+	// inv, when set, also takes the fleet and where each ESXi host is, for
+	// the inventory (see Inventory).
+	inv *inventoryRead
+}
 
-var _ ansible.Module = (*Module)(nil)
+// call is one run of agent_facts.
+type call = ansible.Call[Options]
 
 // New returns the module.
-func New() ansible.Module { return &Module{} }
+func New() ansible.Module { return typed(&module{}) }
+
+func typed(m *module) ansible.Module { return ansible.Typed[Options, observed, ansible.NoChange](m) }
 
 // Spec returns the option spec.
-func (*Module) Spec() ansible.Spec { return spec() }
+func (*module) Spec() ansible.Spec { return spec() }
+
+// observed is the fleet as read, with how it was read; agent_facts is
+// read-only, so it returns the values.
+type observed struct {
+	fleet fleet.Fleet
+	trips int          // vCenter round trips
+	cache *cacheResult // with the cache option
+}
+
+// Report is the module's return values (the fleet itself goes to the facts).
+func (o observed) Report() map[string]any {
+	// One record per protected VM is most of the output on a large fleet
+	// (16k VMs: about 4 MB). As a fact Ansible would copy it into every
+	// later task's variables and AWX into its fact cache; plays use the
+	// hypervisors' counts and pending lists, so the list is a plain result
+	// for whoever registers it, as vmware_vm_info returns its VMs.
+	r := map[string]any{"agents": o.fleet.Agents, "round_trips": map[string]any{"vcenter": o.trips}}
+	if o.cache != nil {
+		r["cache"] = *o.cache
+	}
+	return r
+}
 
 // Observe reads vCenter and KSC, builds the fleet and returns it as facts.
-func (*Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.Response) (ansible.Observed, error) {
-	var o Options
-	if err := req.Params.Decode(&o); err != nil {
-		return nil, err
-	}
+func (m *module) Observe(ctx context.Context, c *call) (observed, error) {
+	o := c.Options
 	rules, err := o.Rules()
 	if err != nil {
-		return nil, err
+		return observed{}, err
 	}
 	var (
-		snap  fleet.Snapshot
-		trips int
-		hit   cacheResult
+		obs  observed
+		snap fleet.Snapshot
 	)
 	if o.Cache != nil {
 		// The whole scope, once per interval for every caller; each one
 		// keeps its own hosts below.
 		whole := o
 		whole.ESXiHostnames = nil
+		var hit cacheResult
 		snap, hit, err = readThrough(ctx, *o.Cache, cacheKey(o), func() (fleet.Snapshot, error) {
-			s, n, err := read(ctx, whole, rules)
-			trips = n
+			s, n, err := m.read(ctx, whole, rules)
+			obs.trips = n
 			return s, err
 		})
-		resp.Set("cache", hit)
+		obs.cache = &hit
 	} else {
-		snap, trips, err = read(ctx, o, rules)
+		snap, obs.trips, err = m.read(ctx, o, rules)
 	}
 	if err != nil {
-		return nil, err
+		return observed{}, err
 	}
 	f := snap.Build(o.ESXiHostnames, rules)
+	obs.fleet = f
+	if m.inv != nil {
+		if err := m.inv.take(ctx, m, o, f); err != nil {
+			return observed{}, err
+		}
+	}
 	for _, e := range f.ProbeErrors {
-		resp.Warn("klconfig probe failed, VM not counted as an SVM: " + e)
+		c.Warn("klconfig probe failed, VM not counted as an SVM: " + e)
 	}
 	for _, a := range f.Ambiguous {
-		resp.Warn("ambiguous KSC match, not guessed: " + a)
+		c.Warn("ambiguous KSC match, not guessed: " + a)
 	}
 	for _, w := range compatWarnings(f) {
-		resp.Warn(w)
+		c.Warn(w)
 	}
 	for _, h := range f.Hypervisors {
 		for _, p := range h.Problems {
-			resp.Warn(h.Name + ": " + p)
+			c.Warn(h.Name + ": " + p)
 		}
 	}
-	resp.Facts = map[string]any{"ksvla": factsView{Fleet: f}}
-	// One record per protected VM is most of the output on a large fleet
-	// (16k VMs: about 4 MB). As a fact Ansible would copy it into every
-	// later task's variables and AWX into its fact cache; plays use the
-	// hypervisors' counts and pending lists, so the list is a plain result
-	// for whoever registers it, as vmware_vm_info returns its VMs.
-	resp.Set("agents", f.Agents)
-	resp.Set("round_trips", map[string]any{"vcenter": trips})
-	resp.Msg = summary(f)
-	return f, nil
+	c.Facts = map[string]any{"ksvla": factsView{Fleet: f}}
+	c.Msg = summary(f)
+	return obs, nil
 }
 
-// connect logs in to vCenter and KSC; done logs out of both.
-func connect(ctx context.Context, o Options) (*vsphere.Session, fleet.Sources, func(), error) {
-	vc, err := o.VCenterOptions.Conn()
-	if err != nil {
-		return nil, fleet.Sources{}, nil, err
+// read logs in to vCenter and KSC (the run's sessions) and reads what the
+// fleet is built from, returning the vCenter round trips it took.
+func (m *module) read(ctx context.Context, o Options, rules fleet.Rules) (fleet.Snapshot, int, error) {
+	if _, err := o.VCenterOptions.Login(); err != nil {
+		return fleet.Snapshot{}, 0, err // before KSC, so a missing vCenter option is reported first
 	}
-	kc, err := o.KSCOptions.Config()
-	if err != nil {
-		return nil, fleet.Sources{}, nil, err
-	}
-	kc.PageSize = o.PageSize
-
-	sess, err := vsphere.Connect(ctx, vc)
-	if err != nil {
-		return nil, fleet.Sources{}, nil, err
-	}
-	client, err := ksc.New(kc)
-	if err != nil {
-		sess.Logout(context.WithoutCancel(ctx)) //nolint:errcheck // a failed logout only leaves a session to expire
-		return nil, fleet.Sources{}, nil, err
-	}
-	// The facts are read by then; a failed logout only leaves a session to expire.
-	done := func() {
-		client.Close(context.WithoutCancel(ctx)) //nolint:errcheck
-		sess.Logout(context.WithoutCancel(ctx))  //nolint:errcheck
-	}
-	src := fleet.Sources{Inventory: sess, KSC: client, Placements: sess, DRS: sess}
-	if o.Probe {
-		src.Prober = &prober{opts: o}
-	}
-	return sess, src, done, nil
-}
-
-// read logs in to vCenter and KSC and reads what the fleet is built from,
-// returning the vCenter round trips it took.
-func read(ctx context.Context, o Options, rules fleet.Rules) (fleet.Snapshot, int, error) {
-	sess, src, done, err := connect(ctx, o)
+	ko := o.KSCOptions
+	ko.PageSize = o.PageSize
+	kc, err := m.KSC(ko)
 	if err != nil {
 		return fleet.Snapshot{}, 0, err
 	}
-	defer done()
+	vc, err := m.VCenter(ctx, o.VCenterOptions)
+	if err != nil {
+		return fleet.Snapshot{}, 0, err
+	}
+	src := fleet.Sources{Inventory: vc, KSC: kc, Placements: vc, DRS: vc}
+	if o.Probe {
+		src.Prober = &prober{opts: o}
+	}
 	snap, err := fleet.Read(ctx, src, o.Scope(), rules)
-	return snap, int(sess.RoundTrips()), err
-}
-
-// observe connects to vCenter and KSC and reads the fleet, keeping the
-// sessions open for the caller (the inventory reads the hosts too); done
-// logs out.
-func observe(ctx context.Context, o Options) (fleet.Fleet, *vsphere.Session, func(), error) {
-	rules, err := o.Rules()
-	if err != nil {
-		return fleet.Fleet{}, nil, nil, err
-	}
-	sess, src, done, err := connect(ctx, o)
-	if err != nil {
-		return fleet.Fleet{}, nil, nil, err
-	}
-	f, err := fleet.Observe(ctx, src, o.Scope(), rules)
-	if err != nil {
-		done()
-		return fleet.Fleet{}, nil, nil, err
-	}
-	return f, sess, done, nil
+	return snap, int(vc.RoundTrips()), err
 }
 
 // factsView is the fleet without its per-agent list (returned beside
@@ -159,7 +143,7 @@ type factsView struct {
 }
 
 // Plan is always empty: agent_facts changes nothing.
-func (*Module) Plan(*ansible.Request, ansible.Observed, *ansible.Response) (ansible.Plan, error) {
+func (*module) Plan(*call, observed) (ansible.NoChange, error) {
 	return ansible.NoChange{}, nil
 }
 

@@ -12,11 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func labArgs(l *sim.Lab) map[string]any {
-	v := l.Vars(l.Dir())
-	return labtest.Args(labtest.VCenterArgs(v), labtest.KSCArgs(v), labtest.FleetArgs(v),
-		map[string]any{"datacenter": v.Datacenter, "target_version": v.NewVersion})
-}
+func labArgs(l *sim.Lab) map[string]any { return labtest.FleetModuleArgs(l.Vars(l.Dir())) }
 
 type hvView struct {
 	Name          string              `json:"name"`

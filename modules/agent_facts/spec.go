@@ -11,8 +11,9 @@ type Options struct {
 	conn.VCenterOptions
 	conn.KSCOptions
 	fleetopts.Options
+	ansible.Deadline
 	Probe         bool   `json:"probe"`
-	ProbePassword string `json:"klconfig_password"`
+	ProbePassword string `json:"klconfig_password" ansible:"no_log"`
 	KnownHosts    string `json:"klconfig_known_hosts"`
 	HostKeyCheck  string `json:"klconfig_host_key_checking"`
 	PageSize      int    `json:"page_size"`
@@ -45,8 +46,7 @@ func spec() ansible.Spec {
 					"The first caller after O(cache.max_age) seconds logs in, reads the whole scope (O(datacenter), O(cluster); not O(esxi_hostnames)), writes it to O(cache.path) atomically and under an exclusive lock; callers meanwhile wait for that lock, then build their facts for their own O(esxi_hostnames) from the file without logging in. A file read with other connection or product options is not used.",
 					"Facts may be up to O(cache.max_age) seconds old: use it for waiting, not for gates. M(ksvla.lightagent.svm_remove) reads live and refuses on its own.",
 					"The file holds the fleet as read (names, addresses, versions), no credentials; it is created readable by its owner only, also in check mode (it changes nothing on vCenter or KSC)."}},
-			{Name: "timeout", Type: ansible.TypeInt, Default: 600, Range: ansible.SecondsRange,
-				Description: []string{"Seconds the whole module may take."}},
+			ansible.TimeoutOption(600),
 		},
 		RequiredIf: []ansible.RequiredIf{{Key: "probe", Value: true, Requirements: []string{"svm_name_pattern", "klconfig_password"}}},
 	}

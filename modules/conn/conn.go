@@ -1,7 +1,9 @@
-// Package conn holds the connection options shared by the modules, written
-// once and merged into each module's spec (community.vmware's
-// base_argument_spec() + update, govc's embedded ClientFlag), and turns them
-// into the clients' connection structs.
+// Package conn holds what connects a module run to the outside: the
+// connection options shared by the modules, written once and merged into
+// each module's spec (community.vmware's base_argument_spec() + update,
+// govc's embedded ClientFlag), and Sessions, the one holder through which
+// a run opens its connections (vCenter, KSC, the SVM's SSH) and the
+// runtime closes them.
 package conn
 
 import (
@@ -101,9 +103,9 @@ type VCenterOptions struct {
 	Thumbprint    string `json:"thumbprint"`
 }
 
-// Conn checks that the connection can be made and builds the client's
-// connection struct.
-func (o VCenterOptions) Conn() (vsphere.Conn, error) {
+// Login checks that the options say how to log in and returns the vSphere
+// client's login parameters.
+func (o VCenterOptions) Login() (vsphere.Conn, error) {
 	switch {
 	case o.Hostname == "":
 		return vsphere.Conn{}, missing("hostname", EnvVMwareHost)
@@ -128,6 +130,9 @@ type KSCOptions struct {
 	CAFile        string `json:"ksc_ca_file"`
 	Fingerprint   string `json:"ksc_fingerprint"`
 	ValidateCerts bool   `json:"ksc_validate_certs"`
+	// PageSize is the rows per page of KSC queries, for a module that
+	// offers it as an option of its own; 0 is the client's default.
+	PageSize int `json:"-"`
 }
 
 // Given reports whether any KSC connection option was set, for modules
@@ -148,20 +153,23 @@ func (o KSCOptions) Config() (ksc.Config, error) {
 	return ksc.Config{
 		URL: o.URL, Username: o.Username, Password: o.Password, Internal: o.InternalUser,
 		VServer: o.VServer, CAFile: o.CAFile, Fingerprint: o.Fingerprint, ValidateCerts: o.ValidateCerts,
+		PageSize: o.PageSize,
 	}, nil
 }
 
-// Connect logs in to vCenter with the options.
-func (o VCenterOptions) Connect(ctx context.Context) (*vsphere.Session, error) {
-	c, err := o.Conn()
+// connect logs in to vCenter with the options; Sessions.VCenter is the
+// one caller, so every login is closed with the run.
+func (o VCenterOptions) connect(ctx context.Context) (*vsphere.Session, error) {
+	c, err := o.Login()
 	if err != nil {
 		return nil, err
 	}
 	return vsphere.Connect(ctx, c)
 }
 
-// Client builds the KSC client of the options; it logs in on first use.
-func (o KSCOptions) Client() (*ksc.Client, error) {
+// client builds the KSC client of the options; it logs in on first use.
+// Sessions.KSC is the one caller, so every login is closed with the run.
+func (o KSCOptions) client() (*ksc.Client, error) {
 	cfg, err := o.Config()
 	if err != nil {
 		return nil, err

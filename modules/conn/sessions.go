@@ -12,21 +12,23 @@ import (
 // when the module's timeout has run out.
 const logoutTimeout = 10 * time.Second
 
-// Sessions are the connections of one module run. The first call logs in
-// and later ones reuse the session, so Observe and Apply cost one vCenter
-// login and one KSC login per task, not two (vCenter limits sessions per
-// user; each login is a TLS handshake and two round trips). Modules embed
-// it; its Close makes them an ansible.Closer, which the runtime calls once
-// the run ends, however it ended.
+// Sessions holds every connection of one module run: vCenter, KSC and the
+// SVM's SSH. The first call logs in and later ones reuse the session, so
+// Observe and Apply cost one vCenter login and one KSC login per task, not
+// two (vCenter limits sessions per user; each login is a TLS handshake and
+// two round trips). Modules embed it; its Close makes them an
+// ansible.Closer, which the runtime calls once the run ends, however it
+// ended, so no phase carries a connection or its cleanup to the next.
 type Sessions struct {
 	vc  *vsphere.Session
 	ksc *ksc.Client
+	ssh *SSH
 }
 
 // VCenter returns the run's vCenter session, logging in on first use.
 func (s *Sessions) VCenter(ctx context.Context, o VCenterOptions) (*vsphere.Session, error) {
 	if s.vc == nil {
-		vc, err := o.Connect(ctx)
+		vc, err := o.connect(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -38,7 +40,7 @@ func (s *Sessions) VCenter(ctx context.Context, o VCenterOptions) (*vsphere.Sess
 // KSC returns the run's KSC client (which logs in on its first call).
 func (s *Sessions) KSC(o KSCOptions) (*ksc.Client, error) {
 	if s.ksc == nil {
-		c, err := o.Client()
+		c, err := o.client()
 		if err != nil {
 			return nil, err
 		}
@@ -47,11 +49,32 @@ func (s *Sessions) KSC(o KSCOptions) (*ksc.Client, error) {
 	return s.ksc, nil
 }
 
-// Close logs out of whatever was opened. A failed logout only leaves a
-// session to expire on the server, so its error is dropped.
+// OpenSSH opens the run's SSH connection to the SVM t names; once open,
+// it returns that connection as it is now (it may have followed the SVM to
+// a new address), whatever t says.
+func (s *Sessions) OpenSSH(t SSHTarget) (*SSH, error) {
+	if s.ssh == nil {
+		c, err := openSSH(t)
+		if err != nil {
+			return nil, err
+		}
+		s.ssh = c
+	}
+	return s.ssh, nil
+}
+
+// SSH is the run's SSH connection to the SVM, nil before OpenSSH.
+func (s *Sessions) SSH() *SSH { return s.ssh }
+
+// Close ends whatever was opened. A failed logout only leaves a session to
+// expire on the server, so its error is dropped.
 func (s *Sessions) Close(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), logoutTimeout)
 	defer cancel()
+	if s.ssh != nil {
+		s.ssh.close()
+		s.ssh = nil
+	}
 	if s.ksc != nil {
 		_ = s.ksc.Close(ctx)
 		s.ksc = nil

@@ -3,7 +3,7 @@ package kscpurge
 import "github.com/ksvla/lightagent/internal/ansible"
 
 // Doc documents the module.
-func (*Module) Doc() ansible.Doc {
+func (*module) Doc() ansible.Doc {
 	return ansible.Doc{
 		ShortDescription: "Delete removed SVMs' records from Kaspersky Security Center",
 		Description: []string{
@@ -50,8 +50,9 @@ func (*Module) Doc() ansible.Doc {
     names: [svm-esxi-01-6.1, svm-esxi-02-6.1]
 `,
 		Return: map[string]ansible.ReturnValue{
-			"removed": {Description: []string{"The records removed (in check mode: that would be removed), sorted by name."},
-				Returned: "success", Type: "list", Sample: []any{map[string]any{"name": "svm-esxi-01-6.1", "id": "8910f900-3807-4b97-8a97-d49e73ec5ab1", "ip": "10.0.0.21", "auto_remove_at": "2026-05-01T10:00:00Z"}},
+			"removed": {Description: []string{"The records removed (in check mode: that would be removed), sorted by name.",
+				"A run that fails lists only the records KSC no longer lists: those of a batch cut by the failure are left out, even if KSC removed some of them."},
+				Returned: "always", Type: "list", Sample: []any{map[string]any{"name": "svm-esxi-01-6.1", "id": "8910f900-3807-4b97-8a97-d49e73ec5ab1", "ip": "10.0.0.21", "auto_remove_at": "2026-05-01T10:00:00Z"}},
 				Contains: map[string]ansible.ReturnValue{
 					"name":           {Description: []string{"The display name (or FQDN, or id, when it has none)."}, Returned: "always", Type: "str"},
 					"id":             {Description: []string{"The record's unique id (C(KLHST_WKS_HOSTNAME))."}, Returned: "always", Type: "str"},

@@ -52,6 +52,7 @@ func TestRefusesRunningSVM(t *testing.T) {
 		assert.True(t, res.Failed())
 		assert.Equal(t, want, res.Msg())
 		assert.Equal(t, []string{running}, names(res["refused"]))
+		assert.Equal(t, []any{}, res["removed"], "a refused run removed nothing")
 		raw, err := json.Marshal(res)
 		require.NoError(t, err)
 		assert.NotContains(t, string(raw), v.VCenterPassword)

@@ -19,79 +19,71 @@ import (
 	"github.com/ksvla/lightagent/modules/conn"
 )
 
-// Module is ksc_purge.
-type Module struct{ conn.Sessions }
+// module is ksc_purge's phases; one value per run, holding its sessions.
+type module struct{ conn.Sessions }
 
-var (
-	_ ansible.Module  = (*Module)(nil)
-	_ ansible.Applier = (*Module)(nil)
-	_ ansible.Closer  = (*Module)(nil)
-)
+// call is one run of ksc_purge.
+type call = ansible.Call[Options]
+
+// Apply must match Applies, or the runtime would refuse every change.
+var _ ansible.Applies[Options, *Plan] = (*module)(nil)
 
 // New returns the module.
-func New() ansible.Module { return &Module{} }
+func New() ansible.Module { return ansible.Typed[Options, observed, *Plan](&module{}) }
 
 // Spec returns the option spec.
-func (*Module) Spec() ansible.Spec { return spec() }
+func (*module) Spec() ansible.Spec { return spec() }
 
-func decode(req *ansible.Request) (Options, error) {
-	var o Options
-	if err := req.Params.Decode(&o); err != nil {
-		return o, err
-	}
+// check refuses option values the spec cannot express.
+func check(o Options) error {
 	if err := checkBatch(o.BatchSize); err != nil {
-		return o, err
+		return err
 	}
 	if o.ProductVersion != "" {
 		if err := fleet.CheckVersion("product_version", o.ProductVersion); err != nil {
-			return o, err
+			return err
 		}
 	}
 	if o.NotVisibleMinutes != nil && *o.NotVisibleMinutes < 0 {
-		return o, fmt.Errorf("not_visible_minutes must not be negative, got %d", *o.NotVisibleMinutes)
+		return fmt.Errorf("not_visible_minutes must not be negative, got %d", *o.NotVisibleMinutes)
 	}
-	return o, nil
+	return nil
 }
 
 // Observe selects the records, checks them against vCenter and reads the
 // groups' retention. It changes nothing.
-func (m *Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.Response) (ansible.Observed, error) {
-	o, err := decode(req)
-	if err != nil {
-		return nil, err
+func (m *module) Observe(ctx context.Context, c *call) (observed, error) {
+	o := c.Options
+	if err := check(o); err != nil {
+		return observed{}, err
 	}
-	c, err := m.KSC(o.KSCOptions)
+	kc, err := m.KSC(o.KSCOptions)
 	if err != nil {
-		return nil, err
+		return observed{}, err
 	}
-	sel, err := selectRecords(ctx, c, o)
+	sel, err := selectRecords(ctx, kc, o)
 	if err != nil {
-		return nil, err
+		return observed{}, err
 	}
 	obs := observed{Records: sel.records, Absent: sel.absent, Skipped: sel.skipped}
 	if !o.named() {
 		if obs.Records, obs.Kept, err = m.prove(ctx, o, sel.records); err != nil {
-			return nil, err
+			return observed{}, err
 		}
 	}
 	if obs.Refused, err = m.refuse(ctx, o, obs.Records); err != nil {
-		return nil, err
-	}
-	if o.ReportRetention && len(obs.Records) > 0 {
-		if obs.Retention, obs.AutoRemoveAt, err = retention(ctx, c, obs.Records); err != nil {
-			return nil, err
-		}
-	}
-	resp.Set("removed", entries(obs.Records, obs.AutoRemoveAt))
-	resp.Set("absent", nonNil(obs.Absent))
-	resp.Set("skipped", nonNil(obs.Skipped))
-	resp.Set("refused", nonNil(obs.Refused))
-	resp.Set("kept", nonNil(obs.Kept))
-	if len(obs.Kept) > 0 {
-		resp.Warn(fmt.Sprintf("kept %d KSC records whose SVM is not proven gone (see kept): %s", len(obs.Kept), keptNames(obs.Kept)))
+		return observed{}, err
 	}
 	if o.ReportRetention {
-		resp.Set("retention", nonNil(obs.Retention))
+		obs.Retention = []Retention{}
+		if len(obs.Records) > 0 {
+			if obs.Retention, obs.AutoRemoveAt, err = retention(ctx, kc, obs.Records); err != nil {
+				return observed{}, err
+			}
+		}
+	}
+	if len(obs.Kept) > 0 {
+		c.Warn(fmt.Sprintf("kept %d KSC records whose SVM is not proven gone (see kept): %s", len(obs.Kept), keptNames(obs.Kept)))
 	}
 	return obs, nil
 }
@@ -103,78 +95,77 @@ func keptNote(ks []Kept) string {
 	return fmt.Sprintf("; kept %d whose SVM is not proven gone", len(ks))
 }
 
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
-}
-
 // Plan batches the removal, or fails when a record's VM still runs.
-func (*Module) Plan(req *ansible.Request, st ansible.Observed, resp *ansible.Response) (ansible.Plan, error) {
-	o, err := decode(req)
+func (*module) Plan(c *call, obs observed) (*Plan, error) {
+	p, err := plan(obs, c.Options.BatchSize)
 	if err != nil {
-		return nil, err
-	}
-	obs := st.(observed)
-	p, err := plan(obs, o.BatchSize)
-	if err != nil {
+		// The runtime reports only a plan it got; a refused one still
+		// says what it selected and refused.
+		for k, v := range p.Report() {
+			c.Set(k, v)
+		}
 		return nil, err
 	}
 	switch {
 	case p.Empty():
-		resp.Msg = fmt.Sprintf("no KSC record to remove (%d already absent)", len(obs.Absent)) + keptNote(obs.Kept)
-	case req.CheckMode:
-		resp.Msg = fmt.Sprintf("would remove %d KSC records (%d already absent)", len(obs.Records), len(obs.Absent)) + keptNote(obs.Kept)
+		c.Msg = fmt.Sprintf("no KSC record to remove (%d already absent)", len(obs.Absent)) + keptNote(obs.Kept)
+	case c.CheckMode:
+		p.Removed = obs.Records
+		c.Msg = fmt.Sprintf("would remove %d KSC records (%d already absent)", len(obs.Records), len(obs.Absent)) + keptNote(obs.Kept)
 	}
 	return p, nil
 }
 
-// Apply removes the records batch by batch and checks they are gone.
-func (m *Module) Apply(ctx context.Context, req *ansible.Request, pl ansible.Plan, resp *ansible.Response) error {
-	o, err := decode(req)
+// Apply removes the records batch by batch and checks they are gone,
+// recording in the plan the records it removed.
+func (m *module) Apply(ctx context.Context, c *call, p *Plan) error {
+	kc, err := m.KSC(c.Options.KSCOptions)
 	if err != nil {
 		return err
 	}
-	p := pl.(Plan)
-	c, err := m.KSC(o.KSCOptions)
-	if err != nil {
+	// The records of the batches KSC took: a batch cut by an error is
+	// left out even if KSC removed part of it, and the records KSC still
+	// lists afterwards are dropped.
+	if p.Removed, err = remove(ctx, kc, p); err != nil {
 		return err
 	}
-	if err := remove(ctx, c, p); err != nil {
-		return err
-	}
-	left, err := existing(ctx, c, p.ids())
+	left, err := existing(ctx, kc, p.ids())
 	if err != nil {
 		return fmt.Errorf("check the removal: %w", err)
 	}
 	if len(left) > 0 {
+		still := map[string]bool{}
+		for _, r := range left {
+			still[r.ID] = true
+		}
+		p.Removed = slices.DeleteFunc(p.Removed, func(r Record) bool { return still[r.ID] })
 		sortRecords(left)
 		names := make([]string, len(left))
 		for i, r := range left {
-			names[i] = r.label() + " (" + r.ID + ")"
+			names[i] = r.Label() + " (" + r.ID + ")"
 		}
 		return fmt.Errorf("KSC still lists %d of %d records after removing them: %s", len(left), len(p.ids()), strings.Join(names, ", "))
 	}
-	n := len(p.ids())
-	resp.Msg = fmt.Sprintf("removed %d KSC records", n) + keptNote(p.Kept)
+	c.Msg = fmt.Sprintf("removed %d KSC records", len(p.Removed)) + keptNote(p.Kept)
 	return nil
 }
 
-// remove deletes the plan's records. KSC 15.1+ ignores bForceDestroy and
-// only moves managed hosts to Unassigned, so there every batch is moved
-// there first and then removed; KSC 15 removes with bForceDestroy.
-func remove(ctx context.Context, c *ksc.Client, p Plan) error {
+// remove deletes the plan's records and returns those of the batches KSC
+// took. KSC 15.1+ ignores bForceDestroy and only moves managed hosts to
+// Unassigned, so there every batch is moved there first and then removed;
+// KSC 15 removes with bForceDestroy.
+func remove(ctx context.Context, c *ksc.Client, p *Plan) ([]Record, error) {
 	v, err := c.ServerVersion(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	unassigned := 0
 	if v.ForceDestroyIgnored() {
 		if unassigned, err = c.GroupIDUnassigned(ctx); err != nil {
-			return fmt.Errorf("find the Unassigned devices group: %w", err)
+			return nil, fmt.Errorf("find the Unassigned devices group: %w", err)
 		}
 	}
+	var done []Record
 	for _, batch := range p.Batches {
 		ids := make([]string, 0, len(batch))
 		var move []string
@@ -186,20 +177,22 @@ func remove(ctx context.Context, c *ksc.Client, p Plan) error {
 		}
 		if !v.ForceDestroyIgnored() {
 			if err := whileThere(ctx, c, ids, func(ids []string) error { return c.RemoveHosts(ctx, ids, true) }); err != nil {
-				return err
+				return done, err
 			}
+			done = append(done, batch...)
 			continue
 		}
 		if len(move) > 0 {
 			if err := whileThere(ctx, c, move, func(ids []string) error { return c.MoveHostsToGroup(ctx, unassigned, ids) }); err != nil {
-				return err
+				return done, err
 			}
 		}
 		if err := whileThere(ctx, c, ids, func(ids []string) error { return c.RemoveHosts(ctx, ids, false) }); err != nil {
-			return err
+			return done, err
 		}
+		done = append(done, batch...)
 	}
-	return nil
+	return done, nil
 }
 
 // whileThere runs op on ids; when the server refuses it (a PxgError) or
@@ -249,13 +242,13 @@ func keptNames(ks []Kept) string {
 // site the KSC serves, and a running SVM in a datacenter this run cannot
 // see still needs its record: without served_datacenters and vCenter
 // nothing is proven, so everything is kept.
-func (m *Module) prove(ctx context.Context, o Options, rs []Record) (gone []Record, kept []Kept, err error) {
+func (m *module) prove(ctx context.Context, o Options, rs []Record) (gone []Record, kept []Kept, err error) {
 	if len(rs) == 0 {
 		return nil, nil, nil
 	}
 	if len(o.ServedDatacenters) == 0 || o.Hostname == "" {
 		for _, r := range rs {
-			kept = append(kept, Kept{Name: r.label(), ID: r.ID,
+			kept = append(kept, Kept{Name: r.Label(), ID: r.ID,
 				Reason: "not proven gone: name every datacenter this KSC serves in served_datacenters, with vCenter options, to check that no VM matches the record"})
 		}
 		return nil, kept, nil
@@ -283,7 +276,7 @@ func (m *Module) prove(ctx context.Context, o Options, rs []Record) (gone []Reco
 	for _, r := range rs {
 		var keys []string
 		found := ""
-		for _, k := range []string{r.Name, r.FQDN, firstLabel(r.FQDN)} {
+		for _, k := range []string{r.DisplayName, r.FQDN, firstLabel(r.FQDN)} {
 			if k = norm(k); k != "" && !slices.Contains(keys, k) {
 				keys = append(keys, k)
 				if found == "" {
@@ -293,9 +286,9 @@ func (m *Module) prove(ctx context.Context, o Options, rs []Record) (gone []Reco
 		}
 		switch {
 		case found != "":
-			kept = append(kept, Kept{Name: r.label(), ID: r.ID, Reason: found})
+			kept = append(kept, Kept{Name: r.Label(), ID: r.ID, Reason: found})
 		case len(keys) == 0:
-			kept = append(kept, Kept{Name: r.label(), ID: r.ID, Reason: "not proven gone: the record has no display name or FQDN to look for in vCenter"})
+			kept = append(kept, Kept{Name: r.Label(), ID: r.ID, Reason: "not proven gone: the record has no display name or FQDN to look for in vCenter"})
 		default:
 			r.Proof = fmt.Sprintf("no VM named %s (name or guest host name) in datacenters %s", strings.Join(keys, " or "), dcs)
 			gone = append(gone, r)
@@ -308,7 +301,7 @@ func (m *Module) prove(ctx context.Context, o Options, rs []Record) (gone []Reco
 // vCenter, when vCenter is given. A VM matches a record by name: its name
 // or guest host name equals the record's display name, FQDN or the FQDN's
 // first label. IPs are not compared: a new SVM often reuses an old one's.
-func (m *Module) refuse(ctx context.Context, o Options, rs []Record) ([]Refused, error) {
+func (m *module) refuse(ctx context.Context, o Options, rs []Record) ([]Refused, error) {
 	if o.Hostname == "" || len(rs) == 0 {
 		return nil, nil
 	}
@@ -333,9 +326,9 @@ func (m *Module) refuse(ctx context.Context, o Options, rs []Record) ([]Refused,
 	}
 	var out []Refused
 	for _, r := range rs {
-		for _, k := range []string{r.Name, r.FQDN, firstLabel(r.FQDN)} {
+		for _, k := range []string{r.DisplayName, r.FQDN, firstLabel(r.FQDN)} {
 			if vm, ok := running[norm(k)]; ok && norm(k) != "" {
-				out = append(out, Refused{Name: r.label(), ID: r.ID,
+				out = append(out, Refused{Name: r.Label(), ID: r.ID,
 					Reason: fmt.Sprintf("VM %s is powered on in vCenter (on %s)", vm.Name, vm.Host)})
 				break
 			}

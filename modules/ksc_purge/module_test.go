@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -284,6 +285,58 @@ func TestBatching(t *testing.T) {
 			assert.Equal(t, everyone, l.present())
 		})
 	}
+}
+
+// A run that fails mid-removal reports only the records KSC took, not
+// every record it meant to remove: here KSC answers busy from the second
+// batch on, so only the first batch's records are listed, and they are the
+// ones gone.
+func TestFailedRunListsOnlyRemoved(t *testing.T) {
+	clk := kscsim.NewManualClock(t0)
+	var removeCalls atomic.Int32
+	var busy atomic.Bool
+	s, err := kscsim.Start(kscsim.Config{Username: kscUser, Password: kscPass, CertDir: t.TempDir(), Clock: clk,
+		Busy: busy.Load,
+		Hook: func(method string) {
+			if method == "HostGroup.RemoveHosts" && removeCalls.Add(1) == 2 {
+				busy.Store(true)
+			}
+		}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	l := &lab{s: s, clk: clk, svm: s.AddGroup("SVMs", 0), ids: map[string]string{}}
+	var five []any
+	for i := range 5 {
+		n := fmt.Sprintf("svm-batch-%d", i)
+		l.ids[n] = s.UpsertHost(kscsim.Host{DisplayName: n, GroupID: l.svm, LastVisible: t0.Add(-time.Hour)})
+		five = append(five, n)
+	}
+	res := l.run(t, map[string]any{"names": five, "batch_size": 2}, false)
+	require.True(t, res.Failed())
+	assert.Contains(t, res.Msg(), "server busy (HTTP 503)")
+	assert.Equal(t, []string{"svm-batch-0", "svm-batch-1"}, names(res["removed"]), "only the batch KSC took")
+	busy.Store(false)
+	assert.Equal(t, []string{"svm-batch-2", "svm-batch-3", "svm-batch-4"}, l.present())
+}
+
+// The timeout bounds the whole run, a KSC that stops answering included,
+// and the failure says which option ran out.
+func TestTimeout(t *testing.T) {
+	release := make(chan struct{})
+	s, err := kscsim.Start(kscsim.Config{Username: kscUser, Password: kscPass, CertDir: t.TempDir(), Clock: kscsim.NewManualClock(t0),
+		Hook: func(method string) {
+			if method == "HostGroup.FindHosts" {
+				<-release
+			}
+		}})
+	require.NoError(t, err)
+	t.Cleanup(func() { close(release); _ = s.Close() })
+	l := &lab{s: s, ids: map[string]string{}}
+	start := time.Now()
+	res := l.run(t, map[string]any{"names": []any{"svm-x"}, "timeout": 1}, false)
+	require.True(t, res.Failed())
+	assert.Contains(t, res.Msg(), "the module ran out of time: option timeout is 1 s")
+	assert.Less(t, time.Since(start), 10*time.Second)
 }
 
 func TestRetentionReported(t *testing.T) {

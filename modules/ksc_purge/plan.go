@@ -51,24 +51,28 @@ type observed struct {
 	Skipped      []Skipped
 	Refused      []Refused
 	Kept         []Kept
-	Retention    []Retention
+	Retention    []Retention          // nil without report_retention
 	AutoRemoveAt map[string]time.Time // by record id, with report_retention
 }
 
-// Plan is the removal as a value: batches of records in order.
+// Plan is the removal as a value: batches of records in order, with what
+// the selection found around them. Apply records in it what it removed.
 type Plan struct {
 	Batches [][]Record
 	Before  []Entry
-	Kept    []Kept // selected but left: their SVM is not proven gone
+	// Removed are the records removed, or in check mode those that would
+	// be; never one KSC may still list.
+	Removed []Record
+	observed
 }
 
 // Empty reports whether nothing is to be removed.
-func (p Plan) Empty() bool { return len(p.Batches) == 0 }
+func (p *Plan) Empty() bool { return len(p.Batches) == 0 }
 
 // Diff shows the records present before and after the removal as text,
 // one line per record: Ansible's callbacks print strings and dicts, and
 // a list breaks them ('list' object has no attribute 'splitlines').
-func (p Plan) Diff() (before, after any) {
+func (p *Plan) Diff() (before, after any) {
 	var b strings.Builder
 	for _, e := range p.Before {
 		fmt.Fprintf(&b, "KSC record %s (id %s", e.Name, e.ID)
@@ -80,8 +84,30 @@ func (p Plan) Diff() (before, after any) {
 	return b.String(), ""
 }
 
+// Report is the module's return values.
+func (p *Plan) Report() map[string]any {
+	r := map[string]any{
+		"removed": entries(p.Removed, p.AutoRemoveAt),
+		"absent":  nonNil(p.Absent),
+		"skipped": nonNil(p.Skipped),
+		"refused": nonNil(p.Refused),
+		"kept":    nonNil(p.Kept),
+	}
+	if p.Retention != nil {
+		r["retention"] = p.Retention
+	}
+	return r
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
 // ids lists the plan's record ids in order.
-func (p Plan) ids() []string {
+func (p *Plan) ids() []string {
 	var out []string
 	for _, b := range p.Batches {
 		for _, r := range b {
@@ -94,7 +120,7 @@ func (p Plan) ids() []string {
 func entries(rs []Record, at map[string]time.Time) []Entry {
 	out := make([]Entry, 0, len(rs))
 	for _, r := range rs {
-		e := Entry{Name: r.label(), ID: r.ID, IP: r.IP, Proof: r.Proof}
+		e := Entry{Name: r.Label(), ID: r.ID, IP: r.IP, Proof: r.Proof}
 		if t, ok := at[r.ID]; ok {
 			e.AutoRemoveAt = t.UTC().Format(time.RFC3339)
 		}
@@ -104,20 +130,22 @@ func entries(rs []Record, at map[string]time.Time) []Entry {
 }
 
 // plan batches the observed records. A refused record fails the whole
-// module before anything is removed: half a purge is worse than none.
-func plan(obs observed, batchSize int) (Plan, error) {
+// module before anything is removed: half a purge is worse than none. The
+// plan is returned even with an error, to report what was selected.
+func plan(obs observed, batchSize int) (*Plan, error) {
+	p := &Plan{observed: obs}
 	if len(obs.Refused) > 0 {
 		var parts []string
 		for _, r := range obs.Refused {
 			parts = append(parts, r.Name+": "+r.Reason)
 		}
-		return Plan{}, fmt.Errorf("refusing to remove the KSC records of VMs that still run in vCenter (%s); nothing was removed",
+		return p, fmt.Errorf("refusing to remove the KSC records of VMs that still run in vCenter (%s); nothing was removed",
 			strings.Join(parts, "; "))
 	}
 	if err := checkBatch(batchSize); err != nil {
-		return Plan{}, err
+		return p, err
 	}
-	p := Plan{Before: entries(obs.Records, nil), Kept: obs.Kept}
+	p.Before = entries(obs.Records, nil)
 	for i := 0; i < len(obs.Records); i += batchSize {
 		p.Batches = append(p.Batches, obs.Records[i:min(i+batchSize, len(obs.Records))])
 	}

@@ -3,7 +3,6 @@ package kscpurge
 import (
 	"context"
 	"fmt"
-	"net"
 	"sort"
 	"strings"
 	"time"
@@ -13,66 +12,14 @@ import (
 	"github.com/ksvla/lightagent/internal/ksc/filter"
 )
 
-// Host attributes read per record.
-const (
-	attrID          = "KLHST_WKS_HOSTNAME"
-	attrName        = "KLHST_WKS_DN"
-	attrFQDN        = "KLHST_WKS_FQDN"
-	attrIP          = "KLHST_WKS_IP_LONG"
-	attrGroup       = "KLHST_WKS_GROUPID"
-	attrStatus      = "KLHST_WKS_STATUS"
-	attrLastVisible = "KLHST_WKS_LAST_VISIBLE"
-	attrCreated     = "KLHST_WKS_CREATED"
-	// attrVersion is the host's security application version: on an SVM,
-	// the Protection Server's (fleet.Observe relies on the same).
-	attrVersion = "KLHST_WKS_RTP_AV_VERSION"
-	attrProduct = "KLHST_WKS_PRODUCT_NAME"
-)
-
-var fields = []string{attrID, attrName, attrFQDN, attrIP, attrGroup, attrStatus, attrLastVisible, attrCreated, attrVersion}
-
 // maxTerms bounds the alternatives in one search filter; the server's
 // filter length limit is not documented, and 100 mirrors its id-array limit.
 const maxTerms = 100
 
-// statusVisible is KLHST_WKS_STATUS bit 0x01, "visible in the network".
-const statusVisible = 1
-
-// Record is one KSC host record as ksc_purge reads it.
+// Record is one KSC host record and why its SVM is known to be gone.
 type Record struct {
-	ID, Name, FQDN, IP   string
-	GroupID              int
-	Visible              bool
-	LastVisible, Created time.Time // zero when the server has no value
-	Version              string    // attrVersion, "" when not reported
-	Proof                string    // why its SVM is known to be gone
-}
-
-func recordOf(p ksc.Params) Record {
-	r := Record{ID: p.Str(attrID), Name: p.Str(attrName), FQDN: p.Str(attrFQDN), Version: p.Str(attrVersion)}
-	if ip, ok := p.Int(attrIP); ok && ip > 0 {
-		r.IP = net.IPv4(byte(ip>>24), byte(ip>>16), byte(ip>>8), byte(ip)).String()
-	}
-	if g, ok := p.Int(attrGroup); ok {
-		r.GroupID = int(g)
-	}
-	if st, ok := p.Int(attrStatus); ok {
-		r.Visible = st&statusVisible != 0
-	}
-	r.LastVisible, _ = p.Time(attrLastVisible)
-	r.Created, _ = p.Time(attrCreated)
-	return r
-}
-
-// label names a record for people: its display name, else FQDN, else id.
-func (r Record) label() string {
-	switch {
-	case r.Name != "":
-		return r.Name
-	case r.FQDN != "":
-		return r.FQDN
-	}
-	return r.ID
+	ksc.Host
+	Proof string
 }
 
 // Absent is a selector that matched no record.
@@ -92,7 +39,7 @@ type Skipped struct {
 
 // hostFinder is the part of the KSC client selection needs.
 type hostFinder interface {
-	FindHosts(ctx context.Context, filter string, fields []string) ([]ksc.Params, error)
+	FindHostRecords(ctx context.Context, filter string) ([]ksc.Host, error)
 	GetHostProducts(ctx context.Context, hostID string) ([]ksc.Product, error)
 }
 
@@ -101,12 +48,12 @@ func find(ctx context.Context, c hostFinder, terms []filter.Expr, extra filter.E
 	var out []Record
 	for i := 0; i < len(terms); i += maxTerms {
 		f := filter.And(filter.Or(terms[i:min(i+maxTerms, len(terms))]...), extra)
-		rows, err := c.FindHosts(ctx, f.String(), fields)
+		hs, err := c.FindHostRecords(ctx, f.String())
 		if err != nil {
 			return nil, fmt.Errorf("search KSC records: %w", err)
 		}
-		for _, row := range rows {
-			out = append(out, recordOf(row))
+		for _, h := range hs {
+			out = append(out, Record{Host: h})
 		}
 	}
 	return out, nil
@@ -115,7 +62,7 @@ func find(ctx context.Context, c hostFinder, terms []filter.Expr, extra filter.E
 func idTerms(ids []string) []filter.Expr {
 	terms := make([]filter.Expr, len(ids))
 	for i, id := range ids {
-		terms[i] = filter.Eq(attrID, id)
+		terms[i] = filter.Eq(ksc.AttrID, id)
 	}
 	return terms
 }
@@ -123,15 +70,6 @@ func idTerms(ids []string) []filter.Expr {
 // existing returns the ids among ids that KSC still lists.
 func existing(ctx context.Context, c hostFinder, ids []string) ([]Record, error) {
 	return find(ctx, c, idTerms(ids), filter.All)
-}
-
-// ipLong is KLHST_WKS_IP_LONG of a dotted IPv4 address.
-func ipLong(s string) (int64, error) {
-	ip := net.ParseIP(strings.TrimSpace(s)).To4()
-	if ip == nil {
-		return 0, fmt.Errorf("%q is not an IPv4 address", s)
-	}
-	return int64(ip[0])<<24 | int64(ip[1])<<16 | int64(ip[2])<<8 | int64(ip[3]), nil
 }
 
 // ref is one identity selector: a display name, an IP or a record id.
@@ -147,7 +85,7 @@ func refs(o Options) ([]ref, error) {
 		out = append(out, ref{"name", strings.ToLower(n), Absent{Name: n}, "named in names by the operator"})
 	}
 	for _, ip := range o.IPs {
-		if _, err := ipLong(ip); err != nil {
+		if _, err := ksc.IPLong(ip); err != nil {
 			return nil, fmt.Errorf("ips: %w", err)
 		}
 		out = append(out, ref{"ip", strings.TrimSpace(ip), Absent{IP: ip}, "named in ips by the operator"})
@@ -183,12 +121,12 @@ func selectNamed(ctx context.Context, c hostFinder, o Options) (map[string]Recor
 		seen[r.kind+"\x00"+r.key] = true
 		switch r.kind {
 		case "name":
-			terms[r.kind] = append(terms[r.kind], filter.Eq(attrName, r.absent.Name))
+			terms[r.kind] = append(terms[r.kind], filter.Eq(ksc.AttrDisplayName, r.absent.Name))
 		case "ip":
-			n, _ := ipLong(r.key) // checked in refs
-			terms[r.kind] = append(terms[r.kind], filter.EqInt(attrIP, n))
+			n, _ := ksc.IPLong(r.key) // checked in refs
+			terms[r.kind] = append(terms[r.kind], filter.EqInt(ksc.AttrIP, n))
 		case "id":
-			terms[r.kind] = append(terms[r.kind], filter.Eq(attrID, r.key))
+			terms[r.kind] = append(terms[r.kind], filter.Eq(ksc.AttrID, r.key))
 		}
 	}
 	index := map[string][]Record{}
@@ -199,7 +137,7 @@ func selectNamed(ctx context.Context, c hostFinder, o Options) (map[string]Recor
 			return nil, nil, err
 		}
 		for _, r := range found {
-			key := map[string]string{"name": strings.ToLower(r.Name), "ip": r.IP, "id": r.ID}[kind]
+			key := map[string]string{"name": strings.ToLower(r.DisplayName), "ip": r.IP, "id": r.ID}[kind]
 			index[kind+"\x00"+key] = append(index[kind+"\x00"+key], r)
 			records[r.ID] = r
 		}
@@ -227,7 +165,7 @@ func productFilter(keys []string) (filter.Expr, error) {
 	var terms []filter.Expr
 	for _, k := range keys {
 		if k = strings.TrimSpace(k); k != "" && !strings.Contains(k, " ") {
-			terms = append(terms, filter.Eq(attrProduct, k))
+			terms = append(terms, filter.Eq(ksc.AttrProduct, k))
 		}
 	}
 	if len(terms) == 0 {
@@ -238,19 +176,19 @@ func productFilter(keys []string) (filter.Expr, error) {
 
 // staleFilter matches hosts not visible now and not seen for minutes.
 func staleFilter(minutes int) filter.Expr {
-	return filter.And(filter.BitClear(attrStatus, statusVisible),
-		filter.OlderThan(attrLastVisible, time.Duration(minutes)*time.Minute))
+	return filter.And(filter.BitClear(ksc.AttrStatus, ksc.StatusVisible),
+		filter.OlderThan(ksc.AttrLastVisible, time.Duration(minutes)*time.Minute))
 }
 
 // psVersion returns the Protection Server version of a record: the
 // version column when the row had it, else from GetHostProducts.
 func psVersion(ctx context.Context, c hostFinder, r Record, products []string) (string, error) {
-	if r.Version != "" {
-		return r.Version, nil
+	if r.AppVersion != "" {
+		return r.AppVersion, nil
 	}
 	ps, err := c.GetHostProducts(ctx, r.ID)
 	if err != nil {
-		return "", fmt.Errorf("read products of KSC record %s: %w", r.label(), err)
+		return "", fmt.Errorf("read products of KSC record %s: %w", r.Label(), err)
 	}
 	for _, p := range ps {
 		for _, want := range products {
@@ -292,7 +230,7 @@ func selectRecords(ctx context.Context, c hostFinder, o Options) (selection, err
 		skip := func(keep map[string]bool, reason func(Record) string) {
 			for _, id := range ids {
 				if r, ok := candidates[id]; ok && !keep[id] {
-					sel.skipped = append(sel.skipped, Skipped{Name: r.label(), ID: id, Reason: reason(r)})
+					sel.skipped = append(sel.skipped, Skipped{Name: r.Label(), ID: id, Reason: reason(r)})
 					delete(candidates, id)
 				}
 			}
@@ -327,13 +265,12 @@ func selectRecords(ctx context.Context, c hostFinder, o Options) (selection, err
 		if o.NotVisibleMinutes != nil {
 			extra = staleFilter(*o.NotVisibleMinutes)
 		}
-		rows, err := c.FindHosts(ctx, filter.And(prod, extra).String(), fields)
+		hs, err := c.FindHostRecords(ctx, filter.And(prod, extra).String())
 		if err != nil {
 			return sel, fmt.Errorf("search KSC records: %w", err)
 		}
-		for _, row := range rows {
-			r := recordOf(row)
-			candidates[r.ID] = r
+		for _, h := range hs {
+			candidates[h.ID] = Record{Host: h}
 		}
 	}
 	if o.ProductVersion != "" {
@@ -348,7 +285,7 @@ func selectRecords(ctx context.Context, c hostFinder, o Options) (selection, err
 			}
 			delete(candidates, id)
 			if o.named() { // selected by identity: say why it stays
-				sel.skipped = append(sel.skipped, Skipped{Name: r.label(), ID: id,
+				sel.skipped = append(sel.skipped, Skipped{Name: r.Label(), ID: id,
 					Reason: fmt.Sprintf("Protection Server version is %s, not %s", orUnknown(v), o.ProductVersion)})
 			}
 		}
@@ -387,5 +324,5 @@ func lessLabel(a, aid, b, bid string) bool {
 }
 
 func sortRecords(rs []Record) {
-	sort.Slice(rs, func(i, j int) bool { return lessLabel(rs[i].label(), rs[i].ID, rs[j].label(), rs[j].ID) })
+	sort.Slice(rs, func(i, j int) bool { return lessLabel(rs[i].Label(), rs[i].ID, rs[j].Label(), rs[j].ID) })
 }

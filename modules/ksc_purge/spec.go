@@ -21,6 +21,7 @@ type SVMRef struct {
 type Options struct {
 	conn.KSCOptions
 	conn.VCenterOptions
+	ansible.Deadline
 	Datacenter        string   `json:"datacenter"`
 	ServedDatacenters []string `json:"served_datacenters"`
 	Names             []string `json:"names"`
@@ -80,8 +81,7 @@ func spec() ansible.Spec {
 				Description: []string{"Records per removal call."}},
 			{Name: "report_retention", Type: ansible.TypeBool, Default: true,
 				Description: []string{"Report the administration groups' automatic removal period (C(autoRemovePeriod)) that would have removed the records anyway, and when."}},
-			{Name: "timeout", Type: ansible.TypeInt, Default: 600, Range: ansible.SecondsRange,
-				Description: []string{"Seconds the whole module may take."}},
+			ansible.TimeoutOption(600),
 		},
 		RequiredOneOf: [][]string{{"names", "ips", "svms", "product_version", "not_visible_minutes"}},
 	}

@@ -13,7 +13,9 @@ func (*Module) Doc() ansible.Doc {
 		},
 		Notes: []string{
 			"The task must exist: create it in the KSC console (or by policy) first. A name no task has fails and lists the existing names when there are few; a name several tasks share fails rather than picking one.",
-			"The failure text of a failed task comes from the task statistics when the server reports it; otherwise the message gives the number of failed targets, and the details are in the task's results in the KSC console.",
+			"When a task fails on targets, the module reads which ones from KSC (the Tasks host status iterator) and names them in C(msg) and in the warning: display name, KSC host id and KSC's state description, at most 10, then how many more; RV(task.failed_targets) lists up to 100.",
+			"A KSC that cannot list a task's targets (an older server) gives the number of failed targets and, when the server reports one, the task's failure text; the details are then in the task's results in the KSC console.",
+			"O(timeout) bounds the whole run, O(wait_timeout) included: a run that hits it fails naming O(timeout), and RV(task) still shows where the task was.",
 			"In check mode the task is found and its statistics read, but it is never started.",
 		},
 		CheckMode: "full",
@@ -60,9 +62,17 @@ func (*Module) Doc() ansible.Doc {
 					"counts": {Description: []string{"Targets per state: C(not_distributed), C(running), C(completed), C(warning), C(failed), C(scheduled), C(paused)."},
 						Returned: "always", Type: "dict", Sample: map[string]any{"completed": 12, "failed": 0, "running": 0}},
 					"error": {Description: []string{"The failure text the server reported for a failed task."}, Returned: "when the task failed and the server gave a text", Type: "str"},
+					"failed_targets": {Description: []string{"The devices the task failed on, as KSC lists them (at most 100)."},
+						Returned: "when the task failed on targets and the server lists them", Type: "list",
+						Sample: []any{map[string]any{"name": "vm-esxi-02-001", "hostname": "6a1f0c2e-8d4b-4f51-9b7e-2c3d4e5f6a7b", "error": "Installation package not found"}},
+						Contains: map[string]ansible.ReturnValue{
+							"name":     {Description: []string{"The device's display name in KSC."}, Returned: "always", Type: "str"},
+							"hostname": {Description: []string{"The device's KSC host id (C(KLHST_WKS_HOSTNAME))."}, Returned: "always", Type: "str"},
+							"error":    {Description: []string{"KSC's description of the device's result (C(state_descr)); empty when KSC gives none."}, Returned: "always", Type: "str"},
+						}},
 				}},
 			"msg": {Description: []string{"What was done, or why the task failed."}, Returned: "always", Type: "str",
-				Sample: "KSC task Update Light Agent completed on 12 targets"},
+				Sample: "KSC task Update Light Agent failed on 1 of 12 targets: vm-esxi-02-001 [6a1f0c2e-8d4b-4f51-9b7e-2c3d4e5f6a7b]: Installation package not found"},
 		},
 	}
 }

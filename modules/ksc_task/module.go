@@ -15,17 +15,11 @@ import (
 	"github.com/ksvla/lightagent/modules/conn"
 )
 
-// Module is ksc_task.
+// Module is ksc_task's phases; New gives a fresh one per run.
 type Module struct{ conn.Sessions }
 
-var (
-	_ ansible.Module  = (*Module)(nil)
-	_ ansible.Applier = (*Module)(nil)
-	_ ansible.Closer  = (*Module)(nil)
-)
-
 // New returns the module.
-func New() ansible.Module { return &Module{} }
+func New() ansible.Module { return ansible.Typed[Options, observed, *outcome](&Module{}) }
 
 // Spec returns the option spec.
 func (*Module) Spec() ansible.Spec { return spec() }
@@ -43,36 +37,25 @@ const minPoll = 20 * time.Millisecond
 // (the vendor does not document when RunTask resets them).
 const trustDoneAfter = 3
 
-func decode(req *ansible.Request) (Options, error) {
-	var o Options
-	err := req.Params.Decode(&o)
-	return o, err
-}
-
 // Observe finds the task and reads its statistics.
-func (m *Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.Response) (ansible.Observed, error) {
-	o, err := decode(req)
+func (m *Module) Observe(ctx context.Context, c *ansible.Call[Options]) (observed, error) {
+	o := c.Options
+	k, err := m.KSC(o.KSCOptions)
 	if err != nil {
-		return nil, err
+		return observed{}, err
 	}
-	c, err := m.KSC(o.KSCOptions)
-	if err != nil {
-		return nil, err
-	}
-	id, err := c.FindTask(ctx, o.Name)
+	id, err := k.FindTask(ctx, o.Name)
 	if errors.Is(err, ksc.ErrNotFound) {
-		return nil, notFound(ctx, c, o.Name)
+		return observed{}, notFound(ctx, k, o.Name)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("KSC task %s: %w", o.Name, err)
+		return observed{}, fmt.Errorf("KSC task %s: %w", o.Name, err)
 	}
-	st, err := c.TaskState(ctx, id)
+	st, err := k.TaskState(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("KSC task %s: %w", o.Name, err)
+		return observed{}, fmt.Errorf("KSC task %s: %w", o.Name, err)
 	}
-	obs := observed{ID: id, Name: o.Name, Stats: st}
-	resp.Set("task", taskView(id, o.Name, st))
-	return obs, nil
+	return observed{ID: id, Name: o.Name, Stats: st}, nil
 }
 
 // notFound builds the "not found" error, listing the existing names when
@@ -98,82 +81,65 @@ func notFound(ctx context.Context, c *ksc.Client, name string) error {
 }
 
 // Plan decides whether to start and whether to wait.
-func (*Module) Plan(req *ansible.Request, st ansible.Observed, resp *ansible.Response) (ansible.Plan, error) {
-	o, err := decode(req)
-	if err != nil {
-		return nil, err
-	}
-	obs := st.(observed)
+func (*Module) Plan(c *ansible.Call[Options], obs observed) (*outcome, error) {
+	o := c.Options
 	p := plan(o, obs)
 	switch {
 	case p.Empty():
-		resp.Msg = fmt.Sprintf("KSC task %s is %s; not started", o.Name, p.Before)
-	case req.CheckMode && p.Start:
-		resp.Msg = fmt.Sprintf("KSC task %s would be started (it is %s)", o.Name, p.Before)
-	case req.CheckMode:
-		resp.Msg = fmt.Sprintf("KSC task %s is %s; would wait for it", o.Name, p.Before)
+		c.Msg = fmt.Sprintf("KSC task %s is %s; not started", o.Name, p.Before)
+	case c.CheckMode && p.Start:
+		c.Msg = fmt.Sprintf("KSC task %s would be started (it is %s)", o.Name, p.Before)
+	case c.CheckMode:
+		c.Msg = fmt.Sprintf("KSC task %s is %s; would wait for it", o.Name, p.Before)
 	}
-	return &p, nil
+	return &outcome{Plan: p, Task: taskView(obs.ID, o.Name, obs.Stats)}, nil
 }
 
 // Apply starts the task and, with state=completed, waits for its result.
-func (m *Module) Apply(ctx context.Context, req *ansible.Request, pl ansible.Plan, resp *ansible.Response) error {
-	o, err := decode(req)
+func (m *Module) Apply(ctx context.Context, c *ansible.Call[Options], out *outcome) error {
+	o := c.Options
+	k, err := m.KSC(o.KSCOptions)
 	if err != nil {
 		return err
 	}
-	p := pl.(*Plan)
-	c, err := m.KSC(o.KSCOptions)
-	if err != nil {
-		return err
-	}
-	// The id is looked up again rather than carried over: the plan is a
-	// value, and a task deleted meanwhile must fail here, by name.
-	id, err := c.FindTask(ctx, o.Name)
+	// The id is looked up again rather than carried over: a task deleted
+	// since Observe must fail here, by name.
+	id, err := k.FindTask(ctx, o.Name)
 	if err != nil {
 		return fmt.Errorf("KSC task %s: %w", o.Name, err)
 	}
-	if p.Start {
-		if err := c.RunTask(ctx, id); err != nil {
+	if out.Start {
+		if err := k.RunTask(ctx, id); err != nil {
 			return fmt.Errorf("start KSC task %s: %w", o.Name, err)
 		}
 	}
-	if !p.Wait {
-		st, err := c.TaskState(ctx, id)
+	if !out.Wait {
+		st, err := k.TaskState(ctx, id)
 		if err != nil {
 			return fmt.Errorf("KSC task %s: %w", o.Name, err)
 		}
-		resp.Set("task", taskView(id, o.Name, st))
-		resp.Msg = fmt.Sprintf("KSC task %s started", o.Name)
+		out.Task = taskView(id, o.Name, st)
+		c.Msg = fmt.Sprintf("KSC task %s started", o.Name)
 		return nil
 	}
-	st, err := wait(ctx, c, id, o, p.Start && p.PrevDone)
-	t := taskView(id, o.Name, st)
-	p.After = t.State // what the run came to: the diff shows it, not the plan's "completed"
-	resp.Set("task", t)
+	st, err := wait(ctx, k, id, o, out.Start && out.PrevDone)
+	out.Task = taskView(id, o.Name, st)
+	out.After = out.Task.State // what the run came to: the diff shows it, not the plan's "completed"
 	if err != nil {
 		return err
 	}
 	if st.Failed == 0 {
-		resp.Msg = fmt.Sprintf("KSC task %s completed on %d targets", o.Name, st.Completed+st.Warning)
+		c.Msg = fmt.Sprintf("KSC task %s completed on %d targets", o.Name, st.Completed+st.Warning)
 		return nil
 	}
-	text, err := c.TaskErrorText(ctx, id)
-	if err == nil && text != "" {
-		t.Error = text
-		resp.Set("task", t)
-	}
-	msg := fmt.Sprintf("KSC task %s failed on %d of %d targets", o.Name, st.Failed, st.Failed+st.Completed+st.Warning)
-	if t.Error != "" {
-		msg += ": " + t.Error
-	}
+	msg := failure(ctx, k, id, o.Name, st, &out.Task)
 	if o.FailOnTaskFailure {
 		return errors.New(msg)
 	}
 	if o.WarnOnTaskFailure {
-		resp.Warn(msg)
+		c.Warn(msg)
 	}
-	resp.Msg = msg
+	c.Msg = msg
 	return nil
 }
 
@@ -181,16 +147,16 @@ func (m *Module) Apply(ctx context.Context, req *ansible.Request, pl ansible.Pla
 // or ctx ends. stale says the statistics may still show the previous run
 // right after the start (see trustDoneAfter).
 func wait(ctx context.Context, c *ksc.Client, id string, o Options, stale bool) (ksc.TaskState, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(o.WaitTimeout)*time.Second)
+	waitCtx, cancel := context.WithTimeout(ctx, time.Duration(o.WaitTimeout)*time.Second)
 	defer cancel()
 	interval := max(time.Duration(o.PollInterval)*time.Second, minPoll)
 	var last ksc.TaskState
 	doneSeen := 0
 	for {
-		st, err := c.TaskState(ctx, id)
+		st, err := c.TaskState(waitCtx, id)
 		if err != nil {
-			if ctx.Err() != nil {
-				return last, timeout(o, last, ctx.Err())
+			if waitCtx.Err() != nil {
+				return last, timeout(ctx, o, last, waitCtx.Err())
 			}
 			return last, fmt.Errorf("wait for KSC task %s: %w", o.Name, err)
 		}
@@ -205,15 +171,20 @@ func wait(ctx context.Context, c *ksc.Client, id string, o Options, stale bool) 
 		}
 		t := time.NewTimer(interval)
 		select {
-		case <-ctx.Done():
+		case <-waitCtx.Done():
 			t.Stop()
-			return last, timeout(o, last, ctx.Err())
+			return last, timeout(ctx, o, last, waitCtx.Err())
 		case <-t.C:
 		}
 	}
 }
 
-func timeout(o Options, last ksc.TaskState, err error) error {
+// timeout says which bound ended the wait: wait_timeout, or the run's own
+// end (its timeout option or a signal, which the runtime names).
+func timeout(run context.Context, o Options, last ksc.TaskState, err error) error {
+	if run.Err() != nil {
+		return fmt.Errorf("wait for KSC task %s (it is %s, %d%%): %w", o.Name, summarize(last), last.Percent, run.Err())
+	}
 	return fmt.Errorf("KSC task %s did not finish within %d s (it is %s, %d%%): %w",
 		o.Name, o.WaitTimeout, summarize(last), last.Percent, err)
 }

@@ -33,6 +33,16 @@ type Task struct {
 	Counts  Counts `json:"counts"`
 	// Error is the failure text the server reported, if any.
 	Error string `json:"error,omitempty"`
+	// FailedTargets are the devices the task failed on (at most
+	// maxFailedTargets), when the server lists them.
+	FailedTargets []FailedTarget `json:"failed_targets,omitempty"`
+}
+
+// FailedTarget is one device a task failed on.
+type FailedTarget struct {
+	Name     string `json:"name"`     // display name (hostdn)
+	Hostname string `json:"hostname"` // KSC's host id (KLHST_WKS_HOSTNAME)
+	Error    string `json:"error"`    // state_descr
 }
 
 func taskView(id, name string, s ksc.TaskState) Task {
@@ -92,6 +102,16 @@ func (p Plan) Empty() bool { return !p.Start && !p.Wait }
 func (p Plan) Diff() (before, after any) {
 	return map[string]any{"state": p.Before}, map[string]any{"state": p.After}
 }
+
+// outcome is the plan the runtime carries from Plan to Apply, and the task
+// as the run left it: the one place the result's values come from.
+type outcome struct {
+	Plan
+	Task Task
+}
+
+// Report returns the task.
+func (o *outcome) Report() map[string]any { return map[string]any{"task": o.Task} }
 
 // plan decides from the observed statistics. It makes no I/O.
 func plan(o Options, obs observed) Plan {

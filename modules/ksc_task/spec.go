@@ -14,6 +14,7 @@ const (
 // Options are ksc_task's decoded options.
 type Options struct {
 	conn.KSCOptions
+	ansible.Deadline
 	Name              string `json:"name"`
 	State             string `json:"state"`
 	Rerun             bool   `json:"rerun"`
@@ -35,7 +36,8 @@ func spec() ansible.Spec {
 			Description: []string{"Start the task even when its statistics show it completed on every target.",
 				"With V(false) (the default) the module is idempotent: a completed task is not started again and C(changed) is false."}},
 		{Name: "wait_timeout", Type: ansible.TypeInt, Default: 1800, Range: ansible.SecondsRange,
-			Description: []string{"Seconds to wait for the task to finish with O(state=completed)."}},
+			Description: []string{"Seconds to wait for the task to finish with O(state=completed).",
+				"The module's O(timeout) bounds the whole run, this wait included: keep it above O(wait_timeout)."}},
 		{Name: "poll_interval", Type: ansible.TypeInt, Default: 5, Range: ansible.Between(0, 3600),
 			Description: []string{"Seconds between two reads of the task's statistics while waiting; V(0) polls as fast as is reasonable (every 20 ms)."}},
 		{Name: "fail_on_task_failure", Type: ansible.TypeBool, Default: true,
@@ -43,5 +45,6 @@ func spec() ansible.Spec {
 		{Name: "warn_on_task_failure", Type: ansible.TypeBool, Default: true,
 			Description: []string{"With O(fail_on_task_failure=false): warn when the task failed on targets.",
 				"Set V(false) only when the playbook judges the failure itself, e.g. a task whose targets span hypervisors not upgraded yet, followed by a check of the hypervisors in hand: the result still says V(failed) in RV(task) and in C(msg)."}},
+		ansible.TimeoutOption(3600),
 	}})
 }

@@ -3,7 +3,7 @@ package runlock
 import "github.com/ksvla/lightagent/internal/ansible"
 
 // Doc documents the module.
-func (*Module) Doc() ansible.Doc {
+func (*module) Doc() ansible.Doc {
 	return ansible.Doc{
 		ShortDescription: "Hold the upgrade lock of a datacenter, so one upgrade runs at a time",
 		Description: []string{

@@ -23,20 +23,21 @@ import (
 // Field is the datacenter custom attribute that holds the lock.
 const Field = "ksvla.upgrade-lock"
 
-// Module is run_lock.
-type Module struct{ conn.Sessions }
+// module is run_lock's phases for one run; its sessions hold the vCenter
+// login, which the runtime closes however the run ends.
+type module struct{ conn.Sessions }
 
 var (
-	_ ansible.Module  = (*Module)(nil)
-	_ ansible.Applier = (*Module)(nil)
-	_ ansible.Closer  = (*Module)(nil)
+	_ ansible.Phases[Options, lockView, *Plan] = (*module)(nil)
+	_ ansible.Applies[Options, *Plan]          = (*module)(nil)
+	_ ansible.Closer                           = (*module)(nil)
 )
 
-// New returns the module.
-func New() ansible.Module { return &Module{} }
+// New returns the module, fresh for each run.
+func New() ansible.Module { return ansible.Typed[Options, lockView, *Plan](&module{}) }
 
 // Spec returns the option spec.
-func (*Module) Spec() ansible.Spec { return spec() }
+func (*module) Spec() ansible.Spec { return spec() }
 
 // Lock is one run's hold; the attribute's value is the list of them.
 type Lock struct {
@@ -72,25 +73,6 @@ func (l Lock) overlaps(hosts []string) bool {
 		}
 	}
 	return false
-}
-
-func decode(req *ansible.Request) (Options, error) {
-	var o Options
-	if err := req.Params.Decode(&o); err != nil {
-		return o, err
-	}
-	for _, c := range []struct {
-		name string
-		v    int
-	}{{"ttl", o.TTL}, {"wait_timeout", o.WaitTimeout}} {
-		if c.v <= 0 {
-			return o, fmt.Errorf("%s must be positive, got %d", c.name, c.v)
-		}
-	}
-	if o.Settle < 0 {
-		return o, fmt.Errorf("settle must not be negative, got %d", o.Settle)
-	}
-	return o, nil
 }
 
 // me is this run's identity.
@@ -163,8 +145,8 @@ func gone(l Lock, m me, now time.Time) (bool, string) {
 	return false, ""
 }
 
-// observed is the lock as read.
-type observed struct {
+// lockView is the lock as read: this run's hold and the others'.
+type lockView struct {
 	me    me
 	hosts []string
 	mine  *Lock  // this run's hold, nil when none
@@ -172,10 +154,10 @@ type observed struct {
 	stale []string
 }
 
-func (o observed) ours() bool { return o.mine != nil }
+func (o lockView) ours() bool { return o.mine != nil }
 
 // conflict is the first live hold of another run on one of our hosts.
-func (o observed) conflict() *Lock {
+func (o lockView) conflict() *Lock {
 	for i := range o.live {
 		if o.live[i].overlaps(o.hosts) {
 			return &o.live[i]
@@ -184,22 +166,22 @@ func (o observed) conflict() *Lock {
 	return nil
 }
 
-func (o observed) heldByOther() bool { return o.conflict() != nil }
+func (o lockView) heldByOther() bool { return o.conflict() != nil }
 
-func (m *Module) read(ctx context.Context, o Options, who me) (observed, error) {
+func (m *module) read(ctx context.Context, o Options, who me) (lockView, error) {
 	s, err := m.VCenter(ctx, o.VCenterOptions)
 	if err != nil {
-		return observed{}, err
+		return lockView{}, err
 	}
 	dc, err := s.Datacenter(ctx, o.Datacenter)
 	if err != nil {
-		return observed{}, err
+		return lockView{}, err
 	}
 	raw, err := s.DatacenterField(ctx, dc, Field)
 	if err != nil {
-		return observed{}, err
+		return lockView{}, err
 	}
-	obs := observed{me: who, hosts: o.Hosts}
+	obs := lockView{me: who, hosts: o.Hosts}
 	if raw == "" {
 		return obs, nil
 	}
@@ -224,42 +206,45 @@ func (m *Module) read(ctx context.Context, o Options, who me) (observed, error) 
 	return obs, nil
 }
 
+// Report implements ansible.Reporter: this run's id and the hold that
+// matters to it, another run's in the way or else its own.
+func (o lockView) Report() map[string]any {
+	out := map[string]any{"run_id": o.me.runID}
+	if c := o.conflict(); c != nil {
+		out["holder"] = *c
+	} else if o.mine != nil {
+		out["holder"] = *o.mine
+	}
+	return out
+}
+
 // Observe reads the lock; with wait=true it waits until no other run
 // holds it (reading changes nothing, so check mode waits too).
-func (m *Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.Response) (ansible.Observed, error) {
-	o, err := decode(req)
-	if err != nil {
-		return nil, err
-	}
+func (m *module) Observe(ctx context.Context, c *ansible.Call[Options]) (lockView, error) {
+	o := c.Options
 	who, err := whoAmI(o)
 	if err != nil {
-		return nil, err
+		return lockView{}, err
 	}
 	obs, err := m.read(ctx, o, who)
 	if err != nil {
-		return nil, err
+		return lockView{}, err
 	}
 	if o.State == StateAcquired && o.Wait && obs.heldByOther() {
 		deadline := time.Now().Add(time.Duration(o.WaitTimeout) * time.Second)
 		for obs.heldByOther() {
 			if time.Now().After(deadline) {
-				return nil, fmt.Errorf("the upgrade lock of datacenter %s is still held by %s after waiting %d s", o.Datacenter, obs.conflict(), o.WaitTimeout)
+				return lockView{}, fmt.Errorf("the upgrade lock of datacenter %s is still held by %s after waiting %d s", o.Datacenter, obs.conflict(), o.WaitTimeout)
 			}
 			select {
 			case <-ctx.Done():
-				return nil, fmt.Errorf("wait for the upgrade lock of datacenter %s held by %s: %w", o.Datacenter, obs.conflict(), ctx.Err())
+				return lockView{}, fmt.Errorf("wait for the upgrade lock of datacenter %s held by %s: %w", o.Datacenter, obs.conflict(), ctx.Err())
 			case <-time.After(2 * time.Second):
 			}
 			if obs, err = m.read(ctx, o, who); err != nil {
-				return nil, err
+				return lockView{}, err
 			}
 		}
-	}
-	resp.Set("run_id", who.runID)
-	if c := obs.conflict(); c != nil {
-		resp.Set("holder", *c)
-	} else if obs.mine != nil {
-		resp.Set("holder", *obs.mine)
 	}
 	return obs, nil
 }
@@ -269,13 +254,27 @@ type Plan struct {
 	Write  *Lock
 	Before *Lock
 	Change bool
+
+	read lockView // the lock as Observe read it
+	// held is this run's hold as read back once written; nil until then.
+	held *Lock
 }
 
 // Empty reports whether nothing is written.
-func (p Plan) Empty() bool { return !p.Change }
+func (p *Plan) Empty() bool { return !p.Change }
+
+// Report implements ansible.Reporter: the lock as read, with this run's
+// hold as read back once Apply wrote it.
+func (p *Plan) Report() map[string]any {
+	out := p.read.Report()
+	if p.held != nil {
+		out["holder"] = *p.held
+	}
+	return out
+}
 
 // Diff shows this run's hold before and after as text.
-func (p Plan) Diff() (before, after any) {
+func (p *Plan) Diff() (before, after any) {
 	show := func(l *Lock) string {
 		if l == nil {
 			return ""
@@ -287,43 +286,39 @@ func (p Plan) Diff() (before, after any) {
 
 // Plan decides: take, refresh, release, or refuse a lock another run holds
 // on one of our hypervisors.
-func (*Module) Plan(req *ansible.Request, st ansible.Observed, resp *ansible.Response) (ansible.Plan, error) {
-	o, err := decode(req)
-	if err != nil {
-		return nil, err
-	}
-	obs := st.(observed)
+func (*module) Plan(c *ansible.Call[Options], obs lockView) (*Plan, error) {
+	o := c.Options
 	now := time.Now()
 	if o.State == StateReleased {
 		if !obs.ours() {
-			resp.Msg = fmt.Sprintf("this run (%s) does not hold the upgrade lock of datacenter %s: nothing to release", obs.me.runID, o.Datacenter)
-			return Plan{}, nil
+			c.Msg = fmt.Sprintf("this run (%s) does not hold the upgrade lock of datacenter %s: nothing to release", obs.me.runID, o.Datacenter)
+			return &Plan{read: obs}, nil
 		}
-		resp.Msg = fmt.Sprintf("released the upgrade lock of datacenter %s", o.Datacenter)
-		return Plan{Before: obs.mine, Change: true}, nil
+		c.Msg = fmt.Sprintf("released the upgrade lock of datacenter %s", o.Datacenter)
+		return &Plan{Before: obs.mine, Change: true, read: obs}, nil
 	}
-	if c := obs.conflict(); c != nil {
+	if other := obs.conflict(); other != nil {
 		msg := fmt.Sprintf("another upgrade run holds the lock of datacenter %s: %s; wait for it (wait=true), or, if that run is gone, clear the custom attribute %s of the datacenter in vCenter",
-			o.Datacenter, c, Field)
-		if req.CheckMode {
+			o.Datacenter, other, Field)
+		if c.CheckMode {
 			// A plan changes nothing: it may be made while a run goes on.
-			resp.Warn(msg)
-			return Plan{}, nil
+			c.Warn(msg)
+			return &Plan{read: obs}, nil
 		}
 		return nil, errors.New(msg)
 	}
 	l := &Lock{RunID: obs.me.runID, Owner: obs.me.owner, Host: obs.me.host, PID: obs.me.pid, Hosts: o.Hosts, Since: now,
 		Expires: now.Add(time.Duration(o.TTL) * time.Second)}
 	for _, w := range obs.stale {
-		resp.Warn(fmt.Sprintf("took over the upgrade lock of datacenter %s from %s", o.Datacenter, w))
+		c.Warn(fmt.Sprintf("took over the upgrade lock of datacenter %s from %s", o.Datacenter, w))
 	}
 	if obs.ours() {
 		l.Since = obs.mine.Since
-		resp.Msg = fmt.Sprintf("refreshed the upgrade lock of datacenter %s until %s", o.Datacenter, l.Expires.UTC().Format(time.RFC3339))
+		c.Msg = fmt.Sprintf("refreshed the upgrade lock of datacenter %s until %s", o.Datacenter, l.Expires.UTC().Format(time.RFC3339))
 	} else {
-		resp.Msg = fmt.Sprintf("took the upgrade lock of datacenter %s", o.Datacenter)
+		c.Msg = fmt.Sprintf("took the upgrade lock of datacenter %s", o.Datacenter)
 	}
-	return Plan{Write: l, Before: obs.mine, Change: true}, nil
+	return &Plan{Write: l, Before: obs.mine, Change: true, read: obs}, nil
 }
 
 // Apply writes the holds (the other live ones and this run's), then,
@@ -331,16 +326,8 @@ func (*Module) Plan(req *ansible.Request, st ansible.Observed, resp *ansible.Res
 // together, both write and the last writer's list stands (Fischer's mutual
 // exclusion, with settle as its time bound). A run whose hold the other
 // wrote over without overlapping it tries again.
-func (m *Module) Apply(ctx context.Context, req *ansible.Request, pl ansible.Plan, resp *ansible.Response) error {
-	o, err := decode(req)
-	if err != nil {
-		return err
-	}
-	p := pl.(Plan)
-	who, err := whoAmI(o)
-	if err != nil {
-		return err
-	}
+func (m *module) Apply(ctx context.Context, c *ansible.Call[Options], p *Plan) error {
+	o, who := c.Options, p.read.me
 	s, err := m.VCenter(ctx, o.VCenterOptions)
 	if err != nil {
 		return err
@@ -354,8 +341,8 @@ func (m *Module) Apply(ctx context.Context, req *ansible.Request, pl ansible.Pla
 		if err != nil {
 			return err
 		}
-		if c := obs.conflict(); c != nil && p.Write != nil {
-			return fmt.Errorf("another upgrade run took the lock of datacenter %s at the same moment: %s", o.Datacenter, c)
+		if other := obs.conflict(); other != nil && p.Write != nil {
+			return fmt.Errorf("another upgrade run took the lock of datacenter %s at the same moment: %s", o.Datacenter, other)
 		}
 		holds := append([]Lock{}, obs.live...)
 		if p.Write != nil {
@@ -383,11 +370,11 @@ func (m *Module) Apply(ctx context.Context, req *ansible.Request, pl ansible.Pla
 		if obs, err = m.read(ctx, o, who); err != nil {
 			return err
 		}
-		if c := obs.conflict(); c != nil {
-			return fmt.Errorf("another upgrade run took the lock of datacenter %s at the same moment: %s", o.Datacenter, c)
+		if other := obs.conflict(); other != nil {
+			return fmt.Errorf("another upgrade run took the lock of datacenter %s at the same moment: %s", o.Datacenter, other)
 		}
 		if obs.ours() {
-			resp.Set("holder", *obs.mine)
+			p.held = obs.mine
 			return nil
 		}
 		if attempt >= 4 {

@@ -84,3 +84,28 @@ func TestLock(t *testing.T) {
 	z = ansibletest.Run(t, ctx, "run_lock", New(), args("run-z", map[string]any{"hosts": []any{"h3"}}), ansibletest.Mode{})
 	require.True(t, z.Failed(), "run-y still holds h3 after run-x's refresh")
 }
+
+// Bounds are checked with the other options, before vCenter is asked
+// anything, and the error names the option.
+func TestBadInput(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	base := map[string]any{"hostname": "vc.invalid", "username": "u", "password": "p", "datacenter": "dc", "run_id": "r"}
+	for _, tc := range []struct {
+		option string
+		value  any
+		msg    string
+	}{
+		{"ttl", 0, "value of ttl must be between 1 and 604800, got: 0"},
+		{"wait_timeout", 0, "value of wait_timeout must be between 1 and 604800, got: 0"},
+		{"settle", -1, "value of settle must be between 0 and 604800, got: -1"},
+		{"timeout", 0, "value of timeout must be between 1 and 604800, got: 0"},
+	} {
+		t.Run(tc.option, func(t *testing.T) {
+			args := labtest.Args(base, map[string]any{tc.option: tc.value})
+			got := ansibletest.Run(t, ctx, "run_lock", New(), args, ansibletest.Mode{})
+			require.True(t, got.Failed())
+			assert.Equal(t, tc.msg, got.Msg())
+		})
+	}
+}

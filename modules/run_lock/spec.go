@@ -14,6 +14,7 @@ const (
 // Options are run_lock's decoded options.
 type Options struct {
 	conn.VCenterOptions
+	ansible.Deadline
 	Datacenter  string   `json:"datacenter"`
 	Hosts       []string `json:"hosts"`
 	State       string   `json:"state"`
@@ -22,7 +23,6 @@ type Options struct {
 	Wait        bool     `json:"wait"`
 	WaitTimeout int      `json:"wait_timeout"`
 	Settle      int      `json:"settle"`
-	Timeout     int      `json:"timeout"`
 }
 
 func spec() ansible.Spec {
@@ -37,16 +37,14 @@ func spec() ansible.Spec {
 		{Name: "run_id", Type: ansible.TypeStr,
 			Description: []string{"What identifies this run across its tasks. Default: the controller's host name and the process id of the C(ansible-playbook) (or C(ansible)) process running the module,",
 				"which also lets a later run on the same controller take over the lock of a run that was killed."}},
-		{Name: "ttl", Type: ansible.TypeInt, Default: 3600,
+		{Name: "ttl", Type: ansible.TypeInt, Default: 3600, Range: ansible.SecondsRange,
 			Description: []string{"Seconds the lock lasts from its last refresh: a run killed on another controller blocks others at most this long."}},
 		{Name: "wait", Type: ansible.TypeBool, Default: false,
 			Description: []string{"When another run holds the lock: wait until it is free (up to O(wait_timeout)) instead of failing at once."}},
-		{Name: "wait_timeout", Type: ansible.TypeInt, Default: 3600,
-			Description: []string{"Seconds to wait with O(wait=true)."}},
-		{Name: "settle", Type: ansible.TypeInt, Default: 2,
+		ansible.WaitTimeoutOption(3600, "another run to release the lock, with O(wait=true)"),
+		{Name: "settle", Type: ansible.TypeInt, Default: 2, Range: ansible.WaitRange,
 			Description: []string{"Seconds between writing the lock and reading it back: two runs that found it free at the same moment both write, and only the last writer holds it when they read it back.",
 				"Must exceed the time between a run's read and its write (milliseconds)."}},
-		{Name: "timeout", Type: ansible.TypeInt, Default: 7200,
-			Description: []string{"Seconds the whole module may take."}},
+		ansible.TimeoutOption(7200),
 	}})
 }

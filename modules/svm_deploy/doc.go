@@ -3,7 +3,7 @@ package svmdeploy
 import "github.com/ksvla/lightagent/internal/ansible"
 
 // Doc documents the module.
-func (*Module) Doc() ansible.Doc {
+func (*module) Doc() ansible.Doc {
 	return ansible.Doc{
 		ShortDescription: "Deploy a KSVLA SVM from an OVA/OVF onto one ESXi host",
 		Description: []string{

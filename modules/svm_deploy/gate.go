@@ -44,7 +44,7 @@ func gateOptions() []ansible.Option {
 // a verdict older than the call. There is no target version here (a
 // rollback removes the new SVM), so the replacement gate passes and the
 // Light Agent, last-SVM and unknown-VM gates decide.
-func (m *Module) checkRemoval(ctx context.Context, s *vsphere.Session, o Options, host, moid string) (removal, error) {
+func (m *module) checkRemoval(ctx context.Context, s *vsphere.Session, o Options, host, moid string) (removal, error) {
 	if !o.KSCOptions.Given() && !o.Force {
 		return removal{}, errGateNeedsKSC
 	}
@@ -81,9 +81,8 @@ func (m *Module) checkRemoval(ctx context.Context, s *vsphere.Session, o Options
 	return removal{}, fmt.Errorf("SVM %s on %s is not in the fleet of its host: not touched", o.Name, host)
 }
 
-// report puts the gates into the result and warns about skipped ones.
-func (r removal) report(resp *ansible.Response) {
-	resp.Set("gates", r.Gates)
+// warn warns about skipped gates.
+func (r removal) warn(resp *ansible.Response) {
 	for _, g := range r.Gates {
 		if g.Skipped {
 			resp.Warn(fmt.Sprintf("force=true: %s on %s passes although %s", r.SVM.Name, r.SVM.Host, g.Reason))

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ksvla/lightagent/internal/fleet"
 	"github.com/ksvla/lightagent/internal/vsphere"
 )
 
@@ -118,7 +119,58 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// Plan is what the module will do, as a value.
+// Report returns what Observe read, for a run that ends before a plan
+// (Plan refused): the SVM found and the removal gates' verdict.
+func (obs observed) Report() map[string]any {
+	var r outcome
+	if len(obs.Existing) == 1 {
+		r.SVM = svmView(obs.Existing[0])
+	}
+	if obs.Removal != nil {
+		r.Gates = obs.Removal.Gates
+	}
+	return r.values()
+}
+
+// outcome is what a run reports besides its plan: it starts as Observe
+// found things and Apply updates it with what it did.
+type outcome struct {
+	// SVM is the SVM as last read; nil when there is none (or no more).
+	SVM *SVM
+	// Gates is the removal gates' latest verdict (state=absent).
+	Gates fleet.GateResult
+	// Removed are the half-imported VMs this run deleted.
+	Removed []string
+	// Upload is the image upload of this run's import.
+	Upload *upload
+}
+
+// upload is the `upload` return value.
+type upload struct {
+	Bytes   int64   `json:"bytes"`
+	Seconds float64 `json:"seconds"`
+	MiBPerS float64 `json:"mib_per_s"`
+}
+
+func (r outcome) values() map[string]any {
+	out := map[string]any{}
+	if r.SVM != nil {
+		out["svm"] = r.SVM
+	}
+	if r.Gates != nil {
+		out["gates"] = r.Gates
+	}
+	if r.Removed != nil {
+		out["leftover"] = map[string]any{"vms": r.Removed, "removed": true}
+	}
+	if r.Upload != nil {
+		out["upload"] = r.Upload
+	}
+	return out
+}
+
+// Plan is what the module will do, as a value; Apply records in it what
+// it did.
 type Plan struct {
 	Steps []string
 	// VM is the existing SVM's MoRef value the steps act on; "" when the
@@ -128,6 +180,14 @@ type Plan struct {
 	Marks map[string]string
 	// Before and After are the SVM's summary; nil means it does not exist.
 	Before, After *Summary
+	outcome
+}
+
+// Report returns the plan's steps and what the run came to.
+func (p *Plan) Report() map[string]any {
+	out := p.values()
+	out["plan"] = nonNil(p.Steps)
+	return out
 }
 
 // Empty reports whether nothing is to be done.
@@ -171,10 +231,13 @@ func plan(o Options, obs observed) (Plan, error) {
 		if err := checkOurs(o, obs, *cur); err != nil {
 			return Plan{}, err
 		}
-		p.VM, p.Before = cur.Moid, summarize(*cur)
+		p.VM, p.Before, p.SVM = cur.Moid, summarize(*cur), svmView(*cur)
 		if obs.Pin != nil {
 			p.Before.Pin = obs.Pin.Settings()
 		}
+	}
+	if obs.Removal != nil {
+		p.Gates = obs.Removal.Gates
 	}
 	if o.State == StateAbsent {
 		if cur != nil {

@@ -15,6 +15,7 @@ const (
 type Options struct {
 	conn.VCenterOptions
 	conn.KSCOptions
+	ansible.Deadline
 	Force            bool           `json:"force"`
 	NotProtected     []string       `json:"not_protected_vms"`
 	PSProducts       []string       `json:"ps_products"`
@@ -36,7 +37,6 @@ type Options struct {
 	PowerOn          bool           `json:"power_on"`
 	WaitForIP        bool           `json:"wait_for_ip"`
 	WaitTimeout      int            `json:"wait_timeout"`
-	Timeout          int            `json:"timeout"`
 	ImageSHA256      string         `json:"image_sha256"`
 	ImageTrusted     bool           `json:"image_trusted"`
 	State            string         `json:"state"`
@@ -111,13 +111,20 @@ func spec() ansible.Spec {
 				Description: []string{"After powering on, wait until the guest reports an IP address (VMware Tools must run in the SVM). Ignored with O(power_on=false)."}},
 			{Name: "wait_timeout", Type: ansible.TypeInt, Default: 600, Range: ansible.SecondsRange,
 				Description: []string{"Seconds to wait for the IP address with O(wait_for_ip=true)."}},
-			{Name: "timeout", Type: ansible.TypeInt, Default: 3600, Range: ansible.SecondsRange,
-				Description: []string{"Seconds the whole module may take, upload included. When it runs out the import is aborted and the half-created VM deleted;",
-					"if the module is killed instead, the next run finds the half-created VM and deletes it before deploying again."}},
+			timeoutOption(),
 			{Name: "state", Type: ansible.TypeStr, Default: StatePresent, Choices: []any{StatePresent, StateAbsent},
 				Description: []string{"V(present) deploys the SVM unless it exists; V(absent) powers it off and deletes it, but only a VM marked as an SVM,",
 					"and only when M(ksvla.lightagent.svm_remove)'s safety gates pass, read right before the deletion (no Light Agent needs it, it is not the last SVM on its host, no VM there unknown to KSC): the KSC options are then required unless O(force=true)."}},
 		},
 		RequiredIf: []ansible.RequiredIf{{Key: "state", Value: StatePresent, Requirements: []string{"image", "datastore"}}},
 	})
+}
+
+// timeoutOption is the runtime's timeout, described with what running out
+// means for an upload.
+func timeoutOption() ansible.Option {
+	o := ansible.TimeoutOption(3600)
+	o.Description = []string{"Seconds the whole module may take, upload included. When it runs out the import is aborted and the half-created VM deleted;",
+		"if the module is killed instead, the next run finds the half-created VM and deletes it before deploying again."}
+	return o
 }

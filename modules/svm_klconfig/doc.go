@@ -2,8 +2,8 @@ package svmklconfig
 
 import "github.com/ksvla/lightagent/internal/ansible"
 
-// Doc implements ansible.Module.
-func (*Module) Doc() ansible.Doc {
+// Doc implements ansible.Phases.
+func (*module) Doc() ansible.Doc {
 	return ansible.Doc{
 		ShortDescription: "Bring an SVM's settings to the desired state through the klconfig API",
 		Description: []string{

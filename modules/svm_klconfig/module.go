@@ -16,84 +16,92 @@ import (
 	"os"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/ksvla/lightagent/internal/ansible"
 	"github.com/ksvla/lightagent/internal/klconfig"
 	"github.com/ksvla/lightagent/internal/vsphere"
 	"github.com/ksvla/lightagent/modules/conn"
 )
 
-// Module is svm_klconfig. Its sessions hold the vCenter login of option vm.
-type Module struct{ conn.Sessions }
+// module is svm_klconfig's phases for one run. Its sessions hold the run's connections: the SSH
+// connection to the SVM and, with option vm, the vCenter login; the runtime closes them however
+// the run ends.
+type module struct{ conn.Sessions }
 
 var (
-	_ ansible.Module  = (*Module)(nil)
-	_ ansible.Applier = (*Module)(nil)
-	_ ansible.Closer  = (*Module)(nil)
-	_ ansible.Plan    = (*Plan)(nil)
+	_ ansible.Phases[Options, *observed, *Plan] = (*module)(nil)
+	_ ansible.Applies[Options, *Plan]           = (*module)(nil)
+	_ ansible.Closer                            = (*module)(nil)
 )
 
-// New returns the module.
-func New() ansible.Module { return &Module{} }
+// New returns the module, fresh for each run.
+func New() ansible.Module { return ansible.Typed[Options, *observed, *Plan](&module{}) }
 
-// Spec implements ansible.Module.
-func (*Module) Spec() ansible.Spec { return spec() }
+// Spec implements ansible.Phases.
+func (*module) Spec() ansible.Spec { return spec() }
 
-// observation is what Observe hands to Plan.
-type observation struct {
-	state   *state
+// observed is what Observe read: the wish, what is, and how the SVM is reached.
+type observed struct {
 	desired desired
 	current current
+	link    reach
 	gather  map[string]any
 	reads   []string // read-only raw commands run
+	outputs []any    // their output
 }
 
 // Observe connects (waiting for a booting SVM), reads what klconfig can tell and loads the record.
 // It runs only read commands, in check mode too.
-func (m *Module) Observe(ctx context.Context, req *ansible.Request, resp *ansible.Response) (ansible.Observed, error) {
-	var o Options
-	if err := req.Params.Decode(&o); err != nil {
-		return nil, err
-	}
+func (m *module) Observe(ctx context.Context, c *ansible.Call[Options]) (*observed, error) {
+	o := c.Options
 	d, err := buildDesired(o)
 	if err != nil {
 		return nil, err
 	}
+	host := o.Host
 	var vm *vmLink
 	if o.VM != "" {
-		if vm, err = m.openVM(ctx, &o); err != nil {
+		if vm, host, err = m.openVM(ctx, o); err != nil {
 			return nil, err
 		}
 	}
-	s, err := newState(o, req.CheckMode, vm)
+	t, err := sshTarget(o, host, c.CheckMode, vm.fingerprint())
 	if err != nil {
 		return nil, err
 	}
-	if req.CheckMode {
-		defer s.cleanup() // Apply does not run: no later connection needs the scratch known_hosts
+	sc, err := m.OpenSSH(t)
+	if err != nil {
+		return nil, hostKeyError(o, err)
 	}
-	obs := &observation{state: s, desired: d, current: current{Host: o.Host}}
-	if err := m.login(ctx, s, o, &obs.current); err != nil {
+	s := svmConn{SSH: sc, o: o, link: reach{knownHosts: t.Login.KnownHostsFile, vm: vm}}
+	obs := &observed{desired: d, current: current{Host: host}}
+	if err := s.login(ctx, &obs.current, len(t.Login.PrivateKey) > 0); err != nil {
 		return nil, err
 	}
-	if fp := vm.fingerprint(); fp != "" {
-		s.fingerprint = fp // the key the login was pinned to
-	} else if err := s.identify(ctx); err != nil {
-		return nil, err
+	s.link.fingerprint = vm.fingerprint() // the key the login was pinned to, if the VM settled one
+	var hostKey ssh.PublicKey
+	if s.link.fingerprint == "" {
+		if hostKey, err = s.identify(ctx); err != nil {
+			return nil, err
+		}
+		s.link.fingerprint = ssh.FingerprintSHA256(hostKey)
 	}
+	obs.link = s.link
 	if obs.current.ImageLogin {
 		if obs.desired, err = replaceImagePassword(obs.desired, o); err != nil {
-			return nil, fmt.Errorf("the image's password logged in to svm %s: %w", s.addr(s.host), err)
+			return nil, fmt.Errorf("the image's password logged in to svm %s: %w", s.addr(), err)
 		}
 	}
 	if vm != nil {
-		v := &vmView{Name: o.VM, Trust: vm.trust, Fingerprint: s.fingerprint, KeyLine: vm.keyLine(), HasRecord: vm.record != nil,
-			Verified: s.policy != klconfig.HostKeyOff}
-		if v.KeyLine == "" && s.hostKey != nil {
-			v.KeyLine = keyLine(s.hostKey)
+		v := &vmView{Name: o.VM, Trust: vm.trust, Fingerprint: s.link.fingerprint, KeyLine: vm.keyLine(),
+			HasRecord: vm.record != nil, Verified: t.Login.HostKey != klconfig.HostKeyOff}
+		if v.KeyLine == "" && hostKey != nil {
+			v.KeyLine = keyLine(hostKey)
 		}
 		obs.current.VM = v
 	}
-	read := func(cmd klconfig.Command) (klconfig.Result, error) { return s.do(ctx, cmd, resp.Warn) }
+	read := func(cmd klconfig.Command) (klconfig.Result, error) { return s.do(ctx, cmd, c.Warn) }
 
 	if d.DNSServers != nil || d.DNSSearch != nil || o.Gather {
 		for _, kind := range []string{klconfig.DNSNameservers, klconfig.DNSSearchList} {
@@ -115,26 +123,24 @@ func (m *Module) Observe(ctx context.Context, req *ansible.Request, resp *ansibl
 		}
 	}
 	if d.ReadOnly && len(d.Raw) > 0 {
-		var outputs []any
-		for _, c := range d.Raw {
-			res, err := read(c)
-			obs.reads = append(obs.reads, display(c))
-			resp.Set("commands", obs.reads)
+		for _, cmd := range d.Raw {
+			res, err := read(cmd)
+			obs.reads = append(obs.reads, display(cmd))
 			if err != nil {
+				c.Set("commands", obs.reads) // no plan reports them: the run ends here
 				return nil, err
 			}
-			outputs = append(outputs, map[string]any{"command": display(c), "stdout_lines": nonNil(res.Lines)})
+			obs.outputs = append(obs.outputs, map[string]any{"command": display(cmd), "stdout_lines": nonNil(res.Lines)})
 		}
-		resp.Set("outputs", outputs)
 	}
-	rec, err := loadRecord(o.RecordPath, o.Host, o.Port, s.fingerprint)
+	rec, err := loadRecord(o.RecordPath, host, o.Port, s.link.fingerprint)
 	if err != nil {
 		return nil, err
 	}
-	if vm != nil && vm.record != nil && vm.record.HostKey == s.fingerprint {
+	if vm != nil && vm.record != nil && vm.record.HostKey == s.link.fingerprint {
 		// The VM's record is the truth; the controller's file is only a cache of it.
 		rec = *vm.record
-		rec.Host, rec.Port = o.Host, o.Port
+		rec.Host, rec.Port = host, o.Port
 		if rec.Settings == nil {
 			rec.Settings = map[string]RecordEntry{}
 		}
@@ -164,21 +170,22 @@ func replaceImagePassword(d desired, o Options) (desired, error) {
 
 // login proves the SVM answers with the expected host key and accepts the credentials. It tries
 // the passwords in order: password; passwords.klconfig, which an earlier run may have set, so
-// rerunning the same task is idempotent; image_password, which a fresh SVM still has.
-func (m *Module) login(ctx context.Context, s *state, o Options, cur *current) error {
+// rerunning the same task is idempotent; image_password, which a fresh SVM still has. keyed: a
+// private key logs in, so no password is proved.
+func (s svmConn) login(ctx context.Context, cur *current, keyed bool) error {
 	var first error
-	for i, pw := range s.candidates() {
+	for i, pw := range candidates(s.o) {
 		if i > 0 {
-			s.password = pw
-			if err := s.connect(s.host, ""); err != nil {
+			if err := s.setPassword(pw); err != nil {
 				return err
 			}
 		}
 		_, err := s.do(ctx, klconfig.APIVersion(), func(string) {})
 		if err == nil {
-			if len(s.key) == 0 {
-				cur.LoginPassword = s.password
-				cur.ImageLogin = o.ImagePassword != "" && s.password == o.ImagePassword && s.password != operatorPassword(o)
+			if !keyed {
+				pw := s.Password()
+				cur.LoginPassword = pw
+				cur.ImageLogin = s.o.ImagePassword != "" && pw == s.o.ImagePassword && pw != operatorPassword(s.o)
 			}
 			return nil
 		}
@@ -230,25 +237,13 @@ func gather(read func(klconfig.Command) (klconfig.Result, error), cur current) (
 	return out, nil
 }
 
-// Plan implements ansible.Module: a pure comparison of the wish with what Observe found.
-func (m *Module) Plan(req *ansible.Request, observed ansible.Observed, resp *ansible.Response) (ansible.Plan, error) {
-	obs := observed.(*observation)
+// Plan implements ansible.Phases: a pure comparison of the wish with what Observe found.
+func (*module) Plan(c *ansible.Call[Options], obs *observed) (*Plan, error) {
 	p := makePlan(obs.desired, obs.current)
-	p.state, p.reads, p.record = obs.state, obs.reads, obs.current.Record
-	if v := obs.current.VM; v != nil {
-		p.keyLine = v.KeyLine
-	}
-	cmds := append(append([]string{}, obs.reads...), p.Commands()...)
-	resp.Set("commands", cmds)
-	resp.Set("settings", p.Settings)
-	resp.Set("host", obs.state.host)
-	if v := obs.current.VM; v != nil {
-		resp.Set("vm", map[string]any{"name": v.Name, "host_key": v.Fingerprint, "trust": v.Trust, "steps": p.VMSteps()})
-	}
-	p.imageLogin = obs.current.ImageLogin
-	if obs.gather != nil {
-		g := obs.gather
-		if !req.CheckMode && !p.Empty() {
+	p.link, p.reads, p.outputs, p.record, p.host = obs.link, obs.reads, obs.outputs, obs.current.Record, obs.current.Host
+	p.vm, p.imageLogin = obs.current.VM, obs.current.ImageLogin
+	if g := obs.gather; g != nil {
+		if !c.CheckMode && !p.Empty() {
 			// DNS as it will be after Apply; versions do not change.
 			if v, ok := p.After[setDNSServers]; ok {
 				g[setDNSServers] = v
@@ -259,7 +254,7 @@ func (m *Module) Plan(req *ansible.Request, observed ansible.Observed, resp *ans
 				g[setDNSSearch] = nonNil(obs.current.Search)
 			}
 		}
-		resp.Set("klconfig", g)
+		p.gather = g
 	}
 	return p, nil
 }
@@ -267,23 +262,26 @@ func (m *Module) Plan(req *ansible.Request, observed ansible.Observed, resp *ans
 // Apply runs the plan's commands in order. Each recorded setting is written to the record right
 // after its command succeeded (the network setting once the SVM answers at its new address), so a
 // failure half-way leaves a record of what was done.
-func (m *Module) Apply(ctx context.Context, req *ansible.Request, plan ansible.Plan, resp *ansible.Response) error {
-	p := plan.(*Plan)
-	s := p.state
-	defer s.cleanup()
-	ran := append([]string{}, p.reads...)
-	defer func() {
-		resp.Set("commands", ran)
-		resp.Set("host", s.host)
-	}()
+func (m *module) Apply(ctx context.Context, c *ansible.Call[Options], p *Plan) error {
+	o := c.Options
+	s := svmConn{SSH: m.SSH(), o: o, link: p.link}
+	p.ran = append([]string{}, p.reads...)
+	defer func() { p.host = s.Host() }()
+	var vc *vsphere.Session
+	if vm := p.link.vm; vm != nil {
+		var err error
+		if vc, err = m.vcenter(ctx, o); err != nil {
+			return err
+		}
+	}
 	rec := p.record // as observed: its salt made the plan's password digests
 	keep := func() error {
-		if s.vm != nil {
-			if err := s.vm.saveRecord(ctx, rec); err != nil {
+		if vm := p.link.vm; vm != nil {
+			if err := vm.saveRecord(ctx, vc, rec); err != nil {
 				return err
 			}
 		}
-		return rec.save(s.opts.RecordPath) // with vm, a cache of the VM's record
+		return rec.save(o.RecordPath) // with vm, a cache of the VM's record
 	}
 	save := func(st step) error {
 		if st.Setting == "" {
@@ -295,18 +293,24 @@ func (m *Module) Apply(ctx context.Context, req *ansible.Request, plan ansible.P
 		}
 		return keep()
 	}
+	markKey := func(marks map[string]string) error {
+		if err := vc.SetContactMarks(ctx, p.link.vm.contact, marks); err != nil {
+			return fmt.Errorf("record the host key of svm %s: %w", s.addr(), err)
+		}
+		return nil
+	}
 	var netPending *step
 	for i := range p.Steps {
 		st := p.Steps[i]
 		switch st.Kind {
 		case stepTrustKey:
-			if err := s.vm.setMarks(ctx, map[string]string{vsphere.MarkHostKey: p.keyLine, vsphere.MarkFirstContact: ""}); err != nil {
-				return fmt.Errorf("record the host key of svm %s: %w", s.addr(s.host), err)
+			if err := markKey(map[string]string{vsphere.MarkHostKey: p.vm.KeyLine, vsphere.MarkFirstContact: ""}); err != nil {
+				return err
 			}
 			continue
 		case stepRecordKey:
-			if err := s.vm.setMarks(ctx, map[string]string{vsphere.MarkHostKey: p.keyLine}); err != nil {
-				return fmt.Errorf("record the host key of svm %s: %w", s.addr(s.host), err)
+			if err := markKey(map[string]string{vsphere.MarkHostKey: p.vm.KeyLine}); err != nil {
+				return err
 			}
 			continue
 		case stepRecordSync:
@@ -315,42 +319,42 @@ func (m *Module) Apply(ctx context.Context, req *ansible.Request, plan ansible.P
 			}
 			continue
 		}
-		ran = append(ran, display(st.Cmd))
+		p.ran = append(p.ran, display(st.Cmd))
 		switch st.Kind {
 		case stepNagent:
-			_, err := s.do(ctx, st.Cmd, resp.Warn)
+			_, err := s.do(ctx, st.Cmd, c.Warn)
 			var failed *klconfig.CommandFailedError
 			if errors.As(err, &failed) && notInstalled(failed) {
-				ran = append(ran, display(klconfig.NagentInstall()))
-				if _, err := s.do(ctx, klconfig.NagentInstall(), resp.Warn); err != nil {
+				p.ran = append(p.ran, display(klconfig.NagentInstall()))
+				if _, err := s.do(ctx, klconfig.NagentInstall(), c.Warn); err != nil {
 					return err
 				}
-				ran = append(ran, display(st.Cmd))
-				_, err = s.do(ctx, st.Cmd, resp.Warn)
+				p.ran = append(p.ran, display(st.Cmd))
+				_, err = s.do(ctx, st.Cmd, c.Warn)
 			}
 			if err != nil {
 				return err
 			}
 		case stepNetRestart:
 			// Asynchronous on the SVM; a session dropped by the restart itself counts as sent.
-			if _, err := s.do(ctx, st.Cmd, resp.Warn); err != nil {
+			if _, err := s.do(ctx, st.Cmd, c.Warn); err != nil {
 				var cmdErr *commandError
 				if errors.As(err, &cmdErr) {
 					return err
 				}
-				resp.Warn(fmt.Sprintf("%v; looking for the SVM at %s", err, s.addr(p.FollowTo)))
+				c.Warn(fmt.Sprintf("%v; looking for the SVM at %s", err, s.Addr(p.FollowTo)))
 			}
-			if err := sleep(ctx, time.Duration(s.opts.NetworkRestartWait)*time.Second); err != nil {
-				return fmt.Errorf("wait for the network restart of svm %s: %w", s.addr(s.host), err)
+			if err := sleep(ctx, time.Duration(o.NetworkRestartWait)*time.Second); err != nil {
+				return fmt.Errorf("wait for the network restart of svm %s: %w", s.addr(), err)
 			}
-			oldHost := s.host
-			if err := s.follow(ctx, p.FollowTo, resp.Warn); err != nil {
+			oldHost := s.Host()
+			if err := s.follow(ctx, p.FollowTo, c.Warn); err != nil {
 				return err
 			}
-			if oldHost != s.host {
+			if oldHost != s.Host() {
 				// The record follows the SVM: same host key, new address.
-				old := recordFile(s.opts.RecordPath, rec.Host, rec.Port, rec.HostKey)
-				rec.Host = s.host
+				old := recordFile(o.RecordPath, rec.Host, rec.Port, rec.HostKey)
+				rec.Host = s.Host()
 				if err := keep(); err != nil {
 					return err
 				}
@@ -363,7 +367,7 @@ func (m *Module) Apply(ctx context.Context, req *ansible.Request, plan ansible.P
 			}
 			continue
 		default:
-			if _, err := s.do(ctx, st.Cmd, resp.Warn); err != nil {
+			if _, err := s.do(ctx, st.Cmd, c.Warn); err != nil {
 				return err
 			}
 		}
@@ -376,8 +380,7 @@ func (m *Module) Apply(ctx context.Context, req *ansible.Request, plan ansible.P
 		}
 		if st.Kind == stepPasswd && st.User == "klconfig" {
 			// Every later session logs in with the new password.
-			s.password = string(st.Cmd.Stdin[:len(st.Cmd.Stdin)-1])
-			if err := s.connect(s.host, ""); err != nil {
+			if err := s.setPassword(string(st.Cmd.Stdin[:len(st.Cmd.Stdin)-1])); err != nil {
 				return err
 			}
 		}

@@ -453,6 +453,36 @@ func TestAcceptNewRecordsOutsideCheckMode(t *testing.T) {
 	assert.False(t, got.Changed())
 }
 
+// Check mode with accept_new works on a scratch copy of known_hosts; the
+// session holder removes it however the run ends, failed or not.
+func TestCheckModeLeavesNoScratchKnownHosts(t *testing.T) {
+	f := startSVM(t, nil)
+	for _, tc := range []struct {
+		name   string
+		extra  map[string]any
+		failed bool
+	}{
+		{name: "the run succeeds", extra: map[string]any{}},
+		{name: "the login fails", extra: map[string]any{"password": "Wrong-Pass1"}, failed: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tmp := t.TempDir()
+			t.Setenv("TMPDIR", tmp)
+			kh := filepath.Join(t.TempDir(), "known_hosts")
+			args := f.args(t, map[string]any{"known_hosts": kh, "host_key_checking": "accept_new", "dns_servers": []any{"192.0.2.1"}})
+			for k, v := range tc.extra {
+				args[k] = v
+			}
+			got := run(t, args, ansibletest.Mode{Check: true})
+			require.Equal(t, tc.failed, got.Failed(), got.Msg())
+			left, err := os.ReadDir(tmp)
+			require.NoError(t, err)
+			assert.Empty(t, left, "scratch known_hosts left behind")
+			assert.NoFileExists(t, kh, "check mode recorded a key")
+		})
+	}
+}
+
 func TestPrivateKeyLogin(t *testing.T) {
 	f := startSVM(t, nil)
 	pub, priv := newKeyPair(t)

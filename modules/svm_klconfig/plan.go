@@ -60,7 +60,8 @@ type vmView struct {
 	HasRecord   bool   // the VM holds a klconfig record
 }
 
-// Plan is svm_klconfig's plan: ordered klconfig commands and the settings before and after.
+// Plan is svm_klconfig's plan: ordered klconfig commands and the settings before and after. It
+// is a value: the connection Apply goes on with is the run's (conn.Sessions).
 type Plan struct {
 	Steps    []step
 	FollowTo string // where the SVM answers after the network restart step
@@ -68,13 +69,38 @@ type Plan struct {
 	After    map[string]any
 	Settings map[string]any // per setting: current, desired, changed
 
-	state  *state   // the connection Apply goes on with
-	reads  []string // read-only raw commands Observe ran
-	record Record   // the record as observed
-	// imageLogin: the klconfig passwd step replaces the image's password; keyLine is the host
-	// key the VM steps record.
-	imageLogin bool
-	keyLine    string
+	// As Observe found it.
+	link       reach
+	reads      []string // read-only raw commands Observe ran
+	outputs    []any    // their output
+	record     Record
+	vm         *vmView // option vm
+	imageLogin bool    // the klconfig passwd step replaces the image's password
+	gather     map[string]any
+
+	// What Apply did: the commands it ran (nil until it runs) and where the SVM answers.
+	ran  []string
+	host string
+}
+
+// Report implements ansible.Reporter: the result's values, once the run ends.
+func (p *Plan) Report() map[string]any {
+	out := map[string]any{"settings": p.Settings, "host": p.host}
+	if p.ran != nil {
+		out["commands"] = p.ran
+	} else {
+		out["commands"] = append(append([]string{}, p.reads...), p.Commands()...)
+	}
+	if v := p.vm; v != nil {
+		out["vm"] = map[string]any{"name": v.Name, "host_key": v.Fingerprint, "trust": v.Trust, "steps": p.VMSteps()}
+	}
+	if p.gather != nil {
+		out["klconfig"] = p.gather
+	}
+	if p.outputs != nil {
+		out["outputs"] = p.outputs
+	}
+	return out
 }
 
 // Empty implements ansible.Plan.

@@ -21,17 +21,17 @@ const DefaultRecordPath = "~/.ansible/ksvla/klconfig"
 // Options are svm_klconfig's decoded options. A nil pointer or nil slice is a setting the task
 // does not manage; an empty list is a setting to clear.
 type Options struct {
+	ansible.Deadline
 	Host                 string `json:"host"`
 	Port                 int    `json:"port"`
 	Username             string `json:"username"`
-	Password             string `json:"password"`
-	PrivateKey           string `json:"private_key"`
+	Password             string `json:"password" ansible:"no_log"`
+	PrivateKey           string `json:"private_key" ansible:"no_log"`
 	PrivateKeyFile       string `json:"private_key_file"`
-	PrivateKeyPassphrase string `json:"private_key_passphrase"`
+	PrivateKeyPassphrase string `json:"private_key_passphrase" ansible:"no_log"`
 	KnownHosts           string `json:"known_hosts"`
 	HostKey              string `json:"host_key"`
 	HostKeyChecking      string `json:"host_key_checking"`
-	Timeout              int    `json:"timeout"`
 	WaitTimeout          int    `json:"wait_timeout"`
 	ConnectTimeout       int    `json:"connect_timeout"`
 	NetworkRestartWait   int    `json:"network_restart_wait"`
@@ -54,7 +54,7 @@ type Options struct {
 	VM            string               `json:"vm"`
 	Datacenter    string               `json:"datacenter"`
 	VCenter       *conn.VCenterOptions `json:"vcenter"`
-	ImagePassword string               `json:"image_password"`
+	ImagePassword string               `json:"image_password" ansible:"no_log"`
 }
 
 // NetworkOptions is the management network setting.
@@ -77,8 +77,8 @@ type KSCOptions struct {
 
 // PasswordsOptions are the account passwords to set.
 type PasswordsOptions struct {
-	Klconfig string `json:"klconfig"`
-	Root     string `json:"root"`
+	Klconfig string `json:"klconfig" ansible:"no_log"`
+	Root     string `json:"root" ansible:"no_log"`
 }
 
 func strs(s ...string) []any {
@@ -149,8 +149,7 @@ func spec() ansible.Spec {
 					"With O(vm), a host key recorded on the VM is always checked strictly, whatever this says, and the VM's first contact is trusted as O(vm) explains; this policy applies only to a VM with neither.",
 					"V(accept_new) records an unknown SVM's key in O(known_hosts) for the next run (not in check mode) and refuses a changed key.",
 					"V(off) accepts any key: for labs only."}},
-			{Name: "timeout", Type: ansible.TypeInt, Default: 600, Range: ansible.SecondsRange,
-				Description: []string{"Seconds the whole module may take."}},
+			ansible.TimeoutOption(600),
 			{Name: "wait_timeout", Type: ansible.TypeInt, Default: 300, Range: ansible.WaitRange,
 				Description: []string{"Seconds to keep retrying, with backoff, while the SVM does not answer yet (freshly booted, network restarting)."}},
 			{Name: "connect_timeout", Type: ansible.TypeInt, Default: 10, Range: ansible.SecondsRange,

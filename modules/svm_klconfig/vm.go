@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vmware/govmomi/object"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/ksvla/lightagent/internal/klconfig"
@@ -26,9 +25,9 @@ const (
 	trustFirstContact = "first_contact" // the VM awaits first contact: the key it presents now
 )
 
-// vmLink is the SVM's VM in vCenter (option vm): where it answers and the records kept on it.
+// vmLink is the SVM's VM in vCenter (option vm) as Observe read it: where it answers and the
+// records kept on it. The vCenter session that reads and writes them is the run's (conn.Sessions).
 type vmLink struct {
-	sess    *vsphere.Session
 	contact vsphere.Contact
 	trust   string
 	key     ssh.PublicKey // recorded, or presented at first contact
@@ -44,9 +43,8 @@ func (v *vmLink) fingerprint() string {
 	return ssh.FingerprintSHA256(v.key)
 }
 
-// openVM reads the VM from vCenter, settles the address to talk to and how its host key is
-// trusted. It changes nothing.
-func (m *Module) openVM(ctx context.Context, o *Options) (*vmLink, error) {
+// vcenter is the run's vCenter session (option vcenter), logging in on first use.
+func (m *module) vcenter(ctx context.Context, o Options) (*vsphere.Session, error) {
 	vco := conn.VCenterOptions{}
 	if o.VCenter != nil {
 		vco = *o.VCenter
@@ -55,51 +53,55 @@ func (m *Module) openVM(ctx context.Context, o *Options) (*vmLink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vcenter: %w", err)
 	}
-	var dc *object.Datacenter
-	if o.Datacenter != "" {
-		if dc, err = sess.Datacenter(ctx, o.Datacenter); err != nil {
-			return nil, fmt.Errorf("datacenter: %w", err)
-		}
-	}
-	c, err := sess.VMContact(ctx, dc, o.VM)
+	return sess, nil
+}
+
+// openVM reads the VM from vCenter, settles the address to talk to (host, checked against the
+// VM's) and how its host key is trusted. It changes nothing.
+func (m *module) openVM(ctx context.Context, o Options) (v *vmLink, host string, err error) {
+	sess, err := m.vcenter(ctx, o)
 	if err != nil {
-		return nil, fmt.Errorf("vm: %w", err)
+		return nil, "", err
 	}
-	v := &vmLink{sess: sess, contact: c, trust: trustPolicy}
+	c, err := sess.FindContact(ctx, o.Datacenter, o.VM)
+	if err != nil {
+		return nil, "", err
+	}
+	v = &vmLink{contact: c, trust: trustPolicy}
 	if len(c.IPs) == 0 {
-		return nil, fmt.Errorf("vm %s (%s) reports no IP address in vCenter: the SVM must be powered on with VMware Tools running; its address is where its first contact is trusted", o.VM, c.PowerState)
+		return nil, "", fmt.Errorf("vm %s (%s) reports no IP address in vCenter: the SVM must be powered on with VMware Tools running; its address is where its first contact is trusted", o.VM, c.PowerState)
 	}
-	switch {
-	case o.Host == "":
-		o.Host = c.IP()
-	case !slices.Contains(c.IPs, o.Host):
-		return nil, fmt.Errorf("host %s is not an address vCenter reports for vm %s (%s): leave host out to use vCenter's, or fix it", o.Host, o.VM, strings.Join(c.IPs, ", "))
+	switch host = o.Host; {
+	case host == "":
+		host = c.IP()
+	case !slices.Contains(c.IPs, host):
+		return nil, "", fmt.Errorf("host %s is not an address vCenter reports for vm %s (%s): leave host out to use vCenter's, or fix it", host, o.VM, strings.Join(c.IPs, ", "))
 	}
 	if line := c.Marks[vsphere.MarkHostKey]; line != "" {
 		key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
 		if err != nil {
-			return nil, fmt.Errorf("vm %s: custom attribute %s does not hold an SSH public key (%v): clear it only after verifying the SVM's host key by other means", o.VM, vsphere.MarkHostKey, err)
+			return nil, "", fmt.Errorf("vm %s: custom attribute %s does not hold an SSH public key (%v): clear it only after verifying the SVM's host key by other means", o.VM, vsphere.MarkHostKey, err)
 		}
 		v.key, v.trust = key, trustRecorded
 	} else if c.Marks[vsphere.MarkFirstContact] == vsphere.FirstContactPending {
-		addr := net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
+		addr := net.JoinHostPort(host, strconv.Itoa(o.Port))
 		key, err := presentedKey(ctx, addr, time.Duration(o.ConnectTimeout)*time.Second, time.Duration(o.WaitTimeout)*time.Second)
 		if err != nil {
 			if errors.Is(err, klconfig.ErrUnreachable) {
-				return nil, fmt.Errorf("first contact with vm %s at %s: the SVM does not answer over SSH within wait_timeout=%ds (%w); rerun once it does", o.VM, addr, o.WaitTimeout, err)
+				return nil, "", fmt.Errorf("first contact with vm %s at %s: the SVM does not answer over SSH within wait_timeout=%ds (%w); rerun once it does", o.VM, addr, o.WaitTimeout, err)
 			}
-			return nil, fmt.Errorf("first contact with vm %s: %w", o.VM, err)
+			return nil, "", fmt.Errorf("first contact with vm %s: %w", o.VM, err)
 		}
 		v.key, v.trust = key, trustFirstContact
 	}
 	if raw := c.Marks[vsphere.MarkKlconfig]; raw != "" {
 		var rec Record
 		if err := json.Unmarshal([]byte(raw), &rec); err != nil {
-			return nil, fmt.Errorf("vm %s: custom attribute %s is not a klconfig record (%v): clear it to start over (the next run applies every setting again)", o.VM, vsphere.MarkKlconfig, err)
+			return nil, "", fmt.Errorf("vm %s: custom attribute %s is not a klconfig record (%v): clear it to start over (the next run applies every setting again)", o.VM, vsphere.MarkKlconfig, err)
 		}
 		v.record = &rec
 	}
-	return v, nil
+	return v, host, nil
 }
 
 // keyLine is the key the VM settled, authorized_keys form ("" under the user's policy).
@@ -115,18 +117,13 @@ func keyLine(key ssh.PublicKey) string {
 	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))
 }
 
-// setMarks writes custom attributes on the VM.
-func (v *vmLink) setMarks(ctx context.Context, marks map[string]string) error {
-	return v.sess.SetMarks(ctx, v.contact.VM, marks)
-}
-
 // saveRecord keeps the record on the VM, where every controller reads it.
-func (v *vmLink) saveRecord(ctx context.Context, rec Record) error {
+func (v *vmLink) saveRecord(ctx context.Context, sess *vsphere.Session, rec Record) error {
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("record on vm %s: %w", v.contact.Name, err)
 	}
-	if err := v.setMarks(ctx, map[string]string{vsphere.MarkKlconfig: string(data)}); err != nil {
+	if err := sess.SetContactMarks(ctx, v.contact, map[string]string{vsphere.MarkKlconfig: string(data)}); err != nil {
 		return fmt.Errorf("record on vm %s: %w", v.contact.Name, err)
 	}
 	return nil

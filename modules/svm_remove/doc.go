@@ -3,7 +3,7 @@ package svmremove
 import "github.com/ksvla/lightagent/internal/ansible"
 
 // Doc documents the module.
-func (*Module) Doc() ansible.Doc {
+func (*module) Doc() ansible.Doc {
 	gates := map[string]ansible.ReturnValue{
 		"name":    {Description: []string{"C(no_agent_needs_it), C(replacement_running), C(replacement_prepared) or C(not_last_svm)."}, Returned: "always", Type: "str"},
 		"passed":  {Description: []string{"Whether the gate passed."}, Returned: "always", Type: "bool"},

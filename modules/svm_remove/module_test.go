@@ -16,11 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func labArgs(l *sim.Lab) map[string]any {
-	v := l.Vars(l.Dir())
-	return labtest.Args(labtest.VCenterArgs(v), labtest.KSCArgs(v), labtest.FleetArgs(v),
-		map[string]any{"datacenter": v.Datacenter, "target_version": v.NewVersion})
-}
+func labArgs(l *sim.Lab) map[string]any { return labtest.FleetModuleArgs(l.Vars(l.Dir())) }
 
 // vms lists the lab's VMs by name, with their moid.
 func vms(t *testing.T, s *vsphere.Session) map[string]string {
@@ -238,20 +234,29 @@ func TestApplyRechecksGates(t *testing.T) {
 
 	vr := spec().Validate(labtest.Args(labArgs(l), map[string]any{"names": []any{"ghost", old}}), ansible.ValidateOptions{})
 	require.Empty(t, vr.Errors)
-	stale := Plan{Remove: []Item{
+	c := &call{Params: vr.Params, Response: &ansible.Response{}}
+	require.NoError(t, vr.Params.Decode(&c.Options))
+	m := &module{}
+	defer m.Close(ctx)
+	_, err := m.Observe(ctx, c) // as a run does before Apply
+	require.NoError(t, err)
+	stale := &Plan{Remove: []Item{
 		{Name: "ghost", Moid: "vm-999999", Host: "esxi-01.lab.local"},
 		{Name: old, Moid: before[old], Host: "esxi-01.lab.local"},
 	}}
-	resp := &ansible.Response{}
-	err := (&Module{}).Apply(ctx, &ansible.Request{Params: vr.Params}, stale, resp)
+	err = m.Apply(ctx, c, stale)
 	require.Error(t, err)
 	assert.Equal(t, "svm-esxi-01-6.1 on esxi-01.lab.local blocked by safety gates at removal time: "+
 		"no_agent_needs_it: 1 Light Agent(s) on esxi-01.lab.local still need it: vm-esxi-01-001 (KES 12.5.0.100); "+
 		"replacement_running: no powered-on SVM of version 6.2.0.200 on esxi-01.lab.local; "+
 		"replacement_prepared: no powered-on SVM of the target version on esxi-01.lab.local to prepare; "+
 		"not_last_svm: svm-esxi-01-6.1 is the last SVM on esxi-01.lab.local; not touched, nor: none", err.Error())
-	assert.Equal(t, []string{"ghost"}, resp.Values["absent"], "an SVM gone meanwhile is absent")
-	assert.Empty(t, resp.Values["removed"])
+	report := stale.Report()
+	assert.Equal(t, []string{"ghost"}, report["absent"], "an SVM gone meanwhile is absent")
+	assert.Empty(t, report["removed"])
+	blocked, _ := report["blocked"].([]Blocked)
+	require.Len(t, blocked, 1, "the SVM blocked at removal time")
+	assert.Equal(t, old, blocked[0].Name)
 	assert.Equal(t, before, vms(t, s))
 	assert.Empty(t, l.Gaps())
 }

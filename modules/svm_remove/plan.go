@@ -54,8 +54,8 @@ type Blocked struct {
 	Gates   fleet.GateResult `json:"gates"`
 }
 
-// State is one selected SVM as the diff shows it.
-type State struct {
+// SelectedSVM is one selected SVM as the diff shows it.
+type SelectedSVM struct {
 	Name       string        `json:"name"`
 	Host       string        `json:"host"`
 	Version    fleet.Version `json:"version"`
@@ -63,21 +63,36 @@ type State struct {
 }
 
 // Plan is the ordered list of SVMs to remove. A plan with blocked SVMs is
-// never applied (see plan).
+// never applied (see plan). Apply records in it what happened: Removed,
+// the SVMs found gone meanwhile (Absent) and one blocked at removal time.
 type Plan struct {
-	Remove  []Item
+	Remove []Item
+	// Removed are the SVMs removed, or in check mode those that would be.
+	Removed []Item
 	Absent  []string
 	Blocked []Blocked
 	// Before are the selected SVMs present, After those that remain.
-	Before, After []State
+	Before, After []SelectedSVM
 }
 
 // Empty reports whether nothing is to be removed.
-func (p Plan) Empty() bool { return len(p.Remove) == 0 }
+func (p *Plan) Empty() bool { return len(p.Remove) == 0 }
 
 // Diff returns the selected SVMs before and after.
-func (p Plan) Diff() (before, after any) {
+func (p *Plan) Diff() (before, after any) {
 	return map[string]any{"svms": p.Before}, map[string]any{"svms": p.After}
+}
+
+// Report is the module's return values.
+func (p *Plan) Report() map[string]any {
+	return map[string]any{"removed": nonNil(p.Removed), "absent": nonNil(p.Absent), "blocked": nonNil(p.Blocked)}
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 // gatesFor runs the gates, without the agent gate when forced.
@@ -110,9 +125,9 @@ func without(f fleet.Fleet, moids map[string]bool) fleet.Fleet {
 //
 // Nothing half-done: any selection problem or any blocked SVM is an error
 // and the plan must not be applied, even for SVMs whose gates passed.
-func plan(o Options, obs observed) (Plan, error) {
+func plan(o Options, obs observed) (*Plan, error) {
 	sel, absent, err := selectSVMs(o, obs)
-	p := Plan{Absent: absent, Remove: []Item{}, Blocked: []Blocked{}, Before: []State{}, After: []State{}}
+	p := &Plan{Absent: absent, Remove: []Item{}, Blocked: []Blocked{}, Before: []SelectedSVM{}, After: []SelectedSVM{}}
 	if err != nil {
 		return p, err
 	}
@@ -125,7 +140,7 @@ func plan(o Options, obs observed) (Plan, error) {
 	f := obs.Fleet
 	gone := map[string]bool{}
 	for _, s := range sel {
-		st := State{Name: s.Name, Host: s.Host, Version: s.Version, PowerState: s.PowerState}
+		st := SelectedSVM{Name: s.Name, Host: s.Host, Version: s.Version, PowerState: s.PowerState}
 		p.Before = append(p.Before, st)
 		g := gatesFor(f, s, o.Force)
 		if !g.Passed() {
@@ -165,10 +180,7 @@ func selectSVMs(o Options, obs observed) ([]fleet.SVM, []string, error) {
 		}
 		return sel, absent, nil
 	}
-	names := o.Names
-	if o.Name != "" {
-		names = []string{o.Name}
-	}
+	names := o.selected()
 	byMoid := map[string]fleet.SVM{}
 	for _, s := range obs.Fleet.SVMs {
 		byMoid[s.Moid] = s

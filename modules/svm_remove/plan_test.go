@@ -185,6 +185,6 @@ func TestPlanGatesAndDiff(t *testing.T) {
 	assert.Equal(t, fleet.Gate{Name: fleet.GateUnknownVMs, Passed: true, Reason: "every other VM on h1 is an SVM, a Light Agent KSC lists with its version, or listed in not_protected_vms"}, got.Gates[4])
 
 	before, after := p.Diff()
-	assert.Equal(t, map[string]any{"svms": []State{{Name: "old1", Host: "h1", Version: oldV, PowerState: onState}}}, before)
-	assert.Equal(t, map[string]any{"svms": []State{}}, after)
+	assert.Equal(t, map[string]any{"svms": []SelectedSVM{{Name: "old1", Host: "h1", Version: oldV, PowerState: onState}}}, before)
+	assert.Equal(t, map[string]any{"svms": []SelectedSVM{}}, after)
 }

@@ -8,6 +8,7 @@ import (
 
 // Options are svm_remove's decoded options.
 type Options struct {
+	ansible.Deadline
 	conn.VCenterOptions
 	conn.KSCOptions
 	fleetopts.Options
@@ -16,6 +17,14 @@ type Options struct {
 	Version         string   `json:"version"`
 	Force           bool     `json:"force"`
 	ShutdownTimeout int      `json:"shutdown_timeout"`
+}
+
+// selected are the names of name or names.
+func (o Options) selected() []string {
+	if o.Name != "" {
+		return []string{o.Name}
+	}
+	return o.Names
 }
 
 // selectors are the options that say which SVMs to remove; exactly one.
@@ -37,8 +46,7 @@ func spec() ansible.Spec {
 					"Every skipped gate is named in a warning."}},
 			{Name: "shutdown_timeout", Type: ansible.TypeInt, Default: 120, Range: ansible.SecondsRange,
 				Description: []string{"Seconds to wait for the guest OS to shut down (through VMware Tools) before the SVM is powered off hard."}},
-			{Name: "timeout", Type: ansible.TypeInt, Default: 1800, Range: ansible.SecondsRange,
-				Description: []string{"Seconds the whole module may take."}},
+			ansible.TimeoutOption(1800),
 		},
 		MutuallyExclusive: [][]string{selectors},
 		RequiredOneOf:     [][]string{selectors},

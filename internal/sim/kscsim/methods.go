@@ -1,6 +1,7 @@
 package kscsim
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -39,6 +40,10 @@ var methods = map[string]method{
 	"Tasks.RunTask":               (*Server).mRunTask,
 	"Tasks.GetTaskStatistics":     (*Server).mGetTaskStatistics,
 	"Tasks.GetAllTasksOfHost":     (*Server).mGetAllTasksOfHost,
+
+	"Tasks.ResetHostIteratorForTaskStatusEx": (*Server).mResetHostIteratorForTaskStatusEx,
+	"Tasks.GetNextHostStatus":                (*Server).mGetNextHostStatus,
+	"Tasks.ReleaseHostStatusIterator":        (*Server).mReleaseHostStatusIterator,
 }
 
 func ret(v any) params { return params{"PxgRetVal": v} }
@@ -51,7 +56,7 @@ func (s *Server) notFound(what string) *pxgError {
 // clean-up of inactive hosts.
 func (s *Server) dispatch(sess, name string, a params) (params, *pxgError) {
 	m, ok := methods[name]
-	if !ok {
+	if !ok || slices.Contains(s.cfg.MissingMethods, name) {
 		return nil, &pxgError{Code: CodeNotImplemented, Message: "unknown method " + name}
 	}
 	s.mu.Lock()
@@ -236,17 +241,22 @@ func (s *Server) mFindGroups(sess string, a params) (params, *pxgError) {
 // accessorFor finds a live accessor of this session; an expired one is
 // destroyed on the way, as its lifetime (lab clock) is over.
 func (s *Server) accessorFor(sess string, a params) (string, *accessor, *pxgError) {
-	id, perr := argString(a, "strAccessor")
+	return s.liveAccessor(s.accessors, sess, a, "strAccessor", "accessor")
+}
+
+// liveAccessor finds the live result set named by argument arg in m.
+func (s *Server) liveAccessor(m map[string]*accessor, sess string, a params, arg, what string) (string, *accessor, *pxgError) {
+	id, perr := argString(a, arg)
 	if perr != nil {
 		return "", nil, perr
 	}
-	acc, ok := s.accessors[id]
+	acc, ok := m[id]
 	if ok && s.clock.Now().After(acc.expires) {
-		delete(s.accessors, id)
+		delete(m, id)
 		ok = false
 	}
 	if !ok || acc.session != sess {
-		return "", nil, s.notFound("accessor " + id)
+		return "", nil, s.notFound(what + " " + id)
 	}
 	return id, acc, nil
 }

@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
@@ -66,6 +67,13 @@ type Config struct {
 	// "HostGroup.FindHosts", ...) before each request is authenticated and
 	// served: tests use it to move the clock or inject faults mid-sequence.
 	Hook func(method string)
+	// FailTasksOn makes every task run fail on the targets it names (by
+	// display name or KLHST_WKS_HOSTNAME), with the text as the target's
+	// state_descr, whatever the task's work reported for them.
+	FailTasksOn map[string]string
+	// MissingMethods are methods this server answers as unknown, as an
+	// older KSC without them does (e.g. "Tasks.GetNextHostStatus").
+	MissingMethods []string
 }
 
 // Server is a running simulated KSC. Its store methods are safe for
@@ -99,7 +107,10 @@ type Server struct {
 	ended     map[string]bool // ended or expired sessions: 403, not 401
 	accessors map[string]*accessor
 	taskIters map[string]*taskIter
-	crashRule *crashRule // test-facing fault: see CrashOn
+	hostIters map[string]*accessor // Tasks.ResetHostIteratorForTaskStatusEx
+	// failTasksOn is Config.FailTasksOn, replaceable (SetFailTasksOn).
+	failTasksOn map[string]string
+	crashRule   *crashRule // test-facing fault: see CrashOn
 }
 
 type session struct {
@@ -144,7 +155,7 @@ func Start(cfg Config) (*Server, error) {
 	if _, err := versionID(cfg.ServerVersion); err != nil {
 		return nil, fmt.Errorf("start kscsim: %w", err)
 	}
-	s := &Server{cfg: cfg, clock: cfg.Clock}
+	s := &Server{cfg: cfg, clock: cfg.Clock, failTasksOn: maps.Clone(cfg.FailTasksOn)}
 	if s.clock == nil {
 		s.clock = realClock{}
 	}
@@ -183,6 +194,7 @@ func (s *Server) dropSessions() {
 	s.ended = map[string]bool{}
 	s.accessors = map[string]*accessor{}
 	s.taskIters = map[string]*taskIter{}
+	s.hostIters = map[string]*accessor{}
 }
 
 func (s *Server) makeCert(host string) error {
@@ -516,6 +528,11 @@ func (s *Server) endSessionLocked(id string) {
 	for k, it := range s.taskIters {
 		if it.session == id {
 			delete(s.taskIters, k)
+		}
+	}
+	for k, it := range s.hostIters {
+		if it.session == id {
+			delete(s.hostIters, k)
 		}
 	}
 }

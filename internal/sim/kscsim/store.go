@@ -70,11 +70,14 @@ type group struct {
 type task struct {
 	id, name string
 	created  time.Time
-	run      TaskFunc
+	run      TargetFunc
 	state    int // taskScheduled, taskRunning, taskOK, taskFailed
-	starts   int // RunTask calls that started it
-	percent  int
-	err      error
+	// targets are the last run's devices; none for a task added with
+	// AddTask, which counts as one target in the statistics.
+	targets []*target
+	starts  int // RunTask calls that started it
+	percent int
+	err     error
 }
 
 // TaskFunc is the work behind a simulated KSC task. It reports progress in
@@ -241,9 +244,19 @@ func (s *Server) SetAutoRemovePeriod(groupID, days int) {
 
 // AddTask registers an existing task (as if created in the console) that
 // automation finds by display name and starts; it returns the task id.
+// Its statistics count the task itself as its one target (a test
+// simplification); the lab's tasks use AddTargetTask.
 func (s *Server) AddTask(displayName string, run TaskFunc) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var work TargetFunc
+	if run != nil {
+		work = func(ctx context.Context, r *Run) error { return run(ctx, r.Progress) }
+	}
+	return s.addTaskLocked(displayName, work)
+}
+
+func (s *Server) addTaskLocked(displayName string, run TargetFunc) string {
 	id := strconv.Itoa(s.nextTask)
 	s.nextTask++
 	s.tasks[id] = &task{id: id, name: displayName, created: s.clock.Now(), run: run, state: taskScheduled}

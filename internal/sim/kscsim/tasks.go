@@ -18,9 +18,10 @@ import "strconv"
 // KLTSK_NEED_RBT_CNT.
 //
 // Lab assumptions (not confirmed):
-//   - every lab task is a group task of the root "Managed devices" group
-//     that runs on exactly one target, so exactly one statistics counter
-//     is 1; with bGroupIdSignificant the iterator lists tasks only for
+//   - every lab task is a group task of the root "Managed devices" group;
+//     its statistics count its targets per state (see targets.go), and a
+//     task without targets (AddTask, or a run that reached none) counts as
+//     one target in the task's state; with bGroupIdSignificant the iterator lists tasks only for
 //     that group or its subgroups; other filters are ignored;
 //   - GetNextTask returns no PxgRetVal; RunTask on a running task is a no-op;
 //   - TASKID_PRODUCT_NAME "1093", TASKID_VERSION "1.0.0.0", TASK_NAME
@@ -124,6 +125,7 @@ func (s *Server) mRunTask(_ string, a params) (params, *pxgError) {
 		return params{}, nil
 	}
 	t.state, t.percent, t.err = taskRunning, 0, nil
+	t.targets = nil
 	t.starts++
 	go s.runTask(t)
 	return params{}, nil
@@ -132,14 +134,11 @@ func (s *Server) mRunTask(_ string, a params) (params, *pxgError) {
 func (s *Server) runTask(t *task) {
 	var err error
 	if t.run != nil {
-		err = t.run(s.ctx, func(p int) {
-			s.mu.Lock()
-			t.percent = max(0, min(p, 100))
-			s.mu.Unlock()
-		})
+		err = t.run(s.ctx, &Run{s: s, t: t})
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.finishTargetsLocked(t, err)
 	if err != nil {
 		t.state, t.err = taskFailed, err
 		return
@@ -156,7 +155,13 @@ func (s *Server) mGetTaskStatistics(_ string, a params) (params, *pxgError) {
 	for _, k := range []string{"1", "2", "4", "8", "16", "32", "64"} {
 		out[k] = int64(0)
 	}
-	out[strconv.Itoa(t.state)] = int64(1) // the state constants are the statistics keys
+	if len(t.targets) == 0 {
+		out[strconv.Itoa(t.state)] = int64(1) // the state constants are the statistics keys
+	}
+	for _, tg := range t.targets {
+		k := strconv.Itoa(int(tg.state))
+		out[k] = out[k].(int64) + 1
+	}
 	if t.err != nil {
 		out["KLLAB_TASK_ERROR"] = t.err.Error()
 	}

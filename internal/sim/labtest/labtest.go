@@ -250,3 +250,10 @@ func Args(maps ...map[string]any) map[string]any {
 	}
 	return out
 }
+
+// FleetModuleArgs are the options agent_facts and svm_remove read the
+// lab's fleet with: its vCenter and KSC, products and table, datacenter,
+// and its new version as the target.
+func FleetModuleArgs(v sim.Vars) map[string]any {
+	return Args(VCenterArgs(v), KSCArgs(v), FleetArgs(v), map[string]any{"datacenter": v.Datacenter, "target_version": v.NewVersion})
+}
