@@ -187,7 +187,9 @@ func injectFault(l *sim.Lab, method, name, message string) func() {
 // nothing the rerun cannot finish, and the rerun converges.
 func TestFaultVCenterTaskFailures(t *testing.T) {
 	ctx := faultCtx(t)
-	l := labtest.Start(t, sim.Config{Hosts: 2, VMsPerHost: 1})
+	// Held on their hosts: esxi-01's old agent, which DRS could move onto
+	// esxi-02, would keep esxi-02's old SVM before the fault is reached.
+	l := labtest.Start(t, sim.Config{Hosts: 2, VMsPerHost: 1, ProtectedVMsStay: true})
 	v := l.Vars(l.Dir())
 	s := labtest.VSphere(t, l)
 	deployHost, removeHost := v.ESXiHosts[0], v.ESXiHosts[1]

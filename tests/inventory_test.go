@@ -164,7 +164,9 @@ func TestUpgradeInventorySkipsHostWithoutRoom(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	small := "esxi-02.lab.local"
-	l := labtest.Start(t, sim.Config{Hosts: 3, VMsPerHost: 1, SmallHost: small})
+	// Held on their hosts: otherwise the left-out host's old agents, which
+	// DRS may move anywhere, keep every old SVM of the cluster.
+	l := labtest.Start(t, sim.Config{Hosts: 3, VMsPerHost: 1, SmallHost: small, ProtectedVMsStay: true})
 	v := l.Vars(l.Dir())
 	run := upgrade(t, ctx, l, playtest.Options{Args: []string{"-i", filepath.Join(playtest.Root(), "playbooks", "inventory", "localhost.yml"),
 		"-i", hypervisorsInventory(t, v), "-e", "preflight_capacity=skip"}})

@@ -32,7 +32,13 @@ func TestUpgradeUnderDRSKeepsSVMsPut(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
-			l := labtest.Start(t, sim.Config{Hosts: 8, VMsPerHost: 1, DRSInterval: 2 * time.Second, DRSIgnoresOverrides: ignore})
+			cfg := sim.Config{Hosts: 8, VMsPerHost: 1, DRSInterval: 2 * time.Second, DRSIgnoresOverrides: ignore}
+			if ignore {
+				// Agents that look for an SVM on their own host only: with the
+				// standard algorithm they would fall back to a moved SVM.
+				cfg.AgentSelection = sim.SelectHypervisor
+			}
+			l := labtest.Start(t, cfg)
 			// New SVMs on shared storage, where DRS can move them (on a
 			// host's local datastore a compute-only vMotion cannot).
 			shared := map[string]string{}
@@ -145,7 +151,9 @@ func TestPreflightRefusesHostWithoutRoom(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	small := "esxi-03.lab.local"
-	l := labtest.Start(t, sim.Config{Hosts: 4, VMsPerHost: 1, SmallHost: small})
+	// Held on their hosts: otherwise the left-out host's old agents, which
+	// DRS may move anywhere, keep every old SVM of the cluster.
+	l := labtest.Start(t, sim.Config{Hosts: 4, VMsPerHost: 1, SmallHost: small, ProtectedVMsStay: true})
 	before := l.Status()
 	run := upgrade(t, ctx, l, playtest.Options{})
 	require.NotZero(t, run.ExitCode, run.Output)
@@ -227,7 +235,9 @@ func TestDriftedSVMMovedBack(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	l := labtest.Start(t, sim.Config{Hosts: 2, VMsPerHost: 1})
+	// Agents that look on their own host only: the moved SVM's host is left
+	// without protection (with the standard algorithm they would follow it).
+	l := labtest.Start(t, sim.Config{Hosts: 2, VMsPerHost: 1, AgentSelection: sim.SelectHypervisor})
 	v := l.Vars(l.Dir())
 	shared := map[string]string{}
 	for _, h := range v.ESXiHosts {

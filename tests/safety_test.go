@@ -340,7 +340,8 @@ func TestUpgradePlanIsTruthful(t *testing.T) {
 		"1. Deploy **svm-esxi-01-6.2** on esxi-01.lab.local",
 		"2. would configure svm-esxi-01-6.2 through klconfig at the address vCenter reports once it runs: Administration Server ",
 		"KSC task Update Light Agent would be started",
-		"would remove svm-esxi-01-6.1 once the new SVM runs and 1 Light Agent(s) on esxi-01.lab.local are updated (vm-esxi-01-001)",
+		"would remove svm-esxi-01-6.1 once the new SVM runs and 1 Light Agent(s) on esxi-01.lab.local are updated (vm-esxi-01-001), " +
+			"and the 1 Light Agent(s) not updated that DRS may move here from other hosts of its cluster",
 		"would delete the KSC record of svm-esxi-01-6.1 once it is removed",
 		"## esxi-02.lab.local",
 	} {

@@ -95,8 +95,11 @@ func TestUpgradeInWaves(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 			defer cancel()
 			slow := "esxi-01.lab.local"
+			// Protected VMs held on their hosts (DRS VM overrides): where DRS
+			// may move them, every old SVM of the cluster waits for every
+			// agent (TestUpgradeWhileDRSMovesAgents), and waves only deploy.
 			l := labtest.Start(t, sim.Config{Hosts: n, VMsPerHost: 1, AgentUpdateDuration: 500 * time.Millisecond,
-				AgentUpdateSpread: -1, AgentUpdateHosts: map[string]time.Duration{slow: 25 * time.Second}})
+				AgentUpdateSpread: -1, AgentUpdateHosts: map[string]time.Duration{slow: 25 * time.Second}, ProtectedVMsStay: true})
 			require.Equal(t, slow, l.Vars(l.Dir()).ESXiHosts[0], "the slow host leads the first wave")
 			before := l.Counters()
 			stop := make(chan struct{})

@@ -85,6 +85,12 @@ type Rules struct {
 	// Pins holds how each SVM is pinned to its host, by MoRef value, for
 	// SVMs whose placement was read.
 	Pins map[string]Pin
+	// Movable holds, by MoRef value, the VMs fully automated DRS may move
+	// between the hosts of their cluster; nil when DRS was not read (see
+	// drs.go). Elsewhere are the VMs of the same clusters on hosts outside
+	// the scope: their agents may be moved onto the hosts in it.
+	Movable   map[string]bool
+	Elsewhere []VM
 }
 
 // Recognition sources, strongest first.
@@ -113,6 +119,7 @@ type SVM struct {
 	Activated     bool   `json:"activated"`
 	DatabasesDate string `json:"databases_date,omitempty"`
 	Prepared      bool   `json:"prepared"`
+	Cluster       string `json:"cluster,omitempty"`
 	SVMPlacement
 }
 
@@ -138,6 +145,10 @@ type Agent struct {
 	// another site, or gone).
 	Unplaced bool     `json:"unplaced,omitempty"`
 	ServedBy []string `json:"served_by,omitempty"`
+	Cluster  string   `json:"cluster,omitempty"`
+	// DRSMovable: fully automated DRS may move the VM to another host of
+	// its cluster (no DRS VM override holds it); nil when not read.
+	DRSMovable *bool `json:"drs_movable,omitempty"`
 }
 
 func (a Agent) product() Product { return Product{Key: a.Product, DisplayName: a.ProductName} }
@@ -165,6 +176,10 @@ type Hypervisor struct {
 	BlockedRemovals   map[string]string `json:"blocked_removals,omitempty"` // SVM -> reason
 	// Problems a person must see: an SVM moved away, off, or unpinned.
 	Problems []string `json:"problems"`
+	// AgentsMayArrive counts the Light Agents not updated yet on other
+	// hosts of the DRS cluster that DRS may move onto this one, while it
+	// carries an SVM of an old version: its removal waits for them too.
+	AgentsMayArrive int `json:"agents_may_arrive"`
 }
 
 // Summary counts the fleet.
@@ -200,6 +215,9 @@ type Fleet struct {
 	// nor a Light Agent KSC lists with its version: they may need an SVM
 	// nobody can tell, so they block removals on their host.
 	Unknown []UnknownVM `json:"unknown_vms"`
+	// Neighbours are the Light Agents of Rules.Elsewhere that DRS may move
+	// into the scope: only the removal gates read them.
+	Neighbours []Agent `json:"-"`
 }
 
 // UnknownVM is a VM whose protection cannot be read.
@@ -248,13 +266,9 @@ func Build(vms []VM, hosts []KSCHost, r Rules) Fleet {
 			}
 			continue
 		}
-		a := Agent{Name: h.DisplayName, Product: p.Key, ProductName: p.DisplayName, OS: h.OS, Version: p.Version,
-			KSCID: h.ID, IP: h.IP, SVMVersions: r.Compat.ServersOf(p, p.Version)}
-		if a.Product == "" {
-			a.Product = p.DisplayName
-		}
+		a := newAgent(h, p, r)
 		if vm, ok := vmByHostID[h.ID]; ok {
-			a.Name, a.Host = vm.Name, vm.Host
+			a.place(vm, r)
 		} else if r.NarrowedScope {
 			outside++
 			continue
@@ -262,9 +276,9 @@ func Build(vms []VM, hosts []KSCHost, r Rules) Fleet {
 			a.Unplaced = true
 			f.Unmatched = append(f.Unmatched, h.DisplayName)
 		}
-		a.Updated = r.Compat.Serves(r.TargetVersion, p, a.Version)
 		f.Agents = append(f.Agents, a)
 	}
+	f.Neighbours = neighbours(idx, r)
 	f.computeHypervisors(r)
 	f.Summary.AgentsOutsideScope = outside
 	sortFleet(&f)
@@ -301,7 +315,7 @@ func unknown(vm VM, h *KSCHost, r Rules) (UnknownVM, bool) {
 }
 
 func recognise(vm VM, h *KSCHost, r Rules) (SVM, bool) {
-	s := SVM{Name: vm.Name, Moid: vm.Moid, Host: vm.Host, PowerState: vm.PowerState, IP: vm.IP}
+	s := SVM{Name: vm.Name, Moid: vm.Moid, Host: vm.Host, PowerState: vm.PowerState, IP: vm.IP, Cluster: vm.Cluster}
 	if h != nil {
 		s.KSCID, s.KSCName, s.FQDN, s.KSCVisible = h.ID, h.DisplayName, h.FQDN, h.Visible
 		s.Activated, s.DatabasesDate = h.Activated, h.BasesDate
@@ -375,12 +389,12 @@ func (f *Fleet) computeHypervisors(r Rules) {
 	f.Summary = Summary{SVMsByVersion: map[string]int{}, AgentsByVersion: map[string]int{}, AgentsUnplaced: unplaced}
 	oldVersions := map[string]bool{}
 	for _, h := range byName {
-		h.Ready = h.TargetSVMPrepared && len(h.AgentsPending) == 0
 		h.BlockedRemovals = map[string]string{}
 		for _, s := range svmsOn[h.Name] {
 			if s.Target {
 				continue
 			}
+			h.AgentsMayArrive = f.pendingArrivals(s)
 			oldVersions[string(s.Version)] = true
 			if g := Gates(*f, s); g.Passed() {
 				h.RemovableSVMs = append(h.RemovableSVMs, s.Name)
@@ -388,6 +402,7 @@ func (f *Fleet) computeHypervisors(r Rules) {
 				h.BlockedRemovals[s.Name] = g.Reason()
 			}
 		}
+		h.Ready = h.TargetSVMPrepared && len(h.AgentsPending) == 0 && h.AgentsMayArrive == 0
 		if len(h.BlockedRemovals) == 0 {
 			h.BlockedRemovals = nil
 		}

@@ -48,9 +48,10 @@ func (g GateResult) Reason() string {
 }
 
 // Gates checks whether svm may be removed now. The agent gate looks for
-// Light Agents on the same hypervisor that svm serves (by the
+// Light Agents on the same hypervisor, or that DRS may move there from
+// another host of its cluster (drs.go), that svm serves (by the
 // compatibility table, or that the table pairs with no version at all) and
-// that no other running, activated SVM could serve; the replacement gate
+// that no other running, activated SVM there could serve; the replacement gate
 // wants a powered-on SVM of the target line on the same hypervisor; the
 // preparation gate wants that SVM activated and with databases in KSC;
 // the last-SVM gate refuses to leave a hypervisor without any SVM.
@@ -167,33 +168,34 @@ func agentGate(f Fleet, svm SVM, others []SVM) Gate {
 			continue
 		}
 		onHost++
-		unknown := len(a.SVMVersions) == 0
-		if !unknown && !f.Compat.Serves(svm.Version, a.product(), a.Version) {
-			continue
-		}
-		servedElsewhere := false
-		for _, s := range others {
-			if f.serves(s, a) {
-				servedElsewhere = true
-			}
-		}
-		if !servedElsewhere {
+		if f.needs(svm, a, others) {
 			note := ""
-			if unknown {
+			if len(a.SVMVersions) == 0 {
 				note = ", in no row of compatibility"
 			}
 			needing = append(needing, fmt.Sprintf("%s (%s %s%s)", a.Name, a.Product, a.Version, note))
 		}
 	}
 	sort.Strings(needing)
-	g := Gate{Name: GateAgents, Passed: len(needing) == 0,
+	// Agents DRS may move here need it as much (drs.go).
+	arriving, mayArrive := f.arrivalsNeeding(svm, others)
+	sort.Strings(arriving)
+	g := Gate{Name: GateAgents, Passed: len(needing) == 0 && len(arriving) == 0,
 		Reason: fmt.Sprintf("no Light Agent on %s needs Protection Server %s", svm.Host, svm.Version)}
+	var why []string
 	switch {
-	case onHost > 0 && !f.Compat.Knows(svm.Version):
+	case onHost+mayArrive > 0 && !f.Compat.Knows(svm.Version):
 		g.Passed = false
-		g.Reason = fmt.Sprintf("compatibility has no row for Protection Server %s, so which of the %d Light Agent(s) on %s it serves is unknown: add it to the compatibility option", svm.Version, onHost, svm.Host)
+		why = append(why, fmt.Sprintf("compatibility has no row for Protection Server %s, so which of the %d Light Agent(s) on or movable onto %s it serves is unknown: add it to the compatibility option", svm.Version, onHost+mayArrive, svm.Host))
 	case len(needing) > 0:
-		g.Reason = fmt.Sprintf("%d Light Agent(s) on %s still need it: %s", len(needing), svm.Host, listSome(needing, reasonNames))
+		why = append(why, fmt.Sprintf("%d Light Agent(s) on %s still need it: %s", len(needing), svm.Host, listSome(needing, reasonNames)))
+	}
+	if len(arriving) > 0 && f.Compat.Knows(svm.Version) {
+		why = append(why, fmt.Sprintf("%d Light Agent(s) of cluster %s that DRS can move here would need it (on its new host an agent looks for an SVM there first, and with the extended algorithm only there): %s can be moved here by DRS",
+			len(arriving), svm.Cluster, listSome(arriving, reasonNames)))
+	}
+	if len(why) > 0 {
+		g.Reason = strings.Join(why, "; ")
 	}
 	return g
 }

@@ -44,6 +44,9 @@ type Sources struct {
 	Prober    VersionProber
 	// Placements, when set, adds each SVM's pin to the fleet.
 	Placements PlacementReader
+	// DRS, when set, adds which VMs DRS may move, and the agents it may
+	// move onto the hosts in scope (drs.go).
+	DRS DRSReader
 }
 
 // Observe reads vCenter and KSC and builds the fleet. Round trips grow with
@@ -70,6 +73,10 @@ type Snapshot struct {
 	Pins map[string]Pin `json:"pins"`
 	// Narrowed: the VMs were read for a cluster or some hosts only.
 	Narrowed bool `json:"narrowed"`
+	// Movable: by MoRef value, the VMs DRS may move; nil when not read.
+	// Elsewhere: the VMs of the scope's clusters outside its hosts.
+	Movable   map[string]bool `json:"drs_movable"`
+	Elsewhere []VM            `json:"elsewhere,omitempty"`
 }
 
 // Read reads what Observe builds the fleet from.
@@ -81,8 +88,12 @@ func Read(ctx context.Context, src Sources, sc vsphere.Scope, r Rules) (Snapshot
 	var snap Snapshot
 	snap.VMs = make([]VM, 0, len(inv))
 	for _, v := range inv {
-		snap.VMs = append(snap.VMs, VM{Name: v.Name, Moid: v.Moid, Host: v.Host, Cluster: v.Cluster, PowerState: v.PowerState,
-			IP: v.IP, HostName: v.HostName, Marks: v.Marks})
+		snap.VMs = append(snap.VMs, fromInventory(v))
+	}
+	if src.DRS != nil {
+		if err := readDRS(ctx, src.DRS, sc, &snap); err != nil {
+			return Snapshot{}, err
+		}
 	}
 	if src.KSC != nil {
 		for _, keys := range [][]string{r.ProtectionServer, r.LightAgent} {
@@ -123,15 +134,19 @@ func Read(ctx context.Context, src Sources, sc vsphere.Scope, r Rules) (Snapshot
 // when none are given), as Observe would have read it for them.
 func (s Snapshot) Build(hosts []string, r Rules) Fleet {
 	vms := s.VMs
+	r.Movable, r.Elsewhere = s.Movable, s.Elsewhere
 	if len(hosts) > 0 {
 		keep := make(map[string]bool, len(hosts))
 		for _, h := range hosts {
 			keep[h] = true
 		}
 		vms = make([]VM, 0, len(s.VMs))
+		r.Elsewhere = append([]VM(nil), s.Elsewhere...)
 		for _, v := range s.VMs {
 			if keep[v.Host] {
 				vms = append(vms, v)
+			} else if s.Movable != nil {
+				r.Elsewhere = append(r.Elsewhere, v)
 			}
 		}
 	}

@@ -32,17 +32,48 @@ func (c Config) Accepts(psVersion, product, agentVersion string) bool {
 	return false
 }
 
-// servesLocked: an agent connects only to a powered-on, KSC-connected,
-// activated SVM on its own host whose version the table accepts for it
-// (KSVLA 6.2 help, topics 254867 and 254888).
-func (l *Lab) servesLocked(s *svmRec, a *agentRec, version string) bool {
-	return s.on && s.registered && s.activated && s.host == a.host && l.cfg.Accepts(s.version, a.product.Key, version)
+// How a Light Agent picks its SVM (Light Agent policy, KESL 12.1 help,
+// https://support.kaspersky.com/KESL/12.1/en-US/272009.htm): the standard
+// algorithm takes a compatible SVM on the same hypervisor and, when none
+// is, the compatible SVM with the fewest agents anywhere; the extended
+// algorithm limits the scope (hypervisor, cluster, datacenter) and
+// connects to nothing when no SVM is in it.
+const (
+	SelectStandard   = "standard"
+	SelectHypervisor = "hypervisor" // extended algorithm, scope hypervisor
+	SelectCluster    = "cluster"    // extended algorithm, scope cluster
+)
+
+// compatibleLocked: an agent connects only to a powered-on, KSC-connected,
+// activated SVM whose version the table accepts for it (KSVLA 6.2 help,
+// topics 254867 and 254888).
+func (l *Lab) compatibleLocked(s *svmRec, a *agentRec, version string) bool {
+	return s.on && s.registered && s.activated && l.cfg.Accepts(s.version, a.product.Key, version)
 }
 
-func (l *Lab) compatibleSVMLocked(a *agentRec, version string) string {
+// inScopeLocked: the selection algorithm lets a's agent use s at all.
+// Lab assumption (the help does not say): within the cluster scope, an
+// agent also prefers its own host, then the SVM with the fewest agents.
+func (l *Lab) inScopeLocked(s *svmRec, a *agentRec) bool {
+	switch l.cfg.AgentSelection {
+	case SelectHypervisor:
+		return s.host == a.host
+	case SelectCluster:
+		return l.hostCluster[s.host] == l.hostCluster[a.host]
+	}
+	return true
+}
+
+// servesLocked: s can be a's SVM now.
+func (l *Lab) servesLocked(s *svmRec, a *agentRec, version string) bool {
+	return l.compatibleLocked(s, a, version) && l.inScopeLocked(s, a)
+}
+
+// localSVMLocked is a compatible SVM on a's own host, "" when none runs.
+func (l *Lab) localSVMLocked(a *agentRec, version string) string {
 	var names []string
 	for _, s := range l.svms {
-		if l.servesLocked(s, a, version) {
+		if s.host == a.host && l.compatibleLocked(s, a, version) {
 			names = append(names, s.name)
 		}
 	}
@@ -53,10 +84,35 @@ func (l *Lab) compatibleSVMLocked(a *agentRec, version string) string {
 	return names[0]
 }
 
-// evaluateLocked reconnects every powered-on agent to a compatible SVM on
-// its host (keeping its current one while it still serves) and records a
-// gap for each agent that just lost protection. Before Start finishes,
-// events arrive in no useful order, so nothing is evaluated.
+// selectSVMLocked is the SVM a's agent picks: on its own host if one
+// serves it, else the one in scope with the fewest agents.
+func (l *Lab) selectSVMLocked(a *agentRec, version string) string {
+	if local := l.localSVMLocked(a, version); local != "" {
+		return local
+	}
+	load := map[string]int{}
+	for _, o := range l.agents {
+		if o.svm != "" && o != a {
+			load[o.svm]++
+		}
+	}
+	best := ""
+	for _, s := range l.svms {
+		if !l.servesLocked(s, a, version) {
+			continue
+		}
+		if best == "" || load[s.name] < load[best] || (load[s.name] == load[best] && s.name < best) {
+			best = s.name
+		}
+	}
+	return best
+}
+
+// evaluateLocked reconnects every powered-on agent to the SVM its
+// selection algorithm picks (keeping its current one while it still
+// serves, unless an SVM on its own host now does) and records a gap for
+// each agent that just lost protection. Before Start finishes, events
+// arrive in no useful order, so nothing is evaluated.
 func (l *Lab) evaluateLocked(reason string) {
 	if !l.ready {
 		return
@@ -68,18 +124,30 @@ func (l *Lab) evaluateLocked(reason string) {
 			a.svm = ""
 			continue
 		}
-		if cur, ok := l.svms[a.svm]; ok && l.servesLocked(cur, a, a.version) {
+		if cur, ok := l.svms[a.svm]; ok && l.servesLocked(cur, a, a.version) &&
+			(cur.host == a.host || l.localSVMLocked(a, a.version) == "") {
 			continue
 		}
 		was := a.svm
-		a.svm = l.compatibleSVMLocked(a, a.version)
+		a.svm = l.selectSVMLocked(a, a.version)
 		if a.svm == "" && (was != "" || !a.evaluated || a.woke) {
 			l.gaps = append(l.gaps, Gap{Time: now, VM: a.name, Host: a.host, AgentVersion: a.version,
-				Reason: fmt.Sprintf("%s: no powered-on, KSC-connected, activated SVM on %s serves %s %s",
-					reason, a.host, a.product.Key, a.version)})
+				Reason: fmt.Sprintf("%s: no powered-on, KSC-connected, activated SVM %s serves %s %s",
+					reason, l.scopeTextLocked(a), a.product.Key, a.version)})
 		}
 		a.evaluated, a.woke = true, false
 	}
+}
+
+// scopeTextLocked says where a's agent looked for an SVM.
+func (l *Lab) scopeTextLocked(a *agentRec) string {
+	switch l.cfg.AgentSelection {
+	case SelectHypervisor:
+		return "on " + a.host
+	case SelectCluster:
+		return "in the cluster of " + a.host
+	}
+	return "on " + a.host + " or elsewhere"
 }
 
 func (l *Lab) agentNamesLocked() []string {
@@ -210,7 +278,7 @@ func (l *Lab) runAgentUpdate(ctx context.Context, run taskRun) error {
 			if _, ok := due[name]; ok || a.version == a.product.NewVersion || !a.on {
 				continue
 			}
-			if l.compatibleSVMLocked(a, a.product.NewVersion) != "" {
+			if l.localSVMLocked(a, a.product.NewVersion) != "" {
 				due[name] = now.Add(offsets[name])
 				if a.kscID != "" {
 					run.Running(a.kscID)
@@ -225,7 +293,7 @@ func (l *Lab) runAgentUpdate(ctx context.Context, run taskRun) error {
 			done++
 			// Off or without a compatible SVM now: left for a later
 			// reach, or for the failure list.
-			if a := l.agents[name]; a != nil && a.on && l.compatibleSVMLocked(a, a.product.NewVersion) != "" {
+			if a := l.agents[name]; a != nil && a.on && l.localSVMLocked(a, a.product.NewVersion) != "" {
 				a.version = a.product.NewVersion
 				l.ksc.SetProducts(a.kscID, []kscsim.Product{nagentProduct(), a.product.kscProduct(a.version)})
 				l.evaluateLocked("light agent on " + name + " updated to " + a.version)

@@ -31,6 +31,14 @@ func (l *Lab) Moves() []Move {
 	return append([]Move(nil), l.moves...)
 }
 
+// AgentMoves returns every protected VM the lab's DRS or HA moved since
+// Start (its agent follows it).
+func (l *Lab) AgentMoves() []Move {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]Move(nil), l.agentMoves...)
+}
+
 func (l *Lab) vmMoved(vm vcenter.VM) {
 	if a, ok := l.agents[vm.Name]; ok {
 		a.host = vm.Host
@@ -53,9 +61,9 @@ func (l *Lab) drs() {
 }
 
 // DRSPass is one fully automated DRS pass: every powered-on VM that no DRS
-// VM override holds (and, unless DRSMovesProtectedVMs, that is not a
-// seeded protected VM) is migrated to the next host of the cluster with
-// the memory for it and its datastores, as load balancing would.
+// VM override holds (protected VMs included, unless ProtectedVMsStay gave
+// them overrides) is migrated to the next host of the cluster with the
+// memory for it and its datastores, as load balancing would.
 func (l *Lab) DRSPass(ctx context.Context) error {
 	l.clusterMu.Lock()
 	defer l.clusterMu.Unlock()
@@ -65,12 +73,6 @@ func (l *Lab) DRSPass(ctx context.Context) error {
 	}
 	for _, vm := range vms {
 		if !vm.On || vm.Host == "" {
-			continue
-		}
-		l.mu.Lock()
-		_, protected := l.agents[vm.Name]
-		l.mu.Unlock()
-		if protected && !l.cfg.DRSMovesProtectedVMs {
 			continue
 		}
 		if drsOff, _ := l.vc.VMOverrides(vm.Ref); drsOff && !l.cfg.DRSIgnoresOverrides {
@@ -110,8 +112,11 @@ func (l *Lab) moveLocked(ctx context.Context, hosts []vcenter.HostState, vm vcen
 			}
 		}
 		l.mu.Lock()
+		m := Move{Time: time.Now(), VM: vm.Name, From: vm.Host, To: to.Name, By: by}
 		if _, ok := l.svms[vm.Name]; ok || l.seeded[vm.Name] {
-			l.moves = append(l.moves, Move{Time: time.Now(), VM: vm.Name, From: vm.Host, To: to.Name, By: by})
+			l.moves = append(l.moves, m)
+		} else if _, ok := l.agents[vm.Name]; ok {
+			l.agentMoves = append(l.agentMoves, m)
 		}
 		l.mu.Unlock()
 		return nil

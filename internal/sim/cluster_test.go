@@ -104,7 +104,7 @@ func TestMaintenanceAndAutostart(t *testing.T) {
 
 func TestFailHostHARestarts(t *testing.T) {
 	ctx := context.Background()
-	l := startLab(t, Config{Hosts: 2, VMsPerHost: 1, DRSInterval: -1, DRSMovesProtectedVMs: true})
+	l := startLab(t, Config{Hosts: 2, VMsPerHost: 1, DRSInterval: -1})
 	host := vcenter.HostName(0)
 	require.NoError(t, l.FailHost(ctx, host))
 	eventually(t, func() bool { return len(l.Status().Hosts[0].Agents) == 0 })

@@ -141,11 +141,16 @@ type Config struct {
 	// DRSInterval is how often the cluster's fully automated DRS moves
 	// VMs; default DefaultDRSInterval, negative for no DRS passes.
 	DRSInterval time.Duration
-	// DRSMovesProtectedVMs lets DRS move the seeded protected VMs too. Off
-	// by default (a simplification): at a site they move freely and their
-	// agents reconnect to the SVM of the new host, but the lab's tests
-	// count agents per host.
-	DRSMovesProtectedVMs bool
+	// ProtectedVMsStay is a simplification: the seeded protected VMs carry
+	// DRS VM overrides that disable DRS for them, so they never move and
+	// each host keeps its agents. By default they move as at a site: DRS
+	// migrates them like any VM, and their agents look for an SVM from the
+	// new host (AgentSelection).
+	ProtectedVMsStay bool
+	// AgentSelection is how a Light Agent picks its SVM: SelectStandard
+	// (default, the vendor's default), SelectHypervisor or SelectCluster
+	// (the extended algorithm with that scope).
+	AgentSelection string
 	// DRSIgnoresOverrides is for tests only: DRS moves VMs whatever their
 	// DRS VM override says, as if no SVM had been pinned.
 	DRSIgnoresOverrides bool
@@ -242,6 +247,7 @@ func (c *Config) defaults() {
 	setDur(&c.RebootDelay, 5*time.Second)
 	setDur(&c.HeartbeatInterval, time.Second)
 	setDur(&c.DRSInterval, DefaultDRSInterval)
+	setStr(&c.AgentSelection, SelectStandard)
 	if c.ImageBytes == 0 {
 		c.ImageBytes = 1 << 20
 	}
@@ -316,6 +322,11 @@ type Lab struct {
 	ips     map[string]string // VM name -> loopback IP, stable across power cycles
 	gaps    []Gap
 	moves   []Move
+	// agentMoves are the protected VMs DRS or HA moved.
+	agentMoves []Move
+	// hostCluster names each host's cluster (a standalone host: its
+	// datacenter), for the cluster scope of AgentSelection.
+	hostCluster map[string]string
 	// clusterMu serialises the cluster services (DRS, HA, maintenance).
 	clusterMu sync.Mutex
 	ready     bool     // Start is done: connections are evaluated
@@ -329,6 +340,11 @@ type Lab struct {
 // serving klconfig and registered in KSC), and writes the lab files.
 func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	cfg.defaults()
+	switch cfg.AgentSelection {
+	case SelectStandard, SelectHypervisor, SelectCluster:
+	default:
+		return nil, fmt.Errorf("start lab: agent selection %q: want %s, %s or %s", cfg.AgentSelection, SelectStandard, SelectHypervisor, SelectCluster)
+	}
 	l := &Lab{cfg: cfg, dir: cfg.Dir, queue: newQueue(), stop: make(chan struct{}), taskIDs: map[string]string{},
 		svms: map[string]*svmRec{}, agents: map[string]*agentRec{}, seeded: map[string]bool{},
 		ips: map[string]string{}, started: time.Now(), keySeed: randomSecret("hostkey-"),
@@ -375,7 +391,7 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 		Hosts: cfg.Hosts, VMsPerHost: cfg.VMsPerHost, OldVersion: cfg.OldVersion,
 		OldImageSHA256: l.oldImage.SHA256, Unmarked: cfg.Unmarked, Product: cfg.PSDisplayName,
 		Logf: cfg.Logf, NoHA: cfg.NoHA, UnpinnedSeed: cfg.UnpinnedSeed, Capacity: cfg.Capacity,
-		HostCapacity: l.hostCapacity(), SecondDatacenter: cfg.SecondDatacenter,
+		HostCapacity: l.hostCapacity(), SecondDatacenter: cfg.SecondDatacenter, ProtectedVMsStay: cfg.ProtectedVMsStay,
 		Hooks: vcenter.Hooks{
 			OnPowerOn:  func(vm vcenter.VM) { l.queue.put(func() { l.vmPoweredOn(vm) }) },
 			OnPowerOff: func(vm vcenter.VM) { l.queue.put(func() { l.vmPoweredOff(vm) }) },
@@ -441,13 +457,16 @@ func (l *Lab) writeImages() error {
 func (l *Lab) seedKSC() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.hostCluster = map[string]string{}
 	for _, o := range l.vc.Inventory().Others {
 		for _, h := range o.Hosts {
 			l.seeded[h.OldSVM] = true
+			l.hostCluster[h.Name] = o.Name
 		}
 	}
 	for _, h := range l.vc.Inventory().Hosts {
 		l.seeded[h.OldSVM] = true
+		l.hostCluster[h.Name] = l.vc.Inventory().Cluster
 		for i, name := range h.ProtectedVMs {
 			// Products in turn, so every host runs Windows and Linux agents.
 			prod := l.cfg.AgentProducts[i%len(l.cfg.AgentProducts)]

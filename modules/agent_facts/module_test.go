@@ -41,7 +41,8 @@ func hypervisors(t *testing.T, res map[string]any) map[string]hvView {
 // host 2 only its new SVM (agents stay old because the update task ran
 // before it), host 3 nothing new.
 func TestHalfUpgradedFleet(t *testing.T) {
-	l := labtest.Start(t, sim.Config{Hosts: 3, VMsPerHost: 2})
+	// Held on their hosts: otherwise host 3's agents may arrive on host 1.
+	l := labtest.Start(t, sim.Config{Hosts: 3, VMsPerHost: 2, ProtectedVMsStay: true})
 	s := labtest.VSphere(t, l)
 	hosts := l.Vars(l.Dir()).ESXiHosts
 	v := l.Vars(l.Dir())

@@ -61,7 +61,9 @@ func (m *module) sessions(ctx context.Context, o Options) (fleet.Sources, *vsphe
 	if err != nil {
 		return fleet.Sources{}, nil, err
 	}
-	src.Inventory = vc
+	// DRS reads the VMs it may move onto the hosts in scope itself, not
+	// through observe's recorder of the scope's VMs.
+	src.Inventory, src.DRS = vc, vc
 	return src, vc, nil
 }
 

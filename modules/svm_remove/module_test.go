@@ -58,7 +58,9 @@ func assertNoSecrets(t *testing.T, l *sim.Lab, res ansible.Result) {
 // refusal happens in check mode and in apply mode alike and touches
 // nothing.
 func TestGatesBlock(t *testing.T) {
-	l := labtest.Start(t, sim.Config{Hosts: 3, VMsPerHost: 1})
+	// Protected VMs held on their hosts: each host's gates see its own
+	// agents only (drs_test.go has DRS moving them).
+	l := labtest.Start(t, sim.Config{Hosts: 3, VMsPerHost: 1, ProtectedVMsStay: true})
 	s := labtest.VSphere(t, l)
 	hosts := l.Vars(l.Dir()).ESXiHosts
 	labtest.DeployNewSVM(t, l, s, hosts[0])
@@ -167,7 +169,7 @@ func TestGatesBlock(t *testing.T) {
 // A fully upgraded host: check mode predicts, apply removes, the next run
 // finds it absent.
 func TestRemoveUpgradedHost(t *testing.T) {
-	l := labtest.Start(t, sim.Config{Hosts: 2, VMsPerHost: 2})
+	l := labtest.Start(t, sim.Config{Hosts: 2, VMsPerHost: 2, ProtectedVMsStay: true}) // host 2's agents cannot arrive
 	s := labtest.VSphere(t, l)
 	hosts := l.Vars(l.Dir()).ESXiHosts
 	newSVM := labtest.DeployNewSVM(t, l, s, hosts[0])

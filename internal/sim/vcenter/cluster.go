@@ -84,6 +84,25 @@ func (s *seeder) pinSeeded(ctx context.Context, cluster *object.ClusterComputeRe
 	return err
 }
 
+// holdProtected gives the protected VMs DRS VM overrides that disable DRS
+// for them (Config.ProtectedVMsStay), as a site that keeps VMs on their
+// hosts would: vCenter then says they stay, and the lab's DRS leaves them.
+func (s *seeder) holdProtected(ctx context.Context, vms []*object.VirtualMachine) error {
+	var spec types.ClusterConfigSpecEx
+	for _, vm := range vms {
+		spec.DrsVmConfigSpec = append(spec.DrsVmConfigSpec, types.ClusterDrsVmConfigSpec{
+			ArrayUpdateSpec: types.ArrayUpdateSpec{Operation: types.ArrayUpdateOperationAdd},
+			Info:            &types.ClusterDrsVmConfigInfo{Key: vm.Reference(), Enabled: types.NewBool(false)},
+		})
+	}
+	task, err := s.clusterObj.Reconfigure(ctx, &spec, true)
+	if err != nil {
+		return err
+	}
+	_, err = s.await(ctx, task)
+	return err
+}
+
 // setCapacity gives every host its memory, processors and local datastore
 // size. The simulator has no API for hardware, so this edits its model.
 func (v *VCenter) setCapacity() {

@@ -140,9 +140,11 @@ func seed(ctx context.Context, c *vim25.Client, cfg Config, dir string) (Invento
 		inv.Others = append(inv.Others, other)
 	}
 	per := s.cfg.VMsPerHost
+	protected := make([]*object.VirtualMachine, len(s.hosts)*max(per, 0))
 	err := parallel(ctx, seedWorkers, len(s.hosts)*per, func(ctx context.Context, k int) error {
 		i, n := k/per, k%per
-		_, err := s.createVM(ctx, s.hosts[i], vmSpec{
+		var err error
+		protected[k], err = s.createVM(ctx, s.hosts[i], vmSpec{
 			name: inv.Hosts[i].ProtectedVMs[n], guest: "windows2019srv_64Guest", cpus: 2, memoryMB: ProtectedVMMemoryMB,
 			datastore: SharedDatastore, network: s.dvpgNet, ip: inv.Hosts[i].ProtectedIPs[n],
 		})
@@ -151,6 +153,11 @@ func seed(ctx context.Context, c *vim25.Client, cfg Config, dir string) (Invento
 		}
 		return nil
 	})
+	if err == nil && s.cfg.ProtectedVMsStay && len(protected) > 0 {
+		if err := s.holdProtected(ctx, protected); err != nil {
+			return inv, fmt.Errorf("seed vcenter: hold protected VMs: %w", err)
+		}
+	}
 	return inv, err
 }
 

@@ -75,6 +75,9 @@ type Config struct {
 	// UnpinnedSeed seeds old SVMs without the DRS and HA VM overrides the
 	// vendor's wizard gives them.
 	UnpinnedSeed bool
+	// ProtectedVMsStay seeds the protected VMs with DRS VM overrides that
+	// disable DRS for them (a simplification: at a site they move).
+	ProtectedVMsStay bool
 	// Delay slows every SOAP call once seeding is done.
 	Delay simulator.DelayConfig
 	// Hooks are called by the watcher; see Hooks.

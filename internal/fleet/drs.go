@@ -1,0 +1,176 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ksvla/lightagent/internal/vsphere"
+)
+
+// At a site, protected VMs in a fully automated DRS cluster move between
+// its hosts all the time, and a moved VM's Light Agent looks for an SVM
+// from its new host: the standard algorithm takes a compatible SVM on the
+// same hypervisor and, when none is, the one with the fewest agents
+// anywhere; the extended algorithm limits the scope (hypervisor, cluster,
+// datacenter) and connects to nothing when no SVM is in it
+// (https://support.kaspersky.com/KESL/12.1/en-US/272009.htm). So an old
+// SVM may still be needed by an agent that is not on its host yet: the
+// removal gate counts every agent DRS can move onto the host, whatever the
+// algorithm (under the standard one that is more than needed while other
+// old SVMs run; under the hypervisor scope it is exactly what is needed).
+
+// DRSReader reads the clusters' DRS settings and the VMs of a scope
+// (vsphere.Session).
+type DRSReader interface {
+	ClustersDRS(ctx context.Context, datacenter string) (map[string]vsphere.ClusterDRS, error)
+	InventoryReader
+}
+
+// readDRS adds to snap which VMs DRS may move and, for a scope narrowed to
+// hosts, the VMs of those hosts' clusters on the other hosts.
+func readDRS(ctx context.Context, d DRSReader, sc vsphere.Scope, snap *Snapshot) error {
+	clusters, err := d.ClustersDRS(ctx, sc.Datacenter)
+	if err != nil {
+		return err
+	}
+	if len(sc.Hosts) > 0 {
+		inScope := map[string]bool{}
+		wanted := map[string]bool{}
+		for _, v := range snap.VMs {
+			inScope[v.Host] = true
+			if v.Cluster != "" {
+				wanted[v.Cluster] = true
+			}
+		}
+		all, err := d.Inventory(ctx, vsphere.Scope{Datacenter: sc.Datacenter, Cluster: sc.Cluster})
+		if err != nil {
+			return fmt.Errorf("read the VMs DRS may move onto %v: %w", sc.Hosts, err)
+		}
+		for _, v := range all {
+			if !inScope[v.Host] && wanted[v.Cluster] {
+				snap.Elsewhere = append(snap.Elsewhere, fromInventory(v))
+			}
+		}
+	}
+	snap.Movable = map[string]bool{}
+	for _, vms := range [][]VM{snap.VMs, snap.Elsewhere} {
+		for _, v := range vms {
+			if c, ok := clusters[v.Cluster]; ok {
+				if moves, _ := c.Moves(v.Moid); moves {
+					snap.Movable[v.Moid] = true
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func fromInventory(v vsphere.VM) VM {
+	return VM{Name: v.Name, Moid: v.Moid, Host: v.Host, Cluster: v.Cluster, PowerState: v.PowerState,
+		IP: v.IP, HostName: v.HostName, Marks: v.Marks}
+}
+
+// newAgent is the Light Agent KSC lists on h with product p.
+func newAgent(h KSCHost, p Product, r Rules) Agent {
+	a := Agent{Name: h.DisplayName, Product: p.Key, ProductName: p.DisplayName, OS: h.OS, Version: p.Version,
+		KSCID: h.ID, IP: h.IP, SVMVersions: r.Compat.ServersOf(p, p.Version)}
+	if a.Product == "" {
+		a.Product = p.DisplayName
+	}
+	a.Updated = r.Compat.Serves(r.TargetVersion, p, a.Version)
+	return a
+}
+
+// place puts the agent on its VM, with whether DRS may move it.
+func (a *Agent) place(vm VM, r Rules) {
+	a.Name, a.Host, a.Cluster = vm.Name, vm.Host, vm.Cluster
+	if r.Movable != nil {
+		movable := r.Movable[vm.Moid]
+		a.DRSMovable = &movable
+	}
+}
+
+// neighbours are the Light Agents on the VMs of r.Elsewhere that DRS may
+// move.
+func neighbours(idx *hostIndex, r Rules) []Agent {
+	var out []Agent
+	for _, vm := range r.Elsewhere {
+		if !r.Movable[vm.Moid] {
+			continue
+		}
+		h, _ := idx.match(vm)
+		if h == nil {
+			continue
+		}
+		if p, ok := findProduct(*h, r.LightAgent); ok {
+			a := newAgent(*h, p, r)
+			a.place(vm, r)
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// arrivals are the Light Agents on other hosts of svm's cluster that DRS
+// may move onto svm's host.
+func (f Fleet) arrivals(svm SVM) []Agent {
+	if svm.Cluster == "" {
+		return nil
+	}
+	var out []Agent
+	for _, as := range [][]Agent{f.Agents, f.Neighbours} {
+		for _, a := range as {
+			if a.Host != "" && a.Host != svm.Host && a.Cluster == svm.Cluster && a.DRSMovable != nil && *a.DRSMovable {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
+// pendingArrivals counts the arrivals not updated yet.
+func (f Fleet) pendingArrivals(svm SVM) int {
+	n := 0
+	for _, a := range f.arrivals(svm) {
+		if !a.Updated {
+			n++
+		}
+	}
+	return n
+}
+
+// arrivalsNeeding names the arrivals that would need svm on its host: it
+// serves them (or the table pairs them with no version) and no other SVM
+// there does.
+func (f Fleet) arrivalsNeeding(svm SVM, others []SVM) (needing []string, seen int) {
+	for _, a := range f.arrivals(svm) {
+		seen++
+		if !f.needs(svm, a, others) {
+			continue
+		}
+		state := ""
+		switch {
+		case len(a.SVMVersions) == 0:
+			state = ", in no row of compatibility"
+		case !a.Updated && f.TargetVersion != "":
+			state = ", not updated"
+		}
+		needing = append(needing, fmt.Sprintf("%s's %s (%s %s%s)", a.Host, a.Name, a.Product, a.Version, state))
+	}
+	return needing, seen
+}
+
+// needs reports whether agent a, on svm's host, would need svm: svm
+// serves it (or the table pairs it with no version, so nothing proves
+// another SVM can take it) and none of the others serves it now.
+func (f Fleet) needs(svm SVM, a Agent, others []SVM) bool {
+	if len(a.SVMVersions) > 0 && !f.Compat.Serves(svm.Version, a.product(), a.Version) {
+		return false
+	}
+	for _, s := range others {
+		if f.serves(s, a) {
+			return false
+		}
+	}
+	return true
+}
