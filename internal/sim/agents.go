@@ -289,6 +289,9 @@ func (l *Lab) runAgentUpdate(ctx context.Context, run taskRun) error {
 			if at.After(now) {
 				continue
 			}
+			if hold := l.cfg.AgentUpdateHold; hold != nil && l.agents[name] != nil && hold(l.agents[name].host) {
+				continue
+			}
 			delete(due, name)
 			done++
 			// Off or without a compatible SVM now: left for a later

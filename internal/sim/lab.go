@@ -109,7 +109,12 @@ type Config struct {
 	// only on the seed and its name, so a lab replays.
 	AgentUpdateSeed int64
 	// AgentUpdateHosts overrides the drawn time of the named hosts.
-	AgentUpdateHosts    map[string]time.Duration
+	AgentUpdateHosts map[string]time.Duration
+	// AgentUpdateHold is for tests: while it returns true for a host, the
+	// updates of that host's agents stay due, however long the test needs
+	// (an order of events a fixed time cannot promise on a loaded
+	// machine). Called with the lab locked: it must not call the lab.
+	AgentUpdateHold     func(host string) bool
 	NetworkRestartDelay time.Duration // SVM `manageservices restart network`; default 2s
 	RebootDelay         time.Duration // SVM `reboot`; default 5s
 	// HeartbeatInterval is how often powered-on hosts are stamped visible
