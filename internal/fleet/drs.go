@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"sort"
 
 	"github.com/ksvla/lightagent/internal/vsphere"
 )
@@ -111,42 +112,85 @@ func neighbours(idx *hostIndex, r Rules) []Agent {
 	return out
 }
 
-// arrivals are the Light Agents on other hosts of svm's cluster that DRS
-// may move onto svm's host.
-func (f Fleet) arrivals(svm SVM) []Agent {
-	if svm.Cluster == "" {
-		return nil
-	}
-	var out []Agent
+// movableByCluster indexes the agents (in scope and neighbours) that DRS
+// may move, by cluster, sorted by host and name.
+func (f Fleet) movableByCluster() map[string][]Agent {
+	out := map[string][]Agent{}
 	for _, as := range [][]Agent{f.Agents, f.Neighbours} {
 		for _, a := range as {
-			if a.Host != "" && a.Host != svm.Host && a.Cluster == svm.Cluster && a.DRSMovable != nil && *a.DRSMovable {
-				out = append(out, a)
+			if a.Host != "" && a.Cluster != "" && a.DRSMovable != nil && *a.DRSMovable {
+				out[a.Cluster] = append(out[a.Cluster], a)
 			}
 		}
 	}
+	for _, as := range out {
+		sort.Slice(as, func(i, j int) bool {
+			if as[i].Host != as[j].Host {
+				return as[i].Host < as[j].Host
+			}
+			return as[i].Name < as[j].Name
+		})
+	}
 	return out
+}
+
+// arrivals calls visit, in host and name order, for each Light Agent on
+// another host of svm's cluster that DRS may move onto svm's host.
+func (f Fleet) arrivals(svm SVM, visit func(Agent)) {
+	if svm.Cluster == "" {
+		return
+	}
+	index := f.movable
+	if index == nil { // a Fleet not made by Build
+		index = f.movableByCluster()
+	}
+	for _, a := range index[svm.Cluster] {
+		if a.Host != svm.Host {
+			visit(a)
+		}
+	}
 }
 
 // pendingArrivals counts the arrivals not updated yet.
 func (f Fleet) pendingArrivals(svm SVM) int {
 	n := 0
-	for _, a := range f.arrivals(svm) {
+	f.arrivals(svm, func(a Agent) {
 		if !a.Updated {
 			n++
 		}
-	}
+	})
 	return n
 }
 
-// arrivalsNeeding names the arrivals that would need svm on its host: it
-// serves them (or the table pairs them with no version) and no other SVM
-// there does.
-func (f Fleet) arrivalsNeeding(svm SVM, others []SVM) (needing []string, seen int) {
-	for _, a := range f.arrivals(svm) {
+// arrivalsNeeding counts the arrivals that would need svm on its host (it
+// serves them, or the table pairs them with no version, and no other SVM
+// there does) and names the first reasonNames of them; seen counts every
+// arrival. Only the names a reason shows are formatted: a cluster of
+// thousands of agents is read for every SVM.
+func (f Fleet) arrivalsNeeding(svm SVM, others []SVM) (named []string, needing, seen int) {
+	// Whether an agent needs svm depends only on its product and version
+	// (and on svm and others, fixed here): a cluster of thousands of
+	// agents holds a few of those, so each is judged once.
+	type kind struct {
+		key, name string
+		version   Version
+		noRow     bool
+	}
+	verdicts := map[kind]bool{}
+	f.arrivals(svm, func(a Agent) {
 		seen++
-		if !f.needs(svm, a, others) {
-			continue
+		k := kind{a.Product, a.ProductName, a.Version, len(a.SVMVersions) == 0}
+		need, ok := verdicts[k]
+		if !ok {
+			need = f.needs(svm, a, others)
+			verdicts[k] = need
+		}
+		if !need {
+			return
+		}
+		needing++
+		if len(named) >= reasonNames {
+			return
 		}
 		state := ""
 		switch {
@@ -155,9 +199,9 @@ func (f Fleet) arrivalsNeeding(svm SVM, others []SVM) (needing []string, seen in
 		case !a.Updated && f.TargetVersion != "":
 			state = ", not updated"
 		}
-		needing = append(needing, fmt.Sprintf("%s's %s (%s %s%s)", a.Host, a.Name, a.Product, a.Version, state))
-	}
-	return needing, seen
+		named = append(named, fmt.Sprintf("%s's %s (%s %s%s)", a.Host, a.Name, a.Product, a.Version, state))
+	})
+	return named, needing, seen
 }
 
 // needs reports whether agent a, on svm's host, would need svm: svm

@@ -218,6 +218,11 @@ type Fleet struct {
 	// Neighbours are the Light Agents of Rules.Elsewhere that DRS may move
 	// into the scope: only the removal gates read them.
 	Neighbours []Agent `json:"-"`
+	// movable indexes the agents DRS may move by cluster, sorted by host
+	// and name: the gates of every SVM read it (drs.go), so it is built
+	// once, not scanned per SVM (64 hosts x 4096 agents made facts 3x
+	// slower).
+	movable map[string][]Agent
 }
 
 // UnknownVM is a VM whose protection cannot be read.
@@ -279,6 +284,7 @@ func Build(vms []VM, hosts []KSCHost, r Rules) Fleet {
 		f.Agents = append(f.Agents, a)
 	}
 	f.Neighbours = neighbours(idx, r)
+	f.movable = f.movableByCluster()
 	f.computeHypervisors(r)
 	f.Summary.AgentsOutsideScope = outside
 	sortFleet(&f)

@@ -70,6 +70,14 @@ func GatesForced(f Fleet, svm SVM) GateResult {
 // agents_pending has every name).
 const reasonNames = 10
 
+// listFirst joins the names shown of total items and counts the rest.
+func listFirst(shown []string, total int) string {
+	if total <= len(shown) {
+		return strings.Join(shown, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(shown, ", "), total-len(shown))
+}
+
 // listSome joins the first max items and counts the rest.
 func listSome(items []string, max int) string {
 	if len(items) <= max {
@@ -178,9 +186,8 @@ func agentGate(f Fleet, svm SVM, others []SVM) Gate {
 	}
 	sort.Strings(needing)
 	// Agents DRS may move here need it as much (drs.go).
-	arriving, mayArrive := f.arrivalsNeeding(svm, others)
-	sort.Strings(arriving)
-	g := Gate{Name: GateAgents, Passed: len(needing) == 0 && len(arriving) == 0,
+	arriving, arrivingCount, mayArrive := f.arrivalsNeeding(svm, others)
+	g := Gate{Name: GateAgents, Passed: len(needing) == 0 && arrivingCount == 0,
 		Reason: fmt.Sprintf("no Light Agent on %s needs Protection Server %s", svm.Host, svm.Version)}
 	var why []string
 	switch {
@@ -190,9 +197,9 @@ func agentGate(f Fleet, svm SVM, others []SVM) Gate {
 	case len(needing) > 0:
 		why = append(why, fmt.Sprintf("%d Light Agent(s) on %s still need it: %s", len(needing), svm.Host, listSome(needing, reasonNames)))
 	}
-	if len(arriving) > 0 && f.Compat.Knows(svm.Version) {
+	if arrivingCount > 0 && f.Compat.Knows(svm.Version) {
 		why = append(why, fmt.Sprintf("%d Light Agent(s) of cluster %s that DRS can move here would need it (on its new host an agent looks for an SVM there first, and with the extended algorithm only there): %s can be moved here by DRS",
-			len(arriving), svm.Cluster, listSome(arriving, reasonNames)))
+			arrivingCount, svm.Cluster, listFirst(arriving, arrivingCount)))
 	}
 	if len(why) > 0 {
 		g.Reason = strings.Join(why, "; ")

@@ -13,7 +13,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ksvla/lightagent/internal/ansible"
 	"github.com/ksvla/lightagent/internal/ansible/ansibletest"
@@ -465,7 +464,7 @@ func TestLeftoverFromKilledRun(t *testing.T) {
 	ctx := ctxFor(t)
 	host := e.v.ESXiHosts[0]
 	name := e.v.SVMs[host]
-	left := e.halfImported(t, host, name)
+	left := labtest.HalfImportedVM(t, e.s, e.v.Datacenter, host, e.v.LocalDatastores[host], name)
 
 	args := e.args(host, name, nil)
 	check := e.run(t, ctx, args, ansibletest.Mode{Check: true})
@@ -481,7 +480,7 @@ func TestLeftoverFromKilledRun(t *testing.T) {
 	assert.Equal(t, []any{"removed " + path + ": half-created by an interrupted run (its import never completed)"}, res["warnings"])
 	vms := e.vms(t, name)
 	require.Len(t, vms, 1, "no duplicate")
-	assert.NotEqual(t, left.Value, vms[0].Moid, "the leftover is gone, a new VM deployed")
+	assert.NotEqual(t, left, vms[0].Moid, "the leftover is gone, a new VM deployed")
 	assert.False(t, vms[0].ImportIncomplete)
 	assert.Equal(t, vsphere.RoleSVM, vms[0].Marks[vsphere.MarkRole])
 	e.noLeftover(t, host, name)
@@ -489,36 +488,6 @@ func TestLeftoverFromKilledRun(t *testing.T) {
 	again := e.run(t, ctx, args, ansibletest.Mode{})
 	require.False(t, again.Failed(), again.Msg())
 	assert.False(t, again.Changed())
-}
-
-// halfImported creates what a killed Import leaves: a VM of name on host
-// whose extraConfig still says the import is incomplete.
-func (e env) halfImported(t testing.TB, host, name string) types.ManagedObjectReference {
-	t.Helper()
-	ctx := context.Background()
-	dc, err := e.s.Datacenter(ctx, e.v.Datacenter)
-	require.NoError(t, err)
-	h, err := e.s.Host(ctx, dc, host)
-	require.NoError(t, err)
-	pool, err := e.s.ResourcePool(ctx, dc, h, "")
-	require.NoError(t, err)
-	folder, err := e.s.Folder(ctx, dc, "")
-	require.NoError(t, err)
-	spec := types.VirtualMachineConfigSpec{
-		Name: name, GuestId: "otherLinux64Guest", NumCPUs: 1, MemoryMB: 64,
-		Files:       &types.VirtualMachineFileInfo{VmPathName: "[" + e.v.LocalDatastores[host] + "]"},
-		ExtraConfig: []types.BaseOptionValue{&types.OptionValue{Key: vsphere.ImportMarkerKey, Value: vsphere.ImportMarkerIncomplete}},
-	}
-	task, err := folder.CreateVM(ctx, spec, pool, h)
-	require.NoError(t, err)
-	info, err := task.WaitForResult(ctx)
-	require.NoError(t, err)
-	ref := info.Result.(types.ManagedObjectReference)
-	lo, err := e.s.FindLeftover(ctx, dc, name)
-	require.NoError(t, err)
-	require.NotNil(t, lo)
-	require.Len(t, lo.VMs, 1)
-	return ref
 }
 
 // An image URL with image_sha256 is downloaded once in a real run: the
