@@ -109,7 +109,8 @@ func TestUpgradeInWaves(t *testing.T) {
 			var held atomic.Bool
 			held.Store(!strict)
 			const holdAtMost = 8 * time.Minute
-			time.AfterFunc(holdAtMost, func() { held.Store(false) })
+			giveUp := time.AfterFunc(holdAtMost, func() { held.Store(false) })
+			defer giveUp.Stop()
 			// Protected VMs held on their hosts (DRS VM overrides): where DRS
 			// may move them, every old SVM of the cluster waits for every
 			// agent (TestUpgradeWhileDRSMovesAgents), and waves only deploy.

@@ -99,12 +99,9 @@ func keptNote(ks []Kept) string {
 func (*module) Plan(c *call, obs observed) (*Plan, error) {
 	p, err := plan(obs, c.Options.BatchSize)
 	if err != nil {
-		// The runtime reports only a plan it got; a refused one still
-		// says what it selected and refused.
-		for k, v := range p.Report() {
-			c.Set(k, v)
-		}
-		return nil, err
+		// Returned with the error: the runtime reports it, so a refused
+		// run still says what it selected and refused.
+		return p, err
 	}
 	switch {
 	case p.Empty():

@@ -159,12 +159,9 @@ func (*module) Plan(c *call, obs observed) (*Plan, error) {
 	o := c.Options
 	p, err := plan(o, obs)
 	if err != nil {
-		// The runtime reports only a plan it got; a refused one still
-		// says what blocked.
-		for k, v := range p.Report() {
-			c.Set(k, v)
-		}
-		return nil, err
+		// Returned with the error: the runtime reports it, so a refused
+		// run still says what it found blocked.
+		return p, err
 	}
 	for _, it := range p.Remove {
 		for _, g := range it.Gates {
