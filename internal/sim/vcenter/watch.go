@@ -9,7 +9,6 @@ import (
 	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
-	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
@@ -50,7 +49,7 @@ type Hooks struct {
 //
 // Why a property collector and not the simulator's registry handlers:
 // handlers run inside the simulator's locks (calling back deadlocks) and
-// see only internal objects, while WaitForUpdatesEx over a container view
+// see only internal objects, while WaitForUpdatesEx over the inventory
 // is what a real vCenter client does. The simulator does not publish
 // every change through the collector, though: keyed extraConfig changes
 // and SetField custom values never reach it. So the collector only says
@@ -106,15 +105,14 @@ func (w *watcher) run(ctx context.Context, synced chan struct{}) error {
 		return fmt.Errorf("create property collector: %w", err)
 	}
 	defer func() { _ = pc.Destroy(context.Background()) }() // best effort: the session ends with the lab
-	cv, err := view.NewManager(w.c).CreateContainerView(ctx, w.c.ServiceContent.RootFolder, []string{"VirtualMachine"}, true)
-	if err != nil {
-		return fmt.Errorf("create container view: %w", err)
-	}
-	defer func() { _ = cv.Destroy(context.Background()) }()
-
-	filter := new(property.WaitFilter).Add(cv.Reference(), "VirtualMachine", watchedProps, &types.TraversalSpec{
-		Type: "ContainerView", Path: "view",
-	})
+	// From the root folder through the inventory tree, not over a
+	// container view: the govmomi v0.56.0 simulator locks a filter over a
+	// view in both orders (the filter, then the view in WaitForUpdatesEx;
+	// the view, then the filter when a VM is added to it), and under many
+	// parallel imports that deadlocks (vmware/govmomi#4109, fixed after
+	// the pinned version). The root folder never changes during a run, so
+	// the filter is never locked from the other side.
+	filter := new(property.WaitFilter).Add(w.c.ServiceContent.RootFolder, "VirtualMachine", watchedProps, vmTraversal()...)
 	filter.Spec.ObjectSet[0].Skip = types.NewBool(true)
 	// The first batch (every VM that exists) comes in update sets of at
 	// most 100 objects, like vCenter's: it is complete only when a set is
@@ -143,6 +141,19 @@ func (w *watcher) run(ctx context.Context, synced chan struct{}) error {
 		}
 		return false
 	})
+}
+
+// vmTraversal reaches every VM under a folder: child folders and
+// datacenters' VM folders, and the VMs of vApps.
+func vmTraversal() []types.BaseSelectionSpec {
+	folder := &types.SelectionSpec{Name: "folder"}
+	return []types.BaseSelectionSpec{
+		&types.TraversalSpec{SelectionSpec: types.SelectionSpec{Name: "folder"}, Type: "Folder", Path: "childEntity",
+			SelectSet: []types.BaseSelectionSpec{folder, &types.SelectionSpec{Name: "datacenter"}, &types.SelectionSpec{Name: "vapp"}}},
+		&types.TraversalSpec{SelectionSpec: types.SelectionSpec{Name: "datacenter"}, Type: "Datacenter", Path: "vmFolder",
+			SelectSet: []types.BaseSelectionSpec{folder}},
+		&types.TraversalSpec{SelectionSpec: types.SelectionSpec{Name: "vapp"}, Type: "VirtualApp", Path: "vm"},
+	}
 }
 
 func (w *watcher) apply(ctx context.Context, u types.ObjectUpdate) {
