@@ -31,6 +31,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -138,7 +139,19 @@ func main() {
 	root := flag.String("root", ".", "repository root")
 	out := flag.String("out", "bench", "directory for the results")
 	profile := flag.String("profile", "quick", "quick (make bench, under 15 minutes) or full (make bench-full)")
+	cpuProfile := flag.String("cpuprofile", "", "write the runner's CPU profile (the in-process labs: vCenter, KSC, SVMs) to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: -cpuprofile:", err)
+			os.Exit(2)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	prof, ok := profiles[*profile]
 	if !ok {
 		fmt.Fprintf(os.Stderr, "bench: -profile %q: want quick or full\n", *profile)
@@ -148,6 +161,7 @@ func main() {
 	defer stop()
 	if err := suite(ctx, *root, *out, prof); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }

@@ -38,7 +38,7 @@ func waves(ctx context.Context, e *Env) Section {
 	}
 	sec := Section{Title: "4b. Rollout in waves (issue 20)",
 		Intro: fmt.Sprintf("`ansible-playbook playbooks/upgrade.yml -e upgrade_waves='[1, \"10%%\", \"100%%\"]' -e upgrade_deploy_parallel=%d "+
-			"-e agent_wait_delay=%d -f %d` on a fresh lab (3 protected VMs per host, 1 MiB image), the Light Agent update taking each host "+
+			"-e agent_wait_delay=%d -e ksvla_agent_selection=standard -f %d` on a fresh lab (DRS moving the protected VMs, the agents choosing their SVM by the standard algorithm; 3 protected VMs per host, 1 MiB image), the Light Agent update taking each host "+
 			"its own time: log-normal, median %s, sigma %.0f, seed 1. Critical path: the same playbook upgrading alone a 1-host lab whose "+
 			"update takes the slowest host's time (its own deploy, boot, preparation, agent update and removal). Load: the lab's counters "+
 			"over the run (`ksvla-lab status`).", wavesDeployBound, wavesDelay, wavesForks, wavesAgentMedian, wavesSpread)}
@@ -69,6 +69,10 @@ func playbookRun(ctx context.Context, e *Env, l *lab, hosts int) (Sample, sim.Co
 		"-e", `{"upgrade_waves": [1, "10%", "100%"]}`, "-e", "upgrade_deploy_parallel=" + strconv.Itoa(wavesDeployBound),
 		"-e", "agent_wait_delay=" + strconv.Itoa(wavesDelay), "-e", "ksc_wait_delay=1", "-e", "ksc_task_poll=1",
 		"-e", "ksvla_facts_cache=" + filepath.Join(l.Dir(), "facts-cache.json"),
+		// The lab's Light Agents pick their SVM by the vendor's standard algorithm, as a site's
+		// policy does by default: stated, so each old SVM waits for its own host's agents and
+		// one anchor per cluster for the agents DRS may move (not every SVM for every agent).
+		"-e", "ksvla_agent_selection=standard",
 		"-f", strconv.Itoa(wavesForks)}, Env: connEnv, Dir: e.Root})
 	return s, l.Counters().Sub(before), err
 }

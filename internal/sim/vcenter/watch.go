@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/vmware/govmomi/event"
 	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
@@ -47,14 +49,13 @@ type Hooks struct {
 
 // watchedProps are the properties whose changes the watcher follows.
 //
-// Why a property collector and not the simulator's registry handlers:
-// handlers run inside the simulator's locks (calling back deadlocks) and
-// see only internal objects, while WaitForUpdatesEx over the inventory
-// is what a real vCenter client does. The simulator does not publish
-// every change through the collector, though: keyed extraConfig changes
-// and SetField custom values never reach it. So the collector only says
-// *when* a VM was powered on, off or destroyed, and the VM's details are
-// read afresh at that moment.
+// Why the API and not the simulator's registry handlers: handlers run
+// inside the simulator's locks (calling back deadlocks) and see only
+// internal objects, while events and property reads are what a real
+// vCenter client uses. The simulator does not publish every change, though:
+// keyed extraConfig changes and SetField custom values never reach a
+// collector. So the watcher only learns *when* a VM was powered on, off,
+// moved or destroyed, and the VM's details are read afresh at that moment.
 var watchedProps = []string{"name", "runtime.powerState", "runtime.host"}
 
 var detailProps = []string{"name", "runtime.host", "runtime.powerState", "config.extraConfig",
@@ -68,6 +69,7 @@ type watcher struct {
 	last   map[types.ManagedObjectReference]VM
 	hosts  map[types.ManagedObjectReference]string
 	fields map[int32]string
+	early  map[types.ManagedObjectReference]int // power-ons read before their event
 }
 
 // watch follows VM power state until ctx ends, closing synced after the
@@ -77,7 +79,8 @@ type watcher struct {
 func (v *VCenter) watch(ctx context.Context, synced chan struct{}) error {
 	w := &watcher{c: v.client.Client, hooks: v.cfg.Hooks, logf: v.cfg.Logf,
 		on: map[types.ManagedObjectReference]bool{}, last: map[types.ManagedObjectReference]VM{},
-		hosts: map[types.ManagedObjectReference]string{}, fields: map[int32]string{}}
+		hosts: map[types.ManagedObjectReference]string{}, fields: map[int32]string{},
+		early: map[types.ManagedObjectReference]int{}}
 	for {
 		err := w.run(ctx, synced)
 		if ctx.Err() != nil {
@@ -100,60 +103,243 @@ func (v *VCenter) watch(ctx context.Context, synced chan struct{}) error {
 }
 
 func (w *watcher) run(ctx context.Context, synced chan struct{}) error {
+	cv, err := view.NewManager(w.c).CreateContainerView(ctx, w.c.ServiceContent.RootFolder, []string{"VirtualMachine"}, true)
+	if err != nil {
+		return fmt.Errorf("create container view: %w", err)
+	}
+	defer func() { _ = cv.Destroy(context.Background()) }() // best effort: the session ends with the lab
+	ec, err := event.NewManager(w.c).CreateCollectorForEvents(ctx, types.EventFilterSpec{EventTypeId: vmEvents})
+	if err != nil {
+		return fmt.Errorf("create event collector: %w", err)
+	}
+	defer func() { _ = ec.Destroy(context.Background()) }()
+	if err := ec.SetPageSize(ctx, 1); err != nil { // the page is only a signal
+		return fmt.Errorf("event collector page size: %w", err)
+	}
+	if _, err := w.readEvents(ctx, ec); err != nil { // history: the first poll reads the state
+		return err
+	}
 	pc, err := property.DefaultCollector(w.c).Create(ctx)
 	if err != nil {
 		return fmt.Errorf("create property collector: %w", err)
 	}
-	defer func() { _ = pc.Destroy(context.Background()) }() // best effort: the session ends with the lab
-	// From the root folder through the inventory tree, not over a
-	// container view: the govmomi v0.56.0 simulator locks a filter over a
-	// view in both orders (the filter, then the view in WaitForUpdatesEx;
-	// the view, then the filter when a VM is added to it), and under many
-	// parallel imports that deadlocks (vmware/govmomi#4109, fixed after
-	// the pinned version). The root folder never changes during a run, so
-	// the filter is never locked from the other side.
-	filter := new(property.WaitFilter).Add(w.c.ServiceContent.RootFolder, "VirtualMachine", watchedProps, vmTraversal()...)
-	filter.Spec.ObjectSet[0].Skip = types.NewBool(true)
-	// The first batch (every VM that exists) comes in update sets of at
-	// most 100 objects, like vCenter's: it is complete only when a set is
-	// no longer truncated.
-	first := true
-	seen := map[types.ManagedObjectReference]bool{}
-	return property.WaitForUpdatesEx(ctx, pc, filter, func(updates []types.ObjectUpdate) bool {
-		for _, u := range updates {
-			if first {
-				seen[u.Obj] = true
+	defer func() { _ = pc.Destroy(context.Background()) }()
+	filter := new(property.WaitFilter).Add(ec.Reference(), "EventHistoryCollector", []string{"latestPage"})
+	if _, err := pc.CreateFilter(ctx, filter.CreateFilter); err != nil {
+		return fmt.Errorf("create filter: %w", err)
+	}
+
+	polled, _, err := w.poll(ctx, cv, nil, nil, true)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-synced:
+	default:
+		close(synced)
+	}
+	version := ""
+	wait := int32(safetyPoll / time.Second)
+	var pending []vmEvent // events whose change the last read did not show yet
+	for {
+		if len(pending) == 0 {
+			set, err := pc.WaitForUpdates(ctx, version, &types.WaitOptions{MaxWaitSeconds: &wait})
+			if err != nil {
+				return fmt.Errorf("wait for vm events: %w", err)
 			}
-			w.apply(ctx, u)
-		}
-		if first && !filter.Truncated {
-			first = false
-			for ref := range w.on {
-				if !seen[ref] { // vanished while the watcher was not listening
-					w.apply(ctx, types.ObjectUpdate{Obj: ref, Kind: types.ObjectUpdateKindLeave})
-				}
-			}
-			select {
-			case <-synced:
-			default:
-				close(synced)
+			if set != nil {
+				version = set.Version
 			}
 		}
-		return false
-	})
+		start := time.Now()
+		evs, err := w.readEvents(ctx, ec)
+		if err != nil {
+			return err
+		}
+		if polled, pending, err = w.poll(ctx, cv, polled, append(pending, evs...), false); err != nil {
+			return err
+		}
+		// Events come in bursts (a wave of imports): one read of every VM
+		// answers a burst, and the reads take at most a quarter of the time.
+		pause := max(minPollGap, 3*time.Since(start))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(pause):
+		}
+	}
 }
 
-// vmTraversal reaches every VM under a folder: child folders and
-// datacenters' VM folders, and the VMs of vApps.
-func vmTraversal() []types.BaseSelectionSpec {
-	folder := &types.SelectionSpec{Name: "folder"}
-	return []types.BaseSelectionSpec{
-		&types.TraversalSpec{SelectionSpec: types.SelectionSpec{Name: "folder"}, Type: "Folder", Path: "childEntity",
-			SelectSet: []types.BaseSelectionSpec{folder, &types.SelectionSpec{Name: "datacenter"}, &types.SelectionSpec{Name: "vapp"}}},
-		&types.TraversalSpec{SelectionSpec: types.SelectionSpec{Name: "datacenter"}, Type: "Datacenter", Path: "vmFolder",
-			SelectSet: []types.BaseSelectionSpec{folder}},
-		&types.TraversalSpec{SelectionSpec: types.SelectionSpec{Name: "vapp"}, Type: "VirtualApp", Path: "vm"},
+// Why events and a read of the VMs, not a property filter over them: the
+// simulator answers every change of any object by collecting every object
+// of every filter (at 64 hosts the lab's own watcher took half the lab's
+// CPU), and a filter that traverses a container view deadlocks in the
+// pinned govmomi v0.56.0 (vmware/govmomi#4109: the filter, then the view,
+// in WaitForUpdatesEx; the view, then the filter, when a VM is added). A
+// filter on an event collector's one-event page is cheap and never
+// traverses anything; each burst of VM events then costs one read of the
+// VMs, through a container view without a filter.
+var vmEvents = []string{"VmPoweredOnEvent", "VmPoweredOffEvent", "VmSuspendedEvent", "VmResettingEvent",
+	"VmGuestShutdownEvent", "VmRemovedEvent", "VmMigratedEvent", "VmRelocatedEvent", "VmRestartedOnAlternateHostEvent"}
+
+const (
+	// safetyPoll reads the VMs even without an event: a change the
+	// simulator posts no event for is seen this late.
+	safetyPoll = 2 * time.Second
+	minPollGap = 20 * time.Millisecond
+	// pendingFor: how long an event may wait for its change to show
+	// (the simulator posts some events just before the change).
+	pendingFor = 2 * time.Second
+)
+
+// vmEvent is one VM event, in the order vCenter posted it.
+type vmEvent struct {
+	vm      types.ManagedObjectReference
+	powerOn bool
+	at      time.Time
+}
+
+// readEvents drains the collector: the VM events since the last read, in order.
+func (w *watcher) readEvents(ctx context.Context, ec *event.HistoryCollector) ([]vmEvent, error) {
+	var out []vmEvent
+	for {
+		evs, err := ec.ReadNextEvents(ctx, 1000)
+		if err != nil {
+			return nil, fmt.Errorf("read vm events: %w", err)
+		}
+		if len(evs) == 0 {
+			return out, nil
+		}
+		now := time.Now()
+		for _, e := range evs {
+			if vm := e.GetEvent().Vm; vm != nil {
+				_, on := e.(*types.VmPoweredOnEvent)
+				out = append(out, vmEvent{vm: vm.Vm, powerOn: on, at: now})
+			}
+		}
 	}
+}
+
+type polledVM struct {
+	name  string
+	state types.VirtualMachinePowerState
+	host  types.ManagedObjectReference
+}
+
+// poll reads every VM and hands apply what changed since prev, as the
+// updates a property filter would have sent: first the VMs of evs in the
+// order of their last event, so that the lab sees the moments between
+// two changes (an SVM moved away, then the VM it protected), then any
+// other change. It returns the events whose change the read does not show
+// yet, to be read again shortly.
+func (w *watcher) poll(ctx context.Context, cv *view.ContainerView, prev map[types.ManagedObjectReference]polledVM,
+	evs []vmEvent, first bool) (map[types.ManagedObjectReference]polledVM, []vmEvent, error) {
+	var vms []mo.VirtualMachine
+	if err := cv.Retrieve(ctx, []string{"VirtualMachine"}, watchedProps, &vms); err != nil {
+		return prev, evs, fmt.Errorf("read vms: %w", err)
+	}
+	now := make(map[types.ManagedObjectReference]polledVM, len(vms))
+	for _, vm := range vms {
+		p := polledVM{name: vm.Name, state: vm.Runtime.PowerState}
+		if vm.Runtime.Host != nil {
+			p.host = *vm.Runtime.Host
+		}
+		now[vm.Self] = p
+	}
+	last := map[types.ManagedObjectReference]int{}
+	onEvents := map[types.ManagedObjectReference]int{}
+	for i, e := range evs {
+		last[e.vm] = i
+		if e.powerOn {
+			onEvents[e.vm]++
+		}
+	}
+	var pending []vmEvent
+	done := map[types.ManagedObjectReference]bool{}
+	for i, e := range evs {
+		if last[e.vm] != i {
+			continue
+		}
+		done[e.vm] = true
+		// Power-ons the reads saw before their event (the simulator posts
+		// it just before the change) explain that many power-on events;
+		// one more, with the VM on at both reads, is a power cycle.
+		was, known := prev[e.vm]
+		p, exists := now[e.vm]
+		on := types.VirtualMachinePowerStatePoweredOn
+		turnedOn := known && exists && was.state != on && p.state == on
+		rest := onEvents[e.vm] - w.early[e.vm] - b2i(turnedOn)
+		w.early[e.vm] = max(0, -rest)
+		cycle := rest > 0 && known && exists && was.state == on && p.state == on
+		seen := w.changed(ctx, e.vm, prev, now, cycle)
+		explained := seen || (onEvents[e.vm] > 0 && rest <= 0)
+		if !explained && time.Since(e.at) < pendingFor {
+			for _, pe := range evs {
+				if pe.vm == e.vm {
+					pending = append(pending, pe)
+				}
+			}
+		}
+	}
+	for ref, p := range now {
+		if done[ref] {
+			continue
+		}
+		if was, known := prev[ref]; known && was.state != types.VirtualMachinePowerStatePoweredOn && p.state == types.VirtualMachinePowerStatePoweredOn {
+			w.early[ref]++ // its event comes with the next read
+		}
+		w.changed(ctx, ref, prev, now, false)
+	}
+	for ref := range prev {
+		if _, ok := now[ref]; !ok && !done[ref] {
+			delete(w.early, ref)
+			w.apply(ctx, types.ObjectUpdate{Obj: ref, Kind: types.ObjectUpdateKindLeave})
+		}
+	}
+	if first { // a retry after an error: what vanished while the watcher was not listening
+		for ref := range w.on {
+			if _, ok := now[ref]; !ok {
+				w.apply(ctx, types.ObjectUpdate{Obj: ref, Kind: types.ObjectUpdateKindLeave})
+			}
+		}
+	}
+	return now, pending, nil
+}
+
+// changed hands apply the change of one VM between two reads and says
+// whether there was one. A VM powered on (cycled) that was on and is on
+// went through a power cycle in between.
+func (w *watcher) changed(ctx context.Context, ref types.ManagedObjectReference, prev, now map[types.ManagedObjectReference]polledVM, cycled bool) bool {
+	was, known := prev[ref]
+	p, exists := now[ref]
+	on := types.VirtualMachinePowerStatePoweredOn
+	switch {
+	case !exists && known:
+		delete(w.early, ref)
+		w.apply(ctx, types.ObjectUpdate{Obj: ref, Kind: types.ObjectUpdateKindLeave})
+	case !exists:
+		return false
+	case !known:
+		w.apply(ctx, types.ObjectUpdate{Obj: ref, Kind: types.ObjectUpdateKindEnter, ChangeSet: []types.PropertyChange{
+			{Name: "name", Val: p.name}, {Name: "runtime.powerState", Val: p.state}, {Name: "runtime.host", Val: p.host}}})
+	case cycled && was.state == on && p.state == on:
+		w.apply(ctx, types.ObjectUpdate{Obj: ref, Kind: types.ObjectUpdateKindModify, ChangeSet: []types.PropertyChange{
+			{Name: "runtime.powerState", Val: types.VirtualMachinePowerStatePoweredOff}}})
+		w.apply(ctx, types.ObjectUpdate{Obj: ref, Kind: types.ObjectUpdateKindModify, ChangeSet: []types.PropertyChange{
+			{Name: "runtime.host", Val: p.host}, {Name: "runtime.powerState", Val: p.state}}})
+	case p.state != was.state || p.host != was.host:
+		var cs []types.PropertyChange
+		if p.host != was.host {
+			cs = append(cs, types.PropertyChange{Name: "runtime.host", Val: p.host})
+		}
+		if p.state != was.state {
+			cs = append(cs, types.PropertyChange{Name: "runtime.powerState", Val: p.state})
+		}
+		w.apply(ctx, types.ObjectUpdate{Obj: ref, Kind: types.ObjectUpdateKindModify, ChangeSet: cs})
+	default:
+		return false
+	}
+	return true
 }
 
 func (w *watcher) apply(ctx context.Context, u types.ObjectUpdate) {
@@ -326,4 +512,11 @@ func (w *watcher) fieldName(ctx context.Context, key int32) (string, error) {
 		return name, nil
 	}
 	return fmt.Sprint(key), nil // definition removed meanwhile: keep the value under its key
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/types"
@@ -86,4 +87,46 @@ func TestWatcherSurvivesManyConcurrentCreates(t *testing.T) {
 		}
 		return len(missing) == 0
 	}, 30*time.Second, 50*time.Millisecond, "the watcher did not report every power-on: %v", &missing)
+}
+
+// The watcher reads the VMs once per burst of events, so it must not
+// lose what happened between two reads: a power cycle faster than a read
+// is reported as off then on, and the changes of two VMs come in the order
+// vCenter made them (the lab judges protection at each step).
+func TestWatcherKeepsFastChangesAndTheirOrder(t *testing.T) {
+	v, c, ev := start(t, Config{Hosts: 2, VMsPerHost: 1})
+	ctx := context.Background()
+	finder := labFinder(t, c)
+	inv := v.Inventory()
+	vm, err := finder.VirtualMachine(ctx, inv.Hosts[0].ProtectedVMs[0])
+	require.NoError(t, err)
+	name := inv.Hosts[0].ProtectedVMs[0]
+	for range 5 {
+		before, _ := ev.snapshot()
+		task, err := vm.PowerOff(ctx)
+		require.NoError(t, err)
+		require.NoError(t, task.Wait(ctx))
+		task, err = vm.PowerOn(ctx)
+		require.NoError(t, err)
+		require.NoError(t, task.Wait(ctx))
+		require.Eventually(t, func() bool {
+			log, _ := ev.snapshot()
+			return len(log) >= len(before)+2
+		}, 5*time.Second, 10*time.Millisecond, "a power cycle was not reported")
+		log, _ := ev.snapshot()
+		require.Equal(t, []string{"off " + name, "on " + name}, log[len(before):], "a fast power cycle")
+	}
+
+	// Two VMs powered off one right after the other: reported in that order.
+	other, err := finder.VirtualMachine(ctx, inv.Hosts[1].ProtectedVMs[0])
+	require.NoError(t, err)
+	before, _ := ev.snapshot()
+	for _, m := range []*object.VirtualMachine{other, vm} {
+		task, err := m.PowerOff(ctx)
+		require.NoError(t, err)
+		require.NoError(t, task.Wait(ctx))
+	}
+	require.Eventually(t, func() bool { log, _ := ev.snapshot(); return len(log) >= len(before)+2 }, 5*time.Second, 10*time.Millisecond)
+	log, _ := ev.snapshot()
+	assert.Equal(t, []string{"off " + inv.Hosts[1].ProtectedVMs[0], "off " + name}, log[len(before):])
 }
