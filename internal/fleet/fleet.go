@@ -91,6 +91,12 @@ type Rules struct {
 	// the scope: their agents may be moved onto the hosts in it.
 	Movable   map[string]bool
 	Elsewhere []VM
+	// AgentSelection is the SVM selection algorithm of the Light Agent
+	// policy, as the operator states it (KSC's policy is not read):
+	// SelectHypervisor (also ""), SelectStandard or SelectCluster. It
+	// decides which agents DRS may move onto a host need its old SVM
+	// (drs.go).
+	AgentSelection string
 }
 
 // Recognition sources, strongest first.
@@ -179,6 +185,8 @@ type Hypervisor struct {
 	// AgentsMayArrive counts the Light Agents not updated yet on other
 	// hosts of the DRS cluster that DRS may move onto this one, while it
 	// carries an SVM of an old version: its removal waits for them too.
+	// With the standard or cluster selection, only those its old SVM is
+	// the anchor for (drs.go).
 	AgentsMayArrive int `json:"agents_may_arrive"`
 }
 
@@ -223,6 +231,11 @@ type Fleet struct {
 	// once, not scanned per SVM (64 hosts x 4096 agents made facts 3x
 	// slower).
 	movable map[string][]Agent
+	// selection is Rules.AgentSelection; nearby are the SVMs recognised
+	// among Rules.Elsewhere: with the standard or cluster selection an
+	// agent moved onto a host may use them (drs.go).
+	selection string
+	nearby    []SVM
 }
 
 // UnknownVM is a VM whose protection cannot be read.
@@ -285,6 +298,7 @@ func Build(vms []VM, hosts []KSCHost, r Rules) Fleet {
 	}
 	f.Neighbours = neighbours(idx, r)
 	f.movable = f.movableByCluster()
+	f.selection, f.nearby = r.AgentSelection, nearbySVMs(idx, r)
 	f.computeHypervisors(r)
 	f.Summary.AgentsOutsideScope = outside
 	sortFleet(&f)
