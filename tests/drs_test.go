@@ -45,3 +45,54 @@ func TestUpgradeWhileDRSMovesAgents(t *testing.T) {
 		})
 	}
 }
+
+// A host left out of the run (no room for a second SVM,
+// preflight_capacity=skip) keeps its old SVM and its agents, not updated,
+// which fully automated DRS may move to any host of the cluster. Under
+// ksvla_agent_selection hypervisor (the default) every other host's old
+// SVM waits for them, and the run fails once agent_wait_retries are
+// spent; stating the policy's standard algorithm, the left-out host's old
+// SVM is the anchor those agents keep (its name does not sort last: the
+// host's own removal cannot pass) and the other hosts finish. DRS then
+// moves the left-out host's agent onto an upgraded host, where it takes
+// the anchor: no protected VM is ever without an SVM.
+func TestLeftOutHostUnderStandardSelection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	small := "esxi-02.lab.local"
+	// DRS on and fully automated for the protected VMs; its passes only
+	// when the test makes them, so the left-out host's agent is still old
+	// (not moved to an upgraded host, where the update task would reach it)
+	// when the other hosts remove their old SVMs.
+	l := labtest.Start(t, sim.Config{Hosts: 3, VMsPerHost: 1, SmallHost: small, DRSInterval: -1, AgentSelection: sim.SelectStandard})
+	v := l.Vars(l.Dir())
+	args := []string{"-e", "preflight_capacity=skip", "-e", "agent_wait_retries=3"}
+
+	stuck := upgrade(t, ctx, l, playtest.Options{Args: args})
+	require.NotZero(t, stuck.ExitCode, tail(stuck.Output))
+	assert.Contains(t, stuck.Output, "can be moved here by DRS")
+
+	run := upgrade(t, ctx, l, playtest.Options{Args: append(args, "-e", "ksvla_agent_selection=standard")})
+	require.Zero(t, run.ExitCode, tail(run.Output))
+	for _, h := range l.Status().Hosts {
+		want := v.NewVersion
+		if h.Name == small {
+			want = v.OldVersion
+		}
+		require.Len(t, h.SVMs, 1, "%s: %+v", h.Name, h.SVMs)
+		assert.Equal(t, want, h.SVMs[0].Version, h.Name)
+	}
+	assert.Empty(t, l.Gaps())
+
+	require.NoError(t, l.DRSPass(ctx))
+	require.NoError(t, l.Sync(ctx))
+	moved := false
+	for _, m := range l.AgentMoves() {
+		moved = moved || m.From == small
+	}
+	require.True(t, moved, "DRS moved no agent off %s: %+v", small, l.AgentMoves())
+	assert.Empty(t, l.Gaps(), "an agent DRS moved found no SVM")
+}
