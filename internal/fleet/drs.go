@@ -177,21 +177,21 @@ func (f Fleet) arrivals(svm SVM, visit func(Agent)) {
 	}
 }
 
-// pendingArrivals counts the arrivals not updated yet that svm stays for:
-// with the standard or cluster selection, not those the anchor is kept for.
-func (f Fleet) pendingArrivals(svm SVM) int {
+// pendingArrivals counts the arrivals not updated yet (all), and those
+// svm stays for (keeping): with the standard or cluster selection, not
+// those another anchor is kept for.
+func (f Fleet) pendingArrivals(svm SVM) (all, keeping int) {
 	anchor := f.anchorOf(svm)
-	n := 0
 	f.arrivals(svm, func(a Agent) {
 		if a.Updated {
 			return
 		}
-		if s, ok := anchor(a); ok && s.Moid != svm.Moid {
-			return
+		all++
+		if s, ok := anchor(a); !ok || s.Moid == svm.Moid {
+			keeping++
 		}
-		n++
 	})
-	return n
+	return all, keeping
 }
 
 // arrivalVerdict is what the agent gate says of the arrivals of one SVM.

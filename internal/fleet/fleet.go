@@ -184,10 +184,12 @@ type Hypervisor struct {
 	Problems []string `json:"problems"`
 	// AgentsMayArrive counts the Light Agents not updated yet on other
 	// hosts of the DRS cluster that DRS may move onto this one, while it
-	// carries an SVM of an old version: its removal waits for them too.
-	// With the standard or cluster selection, only those its old SVM is
-	// the anchor for (drs.go).
-	AgentsMayArrive int `json:"agents_may_arrive"`
+	// carries an SVM of an old version. ArrivalsKeepingOldSVM are those its
+	// removal waits for: all of them under the hypervisor selection, under
+	// the standard or cluster one those its old SVM is the anchor for
+	// (drs.go).
+	AgentsMayArrive       int `json:"agents_may_arrive"`
+	ArrivalsKeepingOldSVM int `json:"arrivals_keeping_old_svm"`
 }
 
 // Summary counts the fleet.
@@ -414,7 +416,7 @@ func (f *Fleet) computeHypervisors(r Rules) {
 			if s.Target {
 				continue
 			}
-			h.AgentsMayArrive = f.pendingArrivals(s)
+			h.AgentsMayArrive, h.ArrivalsKeepingOldSVM = f.pendingArrivals(s)
 			oldVersions[string(s.Version)] = true
 			if g := Gates(*f, s); g.Passed() {
 				h.RemovableSVMs = append(h.RemovableSVMs, s.Name)
@@ -422,7 +424,7 @@ func (f *Fleet) computeHypervisors(r Rules) {
 				h.BlockedRemovals[s.Name] = g.Reason()
 			}
 		}
-		h.Ready = h.TargetSVMPrepared && len(h.AgentsPending) == 0 && h.AgentsMayArrive == 0
+		h.Ready = h.TargetSVMPrepared && len(h.AgentsPending) == 0 && h.ArrivalsKeepingOldSVM == 0
 		if len(h.BlockedRemovals) == 0 {
 			h.BlockedRemovals = nil
 		}

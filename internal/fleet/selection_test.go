@@ -171,7 +171,8 @@ func TestAgentSelectionAnchor(t *testing.T) {
 				old := "old" + hv.Name[3:]
 				keeps := !contains(want, old)
 				assert.Equal(t, !keeps, hv.Ready, hv.Name)
-				assert.Equal(t, keeps, hv.AgentsMayArrive > 0, hv.Name)
+				assert.Equal(t, keeps, hv.ArrivalsKeepingOldSVM > 0, hv.Name)
+				assert.Equal(t, len(tc.old), hv.AgentsMayArrive, hv.Name)
 			}
 		})
 	}
@@ -227,7 +228,7 @@ func TestAnchorStaysWhenHostsRemoveAtOnce(t *testing.T) {
 				hv := hypervisor(t, f, "esx"+anchor[3:])
 				assert.Empty(t, hv.RemovableSVMs)
 				assert.Contains(t, hv.BlockedRemovals[anchor], anchor+" is the anchor")
-				assert.Equal(t, 2, hv.AgentsMayArrive)
+				assert.Equal(t, 2, hv.ArrivalsKeepingOldSVM)
 			})
 		}
 	}
