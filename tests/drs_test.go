@@ -20,7 +20,10 @@ import (
 // wave (new SVMs everywhere before any agent is updated), no protected VM
 // is ever without a compatible SVM: no host's old SVM goes while an agent
 // DRS can move there still needs it (svm_remove's drs_test.go shows the
-// gap when the gate is blind to it).
+// gap when the gate is blind to it). Stating the standard algorithm or
+// the cluster scope (ksvla_agent_selection), hosts remove their old SVMs
+// in parallel while one of the cluster, the anchor, stays for the agents
+// not updated: still no gap.
 func TestUpgradeWhileDRSMovesAgents(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
@@ -31,6 +34,9 @@ func TestUpgradeWhileDRSMovesAgents(t *testing.T) {
 	}{
 		"standard algorithm, waves":       {sim.SelectStandard, nil},
 		"hypervisor scope, a single wave": {sim.SelectHypervisor, []string{"-e", `{"upgrade_waves": ["100%"]}`}},
+		// Stated: the old SVMs other than each cluster's anchor go while agents are old.
+		"standard algorithm stated, waves": {sim.SelectStandard, []string{"-e", "ksvla_agent_selection=standard"}},
+		"cluster scope stated, waves":      {sim.SelectCluster, []string{"-e", "ksvla_agent_selection=cluster"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
