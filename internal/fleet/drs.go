@@ -31,7 +31,11 @@ import (
 // agents, and releases every other SVM while the anchor runs. Every
 // host's read holds its whole cluster, so hosts removing at once agree on
 // the anchor; a removal is allowed only while a later SVM in that order
-// runs, so the last one always stays. The standard algorithm reaches
+// runs, so the last one always stays. The order moves only when a held
+// host's new SVM becomes prepared: in upgrade.yml that host then is not
+// among those removing (its wave failed), so its old SVM stays for them;
+// a second run preparing hosts of the same cluster at the same time could
+// move it under the first one's removals. The standard algorithm reaches
 // SVMs of other clusters too; the anchor is taken in the cluster anyway,
 // because that is what every host's read holds.
 
