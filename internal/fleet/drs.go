@@ -15,10 +15,40 @@ import (
 // anywhere; the extended algorithm limits the scope (hypervisor, cluster,
 // datacenter) and connects to nothing when no SVM is in it
 // (https://support.kaspersky.com/KESL/12.1/en-US/272009.htm). So an old
-// SVM may still be needed by an agent that is not on its host yet: the
-// removal gate counts every agent DRS can move onto the host, whatever the
-// algorithm (under the standard one that is more than needed while other
-// old SVMs run; under the hypervisor scope it is exactly what is needed).
+// SVM may still be needed by an agent that is not on its host yet.
+//
+// Which SVMs such an agent reaches depends on the Light Agent policy,
+// which the collection cannot read: the operator states it
+// (Rules.AgentSelection). With the hypervisor scope (the default, as it
+// assumes the least) every agent DRS can move onto the host keeps its old
+// SVM. With the standard algorithm or the cluster scope an agent moved
+// onto a host without a compatible SVM takes one elsewhere in the cluster,
+// so one old SVM that serves it suffices: the anchor. Among the SVMs of
+// the cluster that serve the agent, the anchor is the last in the order
+// (a host's old SVM its own removal cannot pass yet - no prepared SVM of
+// the target version there, e.g. a host left out of the run - after the
+// others; then by name): the gate never releases the anchor for those
+// agents, and releases every other SVM while the anchor runs. Every
+// host's read holds its whole cluster, so hosts removing at once agree on
+// the anchor; a removal is allowed only while a later SVM in that order
+// runs, so the last one always stays. The order moves only when a held
+// host's new SVM becomes prepared: in upgrade.yml that host then is not
+// among those removing (its wave failed), so its old SVM stays for them;
+// a second run preparing hosts of the same cluster at the same time could
+// move it under the first one's removals. The standard algorithm reaches
+// SVMs of other clusters too; the anchor is taken in the cluster anyway,
+// because that is what every host's read holds.
+
+// Agent selection algorithms of the Light Agent policy (Rules.AgentSelection).
+const (
+	SelectHypervisor = "hypervisor" // extended algorithm, scope hypervisor
+	SelectStandard   = "standard"
+	SelectCluster    = "cluster" // extended algorithm, scope cluster
+)
+
+// AgentSelections are the values Rules.AgentSelection takes, the default
+// first.
+var AgentSelections = []string{SelectHypervisor, SelectStandard, SelectCluster}
 
 // DRSReader reads the clusters' DRS settings and the VMs of a scope
 // (vsphere.Session).
@@ -151,35 +181,62 @@ func (f Fleet) arrivals(svm SVM, visit func(Agent)) {
 	}
 }
 
-// pendingArrivals counts the arrivals not updated yet.
-func (f Fleet) pendingArrivals(svm SVM) int {
-	n := 0
+// pendingArrivals counts the arrivals not updated yet (all), and those
+// svm stays for (keeping): with the standard or cluster selection, not
+// those another anchor is kept for.
+func (f Fleet) pendingArrivals(svm SVM) (all, keeping int) {
+	anchor := f.anchorOf(svm)
 	f.arrivals(svm, func(a Agent) {
-		if !a.Updated {
-			n++
+		if a.Updated {
+			return
+		}
+		all++
+		if s, ok := anchor(a); !ok || s.Moid == svm.Moid {
+			keeping++
 		}
 	})
-	return n
+	return all, keeping
 }
 
-// arrivalsNeeding counts the arrivals that would need svm on its host (it
-// serves them, or the table pairs them with no version, and no other SVM
-// there does) and names the first reasonNames of them; seen counts every
-// arrival. Only the names a reason shows are formatted: a cluster of
-// thousands of agents is read for every SVM.
-func (f Fleet) arrivalsNeeding(svm SVM, others []SVM) (named []string, needing, seen int) {
-	// Whether an agent needs svm depends only on its product and version
-	// (and on svm and others, fixed here): a cluster of thousands of
-	// agents holds a few of those, so each is judged once.
-	type kind struct {
-		key, name string
-		version   Version
-		noRow     bool
-	}
-	verdicts := map[kind]bool{}
+// arrivalVerdict is what the agent gate says of the arrivals of one SVM.
+type arrivalVerdict struct {
+	named   []string // the first reasonNames of the arrivals needing svm
+	needing int
+	seen    int // every arrival
+	// released counts the arrivals not updated that the anchors (by name)
+	// are kept for instead of svm; anchorOfNeeding is svm itself when it
+	// is the anchor of those needing it.
+	released        int
+	anchors         []string
+	anchorOfNeeding bool
+}
+
+// agentKind is what the verdict on an arriving agent depends on besides
+// the SVMs: a cluster of thousands of agents holds a few kinds, so each is
+// judged once.
+type agentKind struct {
+	key, name string
+	version   Version
+	noRow     bool
+}
+
+func kindOf(a Agent) agentKind {
+	return agentKind{a.Product, a.ProductName, a.Version, len(a.SVMVersions) == 0}
+}
+
+// arrivalsNeeding judges the arrivals of svm: those that would need svm
+// on its host (it serves them, or the table pairs them with no version,
+// and no other SVM there does, and no other anchor is kept for them).
+// Only the names a reason shows are formatted: a cluster of thousands of
+// agents is read for every SVM.
+func (f Fleet) arrivalsNeeding(svm SVM, others []SVM) arrivalVerdict {
+	var v arrivalVerdict
+	verdicts := map[agentKind]bool{}
+	anchor := f.anchorOf(svm)
+	anchors := map[string]bool{}
 	f.arrivals(svm, func(a Agent) {
-		seen++
-		k := kind{a.Product, a.ProductName, a.Version, len(a.SVMVersions) == 0}
+		v.seen++
+		k := kindOf(a)
 		need, ok := verdicts[k]
 		if !ok {
 			need = f.needs(svm, a, others)
@@ -188,8 +245,18 @@ func (f Fleet) arrivalsNeeding(svm SVM, others []SVM) (named []string, needing, 
 		if !need {
 			return
 		}
-		needing++
-		if len(named) >= reasonNames {
+		if s, ok := anchor(a); ok {
+			if s.Moid != svm.Moid {
+				if !a.Updated {
+					v.released++
+					anchors[s.Name] = true
+				}
+				return
+			}
+			v.anchorOfNeeding = true
+		}
+		v.needing++
+		if len(v.named) >= reasonNames {
 			return
 		}
 		state := ""
@@ -199,9 +266,85 @@ func (f Fleet) arrivalsNeeding(svm SVM, others []SVM) (named []string, needing, 
 		case !a.Updated && f.TargetVersion != "":
 			state = ", not updated"
 		}
-		named = append(named, fmt.Sprintf("%s's %s (%s %s%s)", a.Host, a.Name, a.Product, a.Version, state))
+		v.named = append(v.named, fmt.Sprintf("%s's %s (%s %s%s)", a.Host, a.Name, a.Product, a.Version, state))
 	})
-	return named, needing, seen
+	for n := range anchors {
+		v.anchors = append(v.anchors, n)
+	}
+	sort.Strings(v.anchors)
+	return v
+}
+
+// anchorOf returns, for the agents DRS may move onto svm's host, the
+// anchor of svm's cluster for each (see the top of this file): false under
+// the hypervisor scope, or when no SVM of the cluster serves the agent.
+func (f Fleet) anchorOf(svm SVM) func(Agent) (SVM, bool) {
+	if (f.selection != SelectStandard && f.selection != SelectCluster) || svm.Cluster == "" {
+		return func(Agent) (SVM, bool) { return SVM{}, false }
+	}
+	order := f.anchorOrder(svm.Cluster)
+	memo := map[agentKind]int{}
+	return func(a Agent) (SVM, bool) {
+		k := kindOf(a)
+		i, ok := memo[k]
+		if !ok {
+			i = -1
+			for j := len(order) - 1; j >= 0; j-- {
+				if f.serves(order[j], a) {
+					i = j
+					break
+				}
+			}
+			memo[k] = i
+		}
+		if i < 0 {
+			return SVM{}, false
+		}
+		return order[i], true
+	}
+}
+
+// anchorOrder lists the SVMs of cluster c (in scope and nearby), the
+// anchor candidates last: first those whose own removal may pass, by name,
+// then those it cannot (no prepared SVM of the target version runs on
+// their host: a host the run left out keeps its old SVM), by name.
+func (f Fleet) anchorOrder(c string) []SVM {
+	preparedOn := map[string]bool{}
+	var out []SVM
+	for _, ss := range [][]SVM{f.SVMs, f.nearby} {
+		for _, s := range ss {
+			if s.Cluster != c {
+				continue
+			}
+			out = append(out, s)
+			if s.Target && s.PowerState == "poweredOn" && s.Prepared {
+				preparedOn[s.Host] = true
+			}
+		}
+	}
+	held := func(s SVM) bool { return s.Target || (f.TargetVersion != "" && !preparedOn[s.Host]) }
+	sort.Slice(out, func(i, j int) bool {
+		if hi, hj := held(out[i]), held(out[j]); hi != hj {
+			return hj
+		}
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].Moid < out[j].Moid
+	})
+	return out
+}
+
+// nearbySVMs recognises the SVMs among the VMs of Rules.Elsewhere.
+func nearbySVMs(idx *hostIndex, r Rules) []SVM {
+	var out []SVM
+	for _, vm := range r.Elsewhere {
+		h, _ := idx.match(vm)
+		if s, ok := recognise(vm, h, r); ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // needs reports whether agent a, on svm's host, would need svm: svm

@@ -92,6 +92,7 @@ func TestGateCountsAgentsDRSCanMoveHere(t *testing.T) {
 			f := snap.Build(nil, rules())
 			hv := hypervisor(t, f, "esx1")
 			assert.Equal(t, tc.mayArrive, hv.AgentsMayArrive)
+			assert.Equal(t, tc.mayArrive, hv.ArrivalsKeepingOldSVM, "under the hypervisor selection every arrival keeps it")
 			assert.Equal(t, tc.mayArrive == 0, hv.Ready)
 			if tc.want == "" {
 				assert.Equal(t, []string{"old1"}, hv.RemovableSVMs)

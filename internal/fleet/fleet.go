@@ -91,6 +91,12 @@ type Rules struct {
 	// the scope: their agents may be moved onto the hosts in it.
 	Movable   map[string]bool
 	Elsewhere []VM
+	// AgentSelection is the SVM selection algorithm of the Light Agent
+	// policy, as the operator states it (KSC's policy is not read):
+	// SelectHypervisor (also ""), SelectStandard or SelectCluster. It
+	// decides which agents DRS may move onto a host need its old SVM
+	// (drs.go).
+	AgentSelection string
 }
 
 // Recognition sources, strongest first.
@@ -178,8 +184,12 @@ type Hypervisor struct {
 	Problems []string `json:"problems"`
 	// AgentsMayArrive counts the Light Agents not updated yet on other
 	// hosts of the DRS cluster that DRS may move onto this one, while it
-	// carries an SVM of an old version: its removal waits for them too.
-	AgentsMayArrive int `json:"agents_may_arrive"`
+	// carries an SVM of an old version. ArrivalsKeepingOldSVM are those its
+	// removal waits for: all of them under the hypervisor selection, under
+	// the standard or cluster one those its old SVM is the anchor for
+	// (drs.go).
+	AgentsMayArrive       int `json:"agents_may_arrive"`
+	ArrivalsKeepingOldSVM int `json:"arrivals_keeping_old_svm"`
 }
 
 // Summary counts the fleet.
@@ -223,6 +233,11 @@ type Fleet struct {
 	// once, not scanned per SVM (64 hosts x 4096 agents made facts 3x
 	// slower).
 	movable map[string][]Agent
+	// selection is Rules.AgentSelection; nearby are the SVMs recognised
+	// among Rules.Elsewhere: with the standard or cluster selection an
+	// agent moved onto a host may use them (drs.go).
+	selection string
+	nearby    []SVM
 }
 
 // UnknownVM is a VM whose protection cannot be read.
@@ -285,6 +300,7 @@ func Build(vms []VM, hosts []KSCHost, r Rules) Fleet {
 	}
 	f.Neighbours = neighbours(idx, r)
 	f.movable = f.movableByCluster()
+	f.selection, f.nearby = r.AgentSelection, nearbySVMs(idx, r)
 	f.computeHypervisors(r)
 	f.Summary.AgentsOutsideScope = outside
 	sortFleet(&f)
@@ -400,7 +416,7 @@ func (f *Fleet) computeHypervisors(r Rules) {
 			if s.Target {
 				continue
 			}
-			h.AgentsMayArrive = f.pendingArrivals(s)
+			h.AgentsMayArrive, h.ArrivalsKeepingOldSVM = f.pendingArrivals(s)
 			oldVersions[string(s.Version)] = true
 			if g := Gates(*f, s); g.Passed() {
 				h.RemovableSVMs = append(h.RemovableSVMs, s.Name)
@@ -408,7 +424,7 @@ func (f *Fleet) computeHypervisors(r Rules) {
 				h.BlockedRemovals[s.Name] = g.Reason()
 			}
 		}
-		h.Ready = h.TargetSVMPrepared && len(h.AgentsPending) == 0 && h.AgentsMayArrive == 0
+		h.Ready = h.TargetSVMPrepared && len(h.AgentsPending) == 0 && h.ArrivalsKeepingOldSVM == 0
 		if len(h.BlockedRemovals) == 0 {
 			h.BlockedRemovals = nil
 		}

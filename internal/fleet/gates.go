@@ -49,9 +49,11 @@ func (g GateResult) Reason() string {
 
 // Gates checks whether svm may be removed now. The agent gate looks for
 // Light Agents on the same hypervisor, or that DRS may move there from
-// another host of its cluster (drs.go), that svm serves (by the
-// compatibility table, or that the table pairs with no version at all) and
-// that no other running, activated SVM there could serve; the replacement gate
+// another host of its cluster (drs.go; under the standard or cluster
+// selection not those another SVM of the cluster, the anchor, is kept
+// for), that svm serves (by the compatibility table, or that the table
+// pairs with no version at all) and that no other running, activated SVM
+// there could serve; the replacement gate
 // wants a powered-on SVM of the target line on the same hypervisor; the
 // preparation gate wants that SVM activated and with databases in KSC;
 // the last-SVM gate refuses to leave a hypervisor without any SVM.
@@ -186,20 +188,28 @@ func agentGate(f Fleet, svm SVM, others []SVM) Gate {
 	}
 	sort.Strings(needing)
 	// Agents DRS may move here need it as much (drs.go).
-	arriving, arrivingCount, mayArrive := f.arrivalsNeeding(svm, others)
-	g := Gate{Name: GateAgents, Passed: len(needing) == 0 && arrivingCount == 0,
+	arr := f.arrivalsNeeding(svm, others)
+	g := Gate{Name: GateAgents, Passed: len(needing) == 0 && arr.needing == 0,
 		Reason: fmt.Sprintf("no Light Agent on %s needs Protection Server %s", svm.Host, svm.Version)}
 	var why []string
 	switch {
-	case onHost+mayArrive > 0 && !f.Compat.Knows(svm.Version):
+	case onHost+arr.seen > 0 && !f.Compat.Knows(svm.Version):
 		g.Passed = false
-		why = append(why, fmt.Sprintf("compatibility has no row for Protection Server %s, so which of the %d Light Agent(s) on or movable onto %s it serves is unknown: add it to the compatibility option", svm.Version, onHost+mayArrive, svm.Host))
+		why = append(why, fmt.Sprintf("compatibility has no row for Protection Server %s, so which of the %d Light Agent(s) on or movable onto %s it serves is unknown: add it to the compatibility option", svm.Version, onHost+arr.seen, svm.Host))
 	case len(needing) > 0:
 		why = append(why, fmt.Sprintf("%d Light Agent(s) on %s still need it: %s", len(needing), svm.Host, listSome(needing, reasonNames)))
 	}
-	if arrivingCount > 0 && f.Compat.Knows(svm.Version) {
-		why = append(why, fmt.Sprintf("%d Light Agent(s) of cluster %s that DRS can move here would need it (on its new host an agent looks for an SVM there first, and with the extended algorithm only there): %s can be moved here by DRS",
-			arrivingCount, svm.Cluster, listFirst(arriving, arrivingCount)))
+	if arr.needing > 0 && f.Compat.Knows(svm.Version) {
+		how := "on its new host an agent looks for an SVM there first, and with the extended algorithm only there"
+		if arr.anchorOfNeeding {
+			how = fmt.Sprintf("agent_selection %s: an agent moved here looks for an SVM elsewhere in the cluster, and %s is the anchor, the old SVM of cluster %s kept for them", f.selection, svm.Name, svm.Cluster)
+		}
+		why = append(why, fmt.Sprintf("%d Light Agent(s) of cluster %s that DRS can move here would need it (%s): %s can be moved here by DRS",
+			arr.needing, svm.Cluster, how, listFirst(arr.named, arr.needing)))
+	}
+	if g.Passed && arr.released > 0 {
+		g.Reason += fmt.Sprintf("; %d Light Agent(s) not updated of cluster %s that DRS can move here can use %s, the anchor kept for them (agent_selection %s)",
+			arr.released, svm.Cluster, strings.Join(arr.anchors, ", "), f.selection)
 	}
 	if len(why) > 0 {
 		g.Reason = strings.Join(why, "; ")

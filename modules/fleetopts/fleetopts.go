@@ -27,6 +27,8 @@ type Options struct {
 	NotProtected   []string `json:"not_protected_vms"`
 	// Compatibility is the raw table; Rules parses it.
 	Compatibility map[string]any `json:"compatibility"`
+	// AgentSelection is the Light Agent policy's SVM selection.
+	AgentSelection string `json:"agent_selection"`
 }
 
 // Spec is the spec of Options. target_version is required.
@@ -52,6 +54,12 @@ func Spec() ansible.Spec {
 			Description: []string{"KSC product keys (or display names) of the Light Agents on protected VMs: Kaspersky Endpoint Security for Windows and for Linux in Light Agent mode.",
 				"The default names the keys KSC uses for those products (V(KES), V(kesl)); check the application list of a protected VM in your KSC and set what it shows."}},
 		NotProtectedOption,
+		{Name: "agent_selection", Type: ansible.TypeStr, Default: fleet.SelectHypervisor, Choices: anyList(fleet.AgentSelections),
+			Description: []string{"How the Light Agents choose their SVM, as the SVM selection of the Light Agent policy in KSC says (KESL 12.1 help, U(https://support.kaspersky.com/KESL/12.1/en-US/272009.htm)). The collection does not read the policy: state what it is set to.",
+				"It decides which Light Agents that fully automated DRS may move onto a host keep that host's old SVM (C(agents_may_arrive), gate C(no_agent_needs_it)).",
+				"V(hypervisor) (the extended algorithm, scope hypervisor) assumes the least: a moved agent connects only to an SVM on its new host, so every agent not updated yet that DRS may move onto a host keeps the host's old SVM. On a DRS cluster every old SVM then waits for every agent of the cluster, and a host left out of the run (preflight_capacity=skip, --limit, a failed host) keeps the others waiting until they give up.",
+				"V(standard) (the vendor's default: an SVM on the same hypervisor, else the one with the fewest agents anywhere) and V(cluster) (the extended algorithm, scope cluster) let a moved agent use an SVM on another host of the cluster: one old SVM of the cluster that serves those agents stays for them, the anchor, and the others may go. The anchor is the old SVM of a host whose own removal cannot pass yet (no prepared SVM of the target version there, such as a host left out of the run), else the one whose name sorts last; every host reading the cluster picks the same one, so hosts removing at the same time never remove it, and the refusal names it.",
+				"Set V(standard) or V(cluster) only when the policy says so: with the hypervisor scope an agent DRS moves onto a host whose old SVM is gone finds no SVM and is unprotected."}},
 		{Name: "svm_name_pattern", Type: ansible.TypeStr,
 			Description: []string{"A regular expression for the names of SVMs deployed without this collection (by the vendor's wizard).",
 				"A name alone never makes a VM an SVM: such a VM counts as one only when KSC lists the Protection Server on it (or, where the module offers it, a klconfig probe answers); otherwise it is reported as an unrecognised candidate."}},
@@ -88,6 +96,7 @@ func (o Options) Rules() (fleet.Rules, error) {
 		LightAgent:       o.LAProducts,
 		NotProtected:     o.NotProtected,
 		MarkRole:         vsphere.MarkRole, MarkVersion: vsphere.MarkVersion, RoleSVM: vsphere.RoleSVM, MarkHost: vsphere.MarkHost,
+		AgentSelection: o.AgentSelection,
 	}
 	raw := o.Compatibility
 	if raw == nil {

@@ -22,7 +22,8 @@ func TestDefaultsBecomeRules(t *testing.T) {
 	vendor, err := fleet.ParseCompat(fleet.DefaultCompat)
 	require.NoError(t, err)
 	assert.Equal(t, fleet.Rules{TargetVersion: "6.2.0.200", ProtectionServer: fleet.DefaultProtectionServer, LightAgent: fleet.DefaultLightAgent,
-		MarkRole: vsphere.MarkRole, MarkVersion: vsphere.MarkVersion, RoleSVM: vsphere.RoleSVM, Compat: vendor, MarkHost: vsphere.MarkHost}, r)
+		MarkRole: vsphere.MarkRole, MarkVersion: vsphere.MarkVersion, RoleSVM: vsphere.RoleSVM, Compat: vendor, MarkHost: vsphere.MarkHost,
+		AgentSelection: fleet.SelectHypervisor}, r)
 	assert.Equal(t, vsphere.Scope{Cluster: "C1", Hosts: []string{"esxi-01"}}, o.Scope())
 }
 

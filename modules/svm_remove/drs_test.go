@@ -70,3 +70,69 @@ func TestGateBlocksWhileDRSCanMoveAnOldAgentHere(t *testing.T) {
 		})
 	}
 }
+
+// Hosts 1 and 2 are upgraded (new SVM, their agents updated), host 3 has
+// its new SVM but its agent still runs the old Light Agent, and DRS may
+// move that VM anywhere in the cluster. With agent_selection standard or
+// cluster the old SVMs of hosts 1 and 2 go at once, while host 3's old SVM
+// (the anchor: its name sorts last) stays; when DRS then moves the old
+// agent onto host 1 it connects to the anchor, if the lab's agents select
+// SVMs that way. With the lab's agents limited to their hypervisor and the
+// option wrongly saying standard, the moved agent finds no SVM: a gap, so
+// the test can fail.
+func TestRemoveAllButTheAnchorUnderAgentSelection(t *testing.T) {
+	for name, tc := range map[string]struct {
+		lab, option string
+		gap         bool
+	}{
+		"standard":                               {sim.SelectStandard, "standard", false},
+		"cluster":                                {sim.SelectCluster, "cluster", false},
+		"agents use hypervisor, option standard": {sim.SelectHypervisor, "standard", true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			l := labtest.Start(t, sim.Config{Hosts: 3, VMsPerHost: 1, DRSInterval: -1, AgentSelection: tc.lab})
+			s := labtest.VSphere(t, l)
+			hosts := l.Vars(l.Dir()).ESXiHosts
+			labtest.DeployNewSVM(t, l, s, hosts[0])
+			labtest.DeployNewSVM(t, l, s, hosts[1])
+			labtest.UpdateAgents(t, l)
+			labtest.DeployNewSVM(t, l, s, hosts[2])
+			labtest.PrepareSVMs(t, l) // host 3's agent stays old
+			ctx := context.Background()
+			arriving := protectedVM(l, 2)
+			args := labtest.Args(labArgs(l), map[string]any{"version": "6.1.0.100", "esxi_hostnames": []any{hosts[0], hosts[1]},
+				"agent_selection": tc.option})
+
+			res := ansibletest.Run(t, ctx, "svm_remove", New(), args, ansibletest.Mode{})
+			require.False(t, res.Failed(), res.Msg())
+			left := vms(t, s)
+			assert.NotContains(t, left, oldSVM(l, 0))
+			assert.NotContains(t, left, oldSVM(l, 1))
+			assert.Contains(t, left, oldSVM(l, 2))
+			assert.Equal(t, "no Light Agent on "+hosts[0]+" needs Protection Server 6.1.0.100; 1 Light Agent(s) not updated of cluster "+l.Vars(l.Dir()).Cluster+
+				" that DRS can move here can use "+oldSVM(l, 2)+", the anchor kept for them (agent_selection "+tc.option+")",
+				ansibletest.Get(res, "removed", 0, "gates", 0, "reason"))
+
+			// The anchor itself stays while the agent is old.
+			anchor := labtest.Args(labArgs(l), map[string]any{"version": "6.1.0.100", "esxi_hostnames": []any{hosts[2]},
+				"agent_selection": tc.option})
+			res = ansibletest.Run(t, ctx, "svm_remove", New(), anchor, ansibletest.Mode{Check: true})
+			require.True(t, res.Failed(), res.Msg())
+			assert.Contains(t, res.Msg(), oldSVM(l, 2)+" on "+hosts[2])
+			assert.Empty(t, l.Gaps(), "the removals left an agent without an SVM")
+
+			require.NoError(t, l.DRSPass(ctx))
+			require.NoError(t, l.Sync(ctx))
+			require.Eventually(t, func() bool { return l.Status().Hosts[0].Agents["12.5.0.100"] == 1 }, 10*time.Second, 20*time.Millisecond,
+				"DRS moved %s onto %s", arriving, hosts[0])
+			require.NoError(t, l.Sync(ctx))
+			if !tc.gap {
+				assert.Empty(t, l.Gaps(), "the old agent DRS moved onto %s takes the anchor", hosts[0])
+				return
+			}
+			require.Len(t, l.Gaps(), 1, "%+v", l.Gaps())
+			assert.Equal(t, arriving, l.Gaps()[0].VM)
+			assert.Equal(t, hosts[0], l.Gaps()[0].Host)
+		})
+	}
+}
