@@ -435,10 +435,14 @@ func (im *image) item(p string) (member, error) {
 	return m, nil
 }
 
-// itemRead is one file being read ahead and hashed for its upload.
+// itemRead is one file being read for its upload: ahead and hashed, or,
+// with nothing to hash (an image declared trusted), straight into the
+// transport's buffer, which saves a copy of every byte.
 type itemRead struct {
 	m  member
-	pf *prefetch
+	r  io.Reader // what the upload sends
+	c  io.Closer // the direct read's file, nil with pf
+	pf *prefetch // nil when nothing is hashed
 	h  hash.Hash // the manifest's digest of the file, nil with ah
 	dg digest
 	ah *archiveHash // hashing the archive, nil without image_sha256
@@ -462,20 +466,30 @@ func (im *image) startRead(ctx context.Context, ah *archiveHash, m member) (*ite
 			hashes = append(hashes, rd.h)
 		}
 	}
+	if len(hashes) == 0 {
+		rc, err := m.open(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("upload %s: %w", m.name, err)
+		}
+		rd.r, rd.c = io.LimitReader(rc, m.size), rc
+		return rd, nil
+	}
 	var err error
 	if rd.pf, err = startPrefetch(ctx, m.open, m.size, hashes...); err != nil {
 		return nil, fmt.Errorf("upload %s: %w", m.name, err)
 	}
+	rd.r = rd.pf
 	return rd, nil
 }
 
 // readEarly starts reading the descriptor's first file before the lease
 // exists, hashing it as startRead would for a lease that asks for the
 // files in the descriptor's order; nil when there is nothing to upload or
-// the file is not local. An image URL is read only once the lease exists:
-// an import vCenter refuses then costs the image server no download.
+// to hash, or the file is not local. An image URL is read only once the
+// lease exists: an import vCenter refuses then costs the image server no
+// download.
 func (im *image) readEarly(ctx context.Context, wantSHA256 string) (*itemRead, error) {
-	if len(im.desc.Files) == 0 {
+	if len(im.desc.Files) == 0 || im.manifest == nil && wantSHA256 == "" {
 		return nil, nil
 	}
 	m, ok := im.files[im.desc.Files[0].Href]
@@ -502,14 +516,19 @@ func (rd *itemRead) fits(info *nfc.LeaseInfo, archive bool) bool {
 
 // close ends the reading; safe on nil and more than once.
 func (rd *itemRead) close() {
-	if rd != nil {
+	switch {
+	case rd == nil:
+	case rd.pf != nil:
 		rd.pf.close()
+	case rd.c != nil:
+		_ = rd.c.Close() // a file only read
+		rd.c = nil
 	}
 }
 
 func (s *Session) uploadItem(ctx context.Context, rd *itemRead, it nfc.FileItem, done *atomic.Int64, total int64, progress func(int64, int64)) error {
 	m := rd.m
-	r := &uploadReader{ctx: ctx, r: rd.pf, done: done, total: total, progress: progress}
+	r := &uploadReader{ctx: ctx, r: rd.r, done: done, total: total, progress: progress}
 	// As nfc.Lease.Upload does, minus its progress channel: disks are
 	// POSTed as stream-optimized VMDK, other files PUT with Overwrite.
 	opts := soap.Upload{ContentLength: m.size, Method: "POST", Type: "application/x-vnd.vmware-streamVmdk"}

@@ -606,13 +606,17 @@ func TestReadEarly(t *testing.T) {
 	ctx := context.Background()
 	ova := writeTestOVA(t, 64<<10)
 	rs := newRangeServer(t, filepath.Dir(ova), true)
+	bare := buildOVA(t, handEntries(t, "hand-disk1.vmdk", "")[:2]) // no manifest
 	tests := []struct {
 		name   string
 		source string
+		sha256 string
 		early  bool
 	}{
-		{"local file", ova, true},
-		{"URL", rs.URL + "/svm.ova", false},
+		{"local file", ova, "", true},
+		{"URL", rs.URL + "/svm.ova", "", false},
+		{"local file, nothing to hash", bare, "", false},
+		{"local file without manifest, its checksum given", bare, strings.Repeat("0", 64), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -620,7 +624,7 @@ func TestReadEarly(t *testing.T) {
 			require.NoError(t, err)
 			defer im.Close()
 			before := rs.bytes.Load()
-			rd, err := im.readEarly(ctx, "")
+			rd, err := im.readEarly(ctx, tt.sha256)
 			require.NoError(t, err)
 			if !tt.early {
 				assert.Nil(t, rd)
@@ -635,4 +639,20 @@ func TestReadEarly(t *testing.T) {
 			assert.Len(t, got, int(rd.m.size))
 		})
 	}
+}
+
+// An image declared trusted (no manifest, no checksum) is sent straight
+// from the file, nothing hashed.
+func TestImportTrustedImage(t *testing.T) {
+	s := newLab(t, nil).session(t)
+	ctx := context.Background()
+	entries := handEntries(t, "hand-disk1.vmdk", "")
+	spec := importSpec(buildOVA(t, entries[:2])) // no manifest
+	_, err := s.Import(ctx, spec)
+	require.ErrorIs(t, err, ErrUnverified, "not without being declared trusted")
+	spec.Check.Trusted = true
+	res, err := s.Import(ctx, spec)
+	require.NoError(t, err)
+	assert.Equal(t, int64(len(entries[1].data)), res.Bytes)
+	require.NoError(t, s.Destroy(ctx, res.VM))
 }
