@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net/http"
 	"sort"
@@ -137,6 +138,17 @@ func (s *Session) Import(ctx context.Context, spec ImportSpec) (*ImportResult, e
 		}
 	}
 
+	// The first file the lease will ask for (in the descriptor's order) is
+	// read and hashed while vCenter prepares the import: that work is off
+	// the upload's path, where the hash competes with the transfer for
+	// CPU. A lease that asks for another file first costs only the wasted
+	// read ahead.
+	early, err := im.readEarly(ctx, wantSHA256)
+	if err != nil {
+		return nil, fmt.Errorf("import vm %s: %w", spec.Name, err)
+	}
+	defer early.close()
+
 	isp, pool, folder, host, warnings, err := s.importSpec(ctx, spec, im)
 	if err != nil {
 		return nil, fmt.Errorf("import vm %s: %w", spec.Name, err)
@@ -158,18 +170,26 @@ func (s *Session) Import(ctx context.Context, spec ImportSpec) (*ImportResult, e
 
 	var ah *archiveHash
 	if wantSHA256 != "" {
-		if ah = newArchiveHash(im, info, wantSHA256); ah == nil {
+		if !inArchiveOrder(im, info) {
 			// The lease asks for the files out of the archive's order, so
 			// one pass cannot hash the archive: read it whole first.
 			if err := im.verifySHA256(ctx, wantSHA256); err != nil {
 				return fail(err)
 			}
 		} else {
-			defer ah.h.sum() // ends its goroutine however the import ends
+			ah = newArchiveHash(im, wantSHA256)
 		}
 	}
+	switch {
+	case early == nil:
+	case !early.fits(info, ah != nil):
+		early.close()
+		early = nil
+	case ah != nil:
+		ah = early.ah // it has hashed the archive up to the first file
+	}
 	upStart := time.Now()
-	sent, err := s.upload(ctx, spec, im, ah, lease, info)
+	sent, err := s.upload(ctx, spec, im, ah, early, lease, info)
 	if err != nil {
 		return fail(err)
 	}
@@ -318,7 +338,7 @@ func (s *Session) networkMap(ctx context.Context, dc *object.Datacenter, m map[s
 // upload streams every file the lease asks for, keeping the lease alive.
 // With ah, the archive's checksum is verified once every file is sent,
 // before the caller completes the lease.
-func (s *Session) upload(ctx context.Context, spec ImportSpec, im *image, ah *archiveHash, lease *nfc.Lease, info *nfc.LeaseInfo) (int64, error) {
+func (s *Session) upload(ctx context.Context, spec ImportSpec, im *image, ah *archiveHash, early *itemRead, lease *nfc.Lease, info *nfc.LeaseInfo) (int64, error) {
 	var total int64
 	for _, it := range info.Items {
 		m, err := im.item(it.Path)
@@ -362,9 +382,18 @@ func (s *Session) upload(ctx context.Context, spec ImportSpec, im *image, ah *ar
 	defer wg.Wait()
 	defer cancel(nil) // runs before wg.Wait: stops the keep-alive loop
 
-	for _, it := range info.Items {
+	for i, it := range info.Items {
 		m, _ := im.item(it.Path)
-		if err := s.uploadItem(uctx, im, ah, m, it, &done, total, spec.Progress); err != nil {
+		rd := early
+		if i > 0 || rd == nil {
+			var err error
+			if rd, err = im.startRead(uctx, ah, m); err != nil {
+				return 0, err
+			}
+		}
+		err := s.uploadItem(uctx, rd, it, &done, total, spec.Progress)
+		rd.close()
+		if err != nil {
 			if cause := context.Cause(uctx); cause != nil && !errors.Is(cause, context.Canceled) {
 				// The transport's error only says the request was cut; the cause says why.
 				return 0, fmt.Errorf("upload %s: %w", m.name, cause)
@@ -406,31 +435,100 @@ func (im *image) item(p string) (member, error) {
 	return m, nil
 }
 
-func (s *Session) uploadItem(ctx context.Context, im *image, ah *archiveHash, m member, it nfc.FileItem, done *atomic.Int64, total int64, progress func(int64, int64)) error {
+// itemRead is one file being read for its upload: ahead and hashed, or,
+// with nothing to hash (an image declared trusted), straight into the
+// transport's buffer, which saves a copy of every byte.
+type itemRead struct {
+	m  member
+	r  io.Reader // what the upload sends
+	c  io.Closer // the direct read's file, nil with pf
+	pf *prefetch // nil when nothing is hashed
+	h  hash.Hash // the manifest's digest of the file, nil with ah
+	dg digest
+	ah *archiveHash // hashing the archive, nil without image_sha256
+}
+
+// startRead starts reading m ahead of its upload, hashing it for the
+// manifest, or with ah into the archive's checksum (which pins every file
+// the manifest would: one hash of the bytes is enough).
+func (im *image) startRead(ctx context.Context, ah *archiveHash, m member) (*itemRead, error) {
+	rd := &itemRead{m: m, ah: ah}
+	var hashes []io.Writer
 	if ah != nil {
 		// The bytes before this file (tar headers, descriptor, manifest).
 		if err := ah.catchUp(ctx, m.off); err != nil {
-			return err
+			return nil, err
+		}
+		hashes = append(hashes, ah)
+	} else if im.manifest != nil {
+		rd.dg = im.manifest[m.name]
+		if rd.h, _ = newHash(rd.dg.alg); rd.h != nil {
+			hashes = append(hashes, rd.h)
 		}
 	}
-	rc, err := m.open(ctx)
-	if err != nil {
-		return fmt.Errorf("upload %s: %w", m.name, err)
-	}
-	defer rc.Close()
-	r := &uploadReader{ctx: ctx, r: io.LimitReader(rc, m.size), ah: ah, done: done, total: total, progress: progress}
-	var dg digest
-	// The archive's checksum pins every file the manifest would: one hash
-	// of the bytes is enough.
-	if im.manifest != nil && ah == nil {
-		dg = im.manifest[m.name]
-		if h, err := newHash(dg.alg); err == nil {
-			r.h = newSideHasher(h)
+	if len(hashes) == 0 {
+		rc, err := m.open(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("upload %s: %w", m.name, err)
 		}
+		rd.r, rd.c = io.LimitReader(rc, m.size), rc
+		return rd, nil
 	}
-	if r.h != nil {
-		defer r.h.sum() // ends the hashing goroutine however the upload ends
+	var err error
+	if rd.pf, err = startPrefetch(ctx, m.open, m.size, hashes...); err != nil {
+		return nil, fmt.Errorf("upload %s: %w", m.name, err)
 	}
+	rd.r = rd.pf
+	return rd, nil
+}
+
+// readEarly starts reading the descriptor's first file before the lease
+// exists, hashing it as startRead would for a lease that asks for the
+// files in the descriptor's order; nil when there is nothing to upload or
+// to hash, or the file is not local. An image URL is read only once the
+// lease exists: an import vCenter refuses then costs the image server no
+// download.
+func (im *image) readEarly(ctx context.Context, wantSHA256 string) (*itemRead, error) {
+	if len(im.desc.Files) == 0 || im.manifest == nil && wantSHA256 == "" {
+		return nil, nil
+	}
+	m, ok := im.files[im.desc.Files[0].Href]
+	if _, local := m.b.(*readerAtBlob); !ok || !local {
+		return nil, nil
+	}
+	var ah *archiveHash
+	if wantSHA256 != "" {
+		ah = newArchiveHash(im, wantSHA256)
+	}
+	return im.startRead(ctx, ah, m)
+}
+
+// fits reports whether an early read serves the lease: its first file is
+// the one read, and the archive is hashed in one pass exactly when the
+// early read hashes it.
+func (rd *itemRead) fits(info *nfc.LeaseInfo, archive bool) bool {
+	if len(info.Items) == 0 || archive != (rd.ah != nil) {
+		return false
+	}
+	name, err := cleanMemberName(info.Items[0].Path)
+	return err == nil && name == rd.m.name
+}
+
+// close ends the reading; safe on nil and more than once.
+func (rd *itemRead) close() {
+	switch {
+	case rd == nil:
+	case rd.pf != nil:
+		rd.pf.close()
+	case rd.c != nil:
+		_ = rd.c.Close() // a file only read
+		rd.c = nil
+	}
+}
+
+func (s *Session) uploadItem(ctx context.Context, rd *itemRead, it nfc.FileItem, done *atomic.Int64, total int64, progress func(int64, int64)) error {
+	m := rd.m
+	r := &uploadReader{ctx: ctx, r: rd.r, done: done, total: total, progress: progress}
 	// As nfc.Lease.Upload does, minus its progress channel: disks are
 	// POSTed as stream-optimized VMDK, other files PUT with Overwrite.
 	opts := soap.Upload{ContentLength: m.size, Method: "POST", Type: "application/x-vnd.vmware-streamVmdk"}
@@ -446,22 +544,20 @@ func (s *Session) uploadItem(ctx context.Context, im *image, ah *archiveHash, m 
 	if r.n != m.size {
 		return fmt.Errorf("upload %s: sent %d of %d bytes", m.name, r.n, m.size)
 	}
-	if r.h != nil {
-		if err := dg.verify(m.name, r.h.sum()); err != nil {
+	if rd.h != nil {
+		rd.pf.close() // every byte sent has been hashed once it returns
+		if err := rd.dg.verify(m.name, rd.h); err != nil {
 			return fmt.Errorf("upload %s: %w", m.name, err)
 		}
 	}
 	return nil
 }
 
-// uploadReader counts what is sent, hands it to the hasher beside the
-// upload, and stops at once when ctx ends (the transport may otherwise
-// drain a buffered body).
+// uploadReader counts what is sent and stops at once when ctx ends (the
+// transport may otherwise drain a buffered body).
 type uploadReader struct {
 	ctx      context.Context
 	r        io.Reader
-	h        *sideHasher
-	ah       *archiveHash
 	n        int64
 	done     *atomic.Int64
 	total    int64
@@ -474,12 +570,6 @@ func (u *uploadReader) Read(p []byte) (int, error) {
 	}
 	n, err := u.r.Read(p)
 	if n > 0 {
-		if u.h != nil {
-			u.h.write(p[:n])
-		}
-		if u.ah != nil {
-			u.ah.write(p[:n])
-		}
 		u.n += int64(n)
 		d := u.done.Add(int64(n))
 		if u.progress != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,6 +25,7 @@ import (
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
 )
 
 const testVersion = "6.2.0.200"
@@ -499,4 +501,158 @@ func TestImportOVFDirectory(t *testing.T) {
 	assert.True(t, res.Descriptor.Manifest)
 	assert.Equal(t, res.Descriptor.DiskBytes, res.Bytes)
 	require.NoError(t, s.Destroy(context.Background(), res.VM))
+}
+
+// notesFirstOVA is the hand-made image with a file the VM does not use
+// (notes.txt) referenced before its disk: the read started before the
+// lease (the descriptor's first file) is not what the lease asks for.
+// diskDigest is the manifest's digest for the disk ("" means the right one).
+func notesFirstOVA(t testing.TB, diskDigest string) (string, string) {
+	t.Helper()
+	entries := handEntries(t, "hand-disk1.vmdk", diskDigest)
+	desc, disk := entries[0].data, entries[1].data
+	desc = []byte(strings.Replace(string(desc), "<References>", `<References><File ovf:href="notes.txt" ovf:id="file0"/>`, 1))
+	notes := []byte("release notes, not uploaded\n")
+	if diskDigest == "" {
+		diskDigest = fmt.Sprintf("%x", sha256.Sum256(disk))
+	}
+	mf := fmt.Sprintf("SHA256(hand.ovf)= %x\nSHA256(notes.txt)= %x\nSHA256(hand-disk1.vmdk)= %s\n", sha256.Sum256(desc), sha256.Sum256(notes), diskDigest)
+	p := buildOVA(t, []tarEntry{{"hand.ovf", desc}, {"notes.txt", notes}, {"hand-disk1.vmdk", disk}, {"hand.mf", []byte(mf)}})
+	raw, err := os.ReadFile(p)
+	require.NoError(t, err)
+	return p, fmt.Sprintf("%x", sha256.Sum256(raw))
+}
+
+// When the lease asks for another file than the one read early, the early
+// read is dropped and the disk read and verified as it is sent: by the
+// manifest, or by the archive's checksum (hashed afresh from its start).
+func TestImportEarlyReadNotAsked(t *testing.T) {
+	s := newLab(t, nil).session(t)
+	ctx := context.Background()
+	tests := []struct {
+		name       string
+		diskDigest string
+		sha256     func(sum string) string // the expected checksum, from the right one
+		err        string
+	}{
+		{"manifest", "", nil, ""},
+		{"manifest, tampered disk", strings.Repeat("ab", 32), nil, "hand-disk1.vmdk: SHA256 digest"},
+		{"image checksum", "", func(sum string) string { return sum }, ""},
+		{"image checksum, another image", "", func(string) string { return strings.Repeat("0", 64) }, "does not match the expected 0000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src, sum := notesFirstOVA(t, tt.diskDigest)
+			spec := importSpec(src)
+			if tt.sha256 != nil {
+				spec.Check.SHA256 = tt.sha256(sum)
+			}
+			im, err := openImage(ctx, src, http.DefaultClient)
+			require.NoError(t, err)
+			early, err := im.readEarly(ctx, spec.Check.SHA256)
+			require.NoError(t, err)
+			assert.Equal(t, "notes.txt", early.m.name, "the descriptor's first file is read early")
+			early.close()
+			require.NoError(t, im.Close())
+
+			res, err := s.Import(ctx, spec)
+			if tt.err != "" {
+				require.ErrorContains(t, err, tt.err)
+				assertNoVM(t, s, spec.Name)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, int64(len(strings.Repeat("disk-bytes ", 1000))), res.Bytes, "only the disk is uploaded")
+			require.NoError(t, s.Destroy(ctx, res.VM))
+		})
+	}
+}
+
+func TestItemReadFits(t *testing.T) {
+	rd := &itemRead{m: member{name: "disk1.vmdk"}}
+	withArchive := &itemRead{m: member{name: "disk1.vmdk"}, ah: &archiveHash{}}
+	items := func(paths ...string) *nfc.LeaseInfo {
+		info := &nfc.LeaseInfo{}
+		for _, p := range paths {
+			info.Items = append(info.Items, nfc.FileItem{OvfFileItem: types.OvfFileItem{Path: p}})
+		}
+		return info
+	}
+	tests := []struct {
+		name    string
+		rd      *itemRead
+		info    *nfc.LeaseInfo
+		archive bool
+		want    bool
+	}{
+		{"first file", rd, items("disk1.vmdk", "disk2.vmdk"), false, true},
+		{"first file, written with ./", rd, items("./disk1.vmdk"), false, true},
+		{"another file first", rd, items("disk2.vmdk", "disk1.vmdk"), false, false},
+		{"nothing to upload", rd, items(), false, false},
+		{"archive hashed early and now", withArchive, items("disk1.vmdk"), true, true},
+		{"archive hashed early, not now (out of order)", withArchive, items("disk1.vmdk"), false, false},
+		{"archive to hash, not hashed early", rd, items("disk1.vmdk"), true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, tt.rd.fits(tt.info, tt.archive))
+		})
+	}
+}
+
+// The first file is read before the lease only from a local image: an
+// image URL is not downloaded for an import vCenter may still refuse.
+func TestReadEarly(t *testing.T) {
+	ctx := context.Background()
+	ova := writeTestOVA(t, 64<<10)
+	rs := newRangeServer(t, filepath.Dir(ova), true)
+	bare := buildOVA(t, handEntries(t, "hand-disk1.vmdk", "")[:2]) // no manifest
+	tests := []struct {
+		name   string
+		source string
+		sha256 string
+		early  bool
+	}{
+		{"local file", ova, "", true},
+		{"URL", rs.URL + "/svm.ova", "", false},
+		{"local file, nothing to hash", bare, "", false},
+		{"local file without manifest, its checksum given", bare, strings.Repeat("0", 64), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			im, err := openImage(ctx, tt.source, http.DefaultClient)
+			require.NoError(t, err)
+			defer im.Close()
+			before := rs.bytes.Load()
+			rd, err := im.readEarly(ctx, tt.sha256)
+			require.NoError(t, err)
+			if !tt.early {
+				assert.Nil(t, rd)
+				assert.Equal(t, before, rs.bytes.Load(), "nothing downloaded")
+				return
+			}
+			require.NotNil(t, rd)
+			defer rd.close()
+			assert.Equal(t, im.desc.Files[0].Href, rd.m.name)
+			got, err := io.ReadAll(rd.pf)
+			require.NoError(t, err)
+			assert.Len(t, got, int(rd.m.size))
+		})
+	}
+}
+
+// An image declared trusted (no manifest, no checksum) is sent straight
+// from the file, nothing hashed.
+func TestImportTrustedImage(t *testing.T) {
+	s := newLab(t, nil).session(t)
+	ctx := context.Background()
+	entries := handEntries(t, "hand-disk1.vmdk", "")
+	spec := importSpec(buildOVA(t, entries[:2])) // no manifest
+	_, err := s.Import(ctx, spec)
+	require.ErrorIs(t, err, ErrUnverified, "not without being declared trusted")
+	spec.Check.Trusted = true
+	res, err := s.Import(ctx, spec)
+	require.NoError(t, err)
+	assert.Equal(t, int64(len(entries[1].data)), res.Bytes)
+	require.NoError(t, s.Destroy(ctx, res.VM))
 }

@@ -19,6 +19,10 @@ func observe(ctx context.Context, s *vsphere.Session, in input, resp *ansible.Re
 	}
 	obs.Host, obs.Datastore = t.Host, t.Datastore
 	var image *vsphere.Descriptor
+	// The host's room and pin (observeHost) and the VMs of the name are
+	// independent reads: side by side they cost the longer of the two
+	// chains of round trips, not their sum.
+	hostRead := func() error { return nil }
 	if in.State == StatePresent {
 		desc, err := vsphere.ReadDescriptor(ctx, in.Image)
 		if err != nil {
@@ -42,22 +46,26 @@ func observe(ctx context.Context, s *vsphere.Session, in input, resp *ansible.Re
 		}
 		obs.ImageSHA256 = desc.ImageSHA256
 		obs.FirstBoot = in.firstBoot
-		if err := observeHost(ctx, t, in, desc, &obs); err != nil {
-			return obs, err
+		var room observed
+		done := make(chan error, 1)
+		go func() { done <- observeHost(ctx, t, in, desc, &room) }()
+		hostRead = func() error {
+			err := <-done
+			obs.HostPin, obs.Capacity, obs.Need = room.HostPin, room.Capacity, room.Need
+			return err
 		}
 	}
 
-	lo, err := t.Leftover(ctx, in.Name)
+	lo, vms, err := namedVMs(ctx, t, in.Name)
+	if herr := hostRead(); herr != nil {
+		return obs, herr
+	}
 	if err != nil {
 		return obs, err
 	}
 	if lo != nil {
 		obs.LeftoverVMs = lo.VMPaths()
 		obs.LeftoverFolders = lo.Folders
-	}
-	vms, err := t.VMsNamed(ctx, in.Name, lo)
-	if err != nil {
-		return obs, err
 	}
 	for _, d := range vms {
 		obs.Existing = append(obs.Existing, fromDetail(d))
@@ -93,6 +101,17 @@ func observe(ctx context.Context, s *vsphere.Session, in input, resp *ansible.Re
 		}
 	}
 	return obs, nil
+}
+
+// namedVMs finds what an interrupted import of name left, and the VMs of
+// that name apart from it.
+func namedVMs(ctx context.Context, t vsphere.Target, name string) (*vsphere.Leftover, []vsphere.VMDetail, error) {
+	lo, err := t.Leftover(ctx, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	vms, err := t.VMsNamed(ctx, name, lo)
+	return lo, vms, err
 }
 
 // observeHost reads what a new SVM on the target's host needs to be pinned
