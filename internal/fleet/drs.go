@@ -27,31 +27,12 @@ type DRSReader interface {
 	InventoryReader
 }
 
-// readDRS adds to snap which VMs DRS may move and, for a scope narrowed to
-// hosts, the VMs of those hosts' clusters on the other hosts.
-func readDRS(ctx context.Context, d DRSReader, sc vsphere.Scope, snap *Snapshot) error {
-	clusters, err := d.ClustersDRS(ctx, sc.Datacenter)
+// readDRS adds to snap which of its VMs (in scope and elsewhere) DRS may
+// move.
+func readDRS(ctx context.Context, d DRSReader, datacenter string, snap *Snapshot) error {
+	clusters, err := d.ClustersDRS(ctx, datacenter)
 	if err != nil {
 		return err
-	}
-	if len(sc.Hosts) > 0 {
-		inScope := map[string]bool{}
-		wanted := map[string]bool{}
-		for _, v := range snap.VMs {
-			inScope[v.Host] = true
-			if v.Cluster != "" {
-				wanted[v.Cluster] = true
-			}
-		}
-		all, err := d.Inventory(ctx, vsphere.Scope{Datacenter: sc.Datacenter, Cluster: sc.Cluster})
-		if err != nil {
-			return fmt.Errorf("read the VMs DRS may move onto %v: %w", sc.Hosts, err)
-		}
-		for _, v := range all {
-			if !inScope[v.Host] && wanted[v.Cluster] {
-				snap.Elsewhere = append(snap.Elsewhere, fromInventory(v))
-			}
-		}
 	}
 	snap.Movable = map[string]bool{}
 	for _, vms := range [][]VM{snap.VMs, snap.Elsewhere} {
@@ -64,6 +45,14 @@ func readDRS(ctx context.Context, d DRSReader, sc vsphere.Scope, snap *Snapshot)
 		}
 	}
 	return nil
+}
+
+func fromInventoryAll(inv []vsphere.VM) []VM {
+	out := make([]VM, len(inv))
+	for i, v := range inv {
+		out[i] = fromInventory(v)
+	}
+	return out
 }
 
 func fromInventory(v vsphere.VM) VM {
