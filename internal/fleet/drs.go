@@ -27,24 +27,19 @@ type DRSReader interface {
 	InventoryReader
 }
 
-// readDRS adds to snap which of its VMs (in scope and elsewhere) DRS may
-// move.
-func readDRS(ctx context.Context, d DRSReader, datacenter string, snap *Snapshot) error {
-	clusters, err := d.ClustersDRS(ctx, datacenter)
-	if err != nil {
-		return err
-	}
-	snap.Movable = map[string]bool{}
-	for _, vms := range [][]VM{snap.VMs, snap.Elsewhere} {
+// movable says, by MoRef value, which of the VMs DRS may move.
+func movable(clusters map[string]vsphere.ClusterDRS, vmss ...[]VM) map[string]bool {
+	out := map[string]bool{}
+	for _, vms := range vmss {
 		for _, v := range vms {
 			if c, ok := clusters[v.Cluster]; ok {
 				if moves, _ := c.Moves(v.Moid); moves {
-					snap.Movable[v.Moid] = true
+					out[v.Moid] = true
 				}
 			}
 		}
 	}
-	return nil
+	return out
 }
 
 func fromInventoryAll(inv []vsphere.VM) []VM {

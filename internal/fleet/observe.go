@@ -88,30 +88,18 @@ type Snapshot struct {
 // the longer of the two, not their sum. An error of vCenter's is reported
 // before KSC's, as when they were read one after the other.
 func Read(ctx context.Context, src Sources, sc vsphere.Scope, r Rules) (Snapshot, error) {
-	var (
-		hosts   []KSCHost
-		kscErr  error
-		kscDone = make(chan struct{})
-	)
-	kctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	var kscRead *pending[[]KSCHost]
 	if src.KSC != nil {
-		go func() {
-			defer close(kscDone)
-			hosts, kscErr = readKSC(kctx, src.KSC, r)
-		}()
-	} else {
-		close(kscDone)
+		kscRead = start(ctx, func(ctx context.Context) ([]KSCHost, error) { return readKSC(ctx, src.KSC, r) })
 	}
+	defer kscRead.stop() // of no use after vCenter's error
 	snap, err := readVCenter(ctx, src, sc)
 	if err != nil {
-		cancel() // KSC's answer is of no use now
-		<-kscDone
 		return Snapshot{}, err
 	}
-	<-kscDone
-	if kscErr != nil {
-		return Snapshot{}, kscErr
+	hosts, err := kscRead.wait()
+	if err != nil {
+		return Snapshot{}, err
 	}
 	snap.Hosts = hosts
 	if src.Prober != nil && r.SVMNamePattern != nil {
@@ -148,6 +136,14 @@ func readVCenter(ctx context.Context, src Sources, sc vsphere.Scope) (Snapshot, 
 	for _, h := range sc.Hosts {
 		keep[h] = true
 	}
+	// The DRS settings do not depend on the VMs: read side by side.
+	var drsRead *pending[map[string]vsphere.ClusterDRS]
+	if src.DRS != nil {
+		drsRead = start(ctx, func(ctx context.Context) (map[string]vsphere.ClusterDRS, error) {
+			return src.DRS.ClustersDRS(ctx, sc.Datacenter)
+		})
+	}
+	defer drsRead.stop()
 	var inv, others []vsphere.VM
 	if neighbours && src.Inventory == nil {
 		// One pass, split here: vCenter reads the whole scope once.
@@ -184,7 +180,12 @@ func readVCenter(ctx context.Context, src Sources, sc vsphere.Scope) (Snapshot, 
 			snap.Elsewhere = append(snap.Elsewhere, fromInventory(v))
 		}
 	}
-	return snap, readDRS(ctx, src.DRS, sc.Datacenter, &snap)
+	clusters, err := drsRead.wait()
+	if err != nil {
+		return Snapshot{}, err
+	}
+	snap.Movable = movable(clusters, snap.VMs, snap.Elsewhere)
+	return snap, nil
 }
 
 // splitByHost splits VMs into those on the kept hosts and the others.
@@ -197,6 +198,42 @@ func splitByHost(vms []vsphere.VM, keep map[string]bool) (in, out []vsphere.VM) 
 		}
 	}
 	return in, out
+}
+
+// pending is a read running in its own goroutine.
+type pending[T any] struct {
+	done   chan struct{}
+	cancel context.CancelFunc
+	v      T
+	err    error
+}
+
+func start[T any](ctx context.Context, read func(context.Context) (T, error)) *pending[T] {
+	ctx, cancel := context.WithCancel(ctx)
+	p := &pending[T]{done: make(chan struct{}), cancel: cancel}
+	go func() {
+		defer close(p.done)
+		p.v, p.err = read(ctx)
+	}()
+	return p
+}
+
+// wait returns the read's answer; a nil read (not started) answers nothing.
+func (p *pending[T]) wait() (T, error) {
+	if p == nil {
+		var zero T
+		return zero, nil
+	}
+	<-p.done
+	return p.v, p.err
+}
+
+// stop cancels the read, if still running, and waits for it to end.
+func (p *pending[T]) stop() {
+	if p != nil {
+		p.cancel()
+		<-p.done
+	}
 }
 
 func (src Sources) inventory() InventoryReader {
