@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -127,6 +128,9 @@ func Read(ctx context.Context, src Sources, sc vsphere.Scope, r Rules) (Snapshot
 // may move and the VMs it may move onto the scope's hosts.
 func readVCenter(ctx context.Context, src Sources, sc vsphere.Scope) (Snapshot, error) {
 	var snap Snapshot
+	if src.Inventory == nil && src.DRS == nil {
+		return Snapshot{}, errors.New("fleet: no source of the inventory (Sources.Inventory or DRS)")
+	}
 	// Scoped to hosts, the DRS part also needs the VMs of their clusters
 	// on the other hosts (others): in the whole scope without the hosts.
 	whole := sc
