@@ -57,43 +57,27 @@ type DRSReader interface {
 	InventoryReader
 }
 
-// readDRS adds to snap which VMs DRS may move and, for a scope narrowed to
-// hosts, the VMs of those hosts' clusters on the other hosts.
-func readDRS(ctx context.Context, d DRSReader, sc vsphere.Scope, snap *Snapshot) error {
-	clusters, err := d.ClustersDRS(ctx, sc.Datacenter)
-	if err != nil {
-		return err
-	}
-	if len(sc.Hosts) > 0 {
-		inScope := map[string]bool{}
-		wanted := map[string]bool{}
-		for _, v := range snap.VMs {
-			inScope[v.Host] = true
-			if v.Cluster != "" {
-				wanted[v.Cluster] = true
-			}
-		}
-		all, err := d.Inventory(ctx, vsphere.Scope{Datacenter: sc.Datacenter, Cluster: sc.Cluster})
-		if err != nil {
-			return fmt.Errorf("read the VMs DRS may move onto %v: %w", sc.Hosts, err)
-		}
-		for _, v := range all {
-			if !inScope[v.Host] && wanted[v.Cluster] {
-				snap.Elsewhere = append(snap.Elsewhere, fromInventory(v))
-			}
-		}
-	}
-	snap.Movable = map[string]bool{}
-	for _, vms := range [][]VM{snap.VMs, snap.Elsewhere} {
+// movable says, by MoRef value, which of the VMs DRS may move.
+func movable(clusters map[string]vsphere.ClusterDRS, vmss ...[]VM) map[string]bool {
+	out := map[string]bool{}
+	for _, vms := range vmss {
 		for _, v := range vms {
 			if c, ok := clusters[v.Cluster]; ok {
 				if moves, _ := c.Moves(v.Moid); moves {
-					snap.Movable[v.Moid] = true
+					out[v.Moid] = true
 				}
 			}
 		}
 	}
-	return nil
+	return out
+}
+
+func fromInventoryAll(inv []vsphere.VM) []VM {
+	out := make([]VM, len(inv))
+	for i, v := range inv {
+		out[i] = fromInventory(v)
+	}
+	return out
 }
 
 func fromInventory(v vsphere.VM) VM {

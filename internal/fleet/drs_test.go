@@ -160,3 +160,58 @@ func hypervisor(t *testing.T, f Fleet, name string) Hypervisor {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// countingVC counts the inventory reads of a fakeVC.
+type countingVC struct {
+	fakeVC
+	reads *int
+}
+
+func (c countingVC) Inventory(ctx context.Context, sc vsphere.Scope) ([]vsphere.VM, error) {
+	*c.reads++
+	return c.fakeVC.Inventory(ctx, sc)
+}
+
+// Scoped to hosts, the DRS part needs the VMs of their clusters on the
+// other hosts too. Read through the DRS reader alone, that is one pass
+// over the inventory, split by host; with a separate inventory reader (a
+// caller that records the scope's VMs) it is the scope's read and then
+// the cluster's. Both answer the same.
+func TestNarrowedScopeReadsInventoryOnce(t *testing.T) {
+	inv, _ := drsSite()
+	full := map[string]vsphere.ClusterDRS{"c1": {Name: "c1", Enabled: true, DefaultBehavior: types.DrsBehaviorFullyAutomated}}
+	sc := vsphere.Scope{Hosts: []string{"esx1"}}
+
+	reads := 0
+	vc := countingVC{fakeVC{inv: inv, clusters: full}, &reads}
+	one, err := Read(context.Background(), Sources{DRS: vc}, sc, rules())
+	require.NoError(t, err)
+	assert.Equal(t, 1, reads, "one inventory read for the hosts and their neighbours")
+
+	reads = 0
+	two, err := Read(context.Background(), Sources{Inventory: vc, DRS: vc}, sc, rules())
+	require.NoError(t, err)
+	assert.Equal(t, 2, reads, "the scope through its own reader, the neighbours through DRS")
+	assert.Equal(t, two, one)
+
+	var names []string
+	for _, v := range one.VMs {
+		names = append(names, v.Name)
+	}
+	assert.Equal(t, []string{"old1", "new1", "vm1"}, names, "esx1's VMs only")
+	names = nil
+	for _, v := range one.Elsewhere {
+		names = append(names, v.Name)
+	}
+	assert.Equal(t, []string{"old2", "vm2"}, names, "esx2 is in c1, esx3 is not")
+	assert.True(t, one.Movable["vm-vm2"])
+	assert.True(t, one.Narrowed)
+
+	// Unscoped, one read either way and nothing elsewhere.
+	reads = 0
+	whole, err := Read(context.Background(), Sources{DRS: vc}, vsphere.Scope{}, rules())
+	require.NoError(t, err)
+	assert.Equal(t, 1, reads)
+	assert.Empty(t, whole.Elsewhere)
+	assert.Len(t, whole.VMs, len(inv))
+}

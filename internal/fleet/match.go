@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"slices"
 	"sort"
 	"strings"
 )
@@ -55,19 +56,22 @@ func shortName(fqdn string) string {
 // match returns the one KSC host of vm, or nil; when several hosts match
 // it returns nil and their display names.
 func (idx *hostIndex) match(vm VM) (*KSCHost, []string) {
-	found := map[int]bool{}
+	// A VM's keys lead to one host or a few: a slice, not a set, so the
+	// thousands of VMs of a fleet allocate nothing here.
+	var buf [4]int
+	found := buf[:0]
 	for _, k := range vmKeys(vm) {
 		for _, i := range idx.byKey[k] {
-			found[i] = true
+			if !slices.Contains(found, i) {
+				found = append(found, i)
+			}
 		}
 	}
 	if len(found) == 1 {
-		for i := range found {
-			return &idx.hosts[i], nil
-		}
+		return &idx.hosts[found[0]], nil
 	}
 	var names []string
-	for i := range found {
+	for _, i := range found {
 		names = append(names, idx.hosts[i].DisplayName+" ("+idx.hosts[i].ID+")")
 	}
 	sort.Strings(names)

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -39,6 +40,10 @@ type PlacementReader interface {
 // Sources are the clients Observe reads from. KSC and Prober are optional:
 // without KSC, only marked SVMs are recognised and no agents are known.
 type Sources struct {
+	// Inventory lists the VMs in scope. Left nil with DRS set, DRS lists
+	// them, and a scope narrowed to hosts is read in one pass (its
+	// datacenter or cluster, split into the hosts' VMs and their
+	// neighbours) rather than the hosts' VMs and then their clusters'.
 	Inventory InventoryReader
 	KSC       HostLister
 	Prober    VersionProber
@@ -79,44 +84,33 @@ type Snapshot struct {
 	Elsewhere []VM            `json:"elsewhere,omitempty"`
 }
 
-// Read reads what Observe builds the fleet from.
+// Read reads what Observe builds the fleet from. vCenter and KSC are
+// different servers, so KSC is read while vCenter answers: the run takes
+// the longer of the two, not their sum. An error of vCenter's is reported
+// before KSC's, as when they were read one after the other.
 func Read(ctx context.Context, src Sources, sc vsphere.Scope, r Rules) (Snapshot, error) {
-	inv, err := src.Inventory.Inventory(ctx, sc)
+	var kscRead *pending[[]KSCHost]
+	if src.KSC != nil {
+		kscRead = start(ctx, func(ctx context.Context) ([]KSCHost, error) { return readKSC(ctx, src.KSC, r) })
+	}
+	defer kscRead.stop() // of no use after vCenter's error
+	snap, err := readVCenter(ctx, src, sc)
 	if err != nil {
 		return Snapshot{}, err
 	}
-	var snap Snapshot
-	snap.VMs = make([]VM, 0, len(inv))
-	for _, v := range inv {
-		snap.VMs = append(snap.VMs, fromInventory(v))
+	hosts, err := kscRead.wait()
+	if err != nil {
+		return Snapshot{}, err
 	}
-	if src.DRS != nil {
-		if err := readDRS(ctx, src.DRS, sc, &snap); err != nil {
-			return Snapshot{}, err
-		}
-	}
-	if src.KSC != nil {
-		for _, keys := range [][]string{r.ProtectionServer, r.LightAgent} {
-			hs, err := kscHosts(ctx, src.KSC, keys)
-			if err != nil {
-				return Snapshot{}, err
-			}
-			snap.Hosts = mergeHosts(snap.Hosts, hs)
-		}
-	}
+	snap.Hosts = hosts
 	if src.Prober != nil && r.SVMNamePattern != nil {
 		snap.Probes, snap.ProbeErrors = probe(ctx, src.Prober, snap.VMs, r)
 	}
 	snap.Narrowed = sc.Cluster != "" || len(sc.Hosts) > 0
 	if src.Placements != nil {
-		// Which VMs are SVMs is known only once built: read their
+		// Which VMs are SVMs is known only once KSC is read: read their
 		// placements, for Build to add.
-		f := snap.Build(nil, r)
-		if len(f.SVMs) > 0 {
-			moids := make([]string, len(f.SVMs))
-			for i, s := range f.SVMs {
-				moids[i] = s.Moid
-			}
+		if moids := snap.svmMoids(r); len(moids) > 0 {
 			pls, err := src.Placements.Placements(ctx, moids)
 			if err != nil {
 				return Snapshot{}, err
@@ -128,6 +122,159 @@ func Read(ctx context.Context, src Sources, sc vsphere.Scope, r Rules) (Snapshot
 		}
 	}
 	return snap, nil
+}
+
+// readVCenter reads the VMs in scope and, with src.DRS, which of them DRS
+// may move and the VMs it may move onto the scope's hosts.
+func readVCenter(ctx context.Context, src Sources, sc vsphere.Scope) (Snapshot, error) {
+	var snap Snapshot
+	if src.Inventory == nil && src.DRS == nil {
+		return Snapshot{}, errors.New("fleet: no source of the inventory (Sources.Inventory or DRS)")
+	}
+	// Scoped to hosts, the DRS part also needs the VMs of their clusters
+	// on the other hosts (others): in the whole scope without the hosts.
+	whole := sc
+	whole.Hosts = nil
+	neighbours := src.DRS != nil && len(sc.Hosts) > 0
+	keep := make(map[string]bool, len(sc.Hosts))
+	for _, h := range sc.Hosts {
+		keep[h] = true
+	}
+	// The DRS settings do not depend on the VMs: read side by side.
+	var drsRead *pending[map[string]vsphere.ClusterDRS]
+	if src.DRS != nil {
+		drsRead = start(ctx, func(ctx context.Context) (map[string]vsphere.ClusterDRS, error) {
+			return src.DRS.ClustersDRS(ctx, sc.Datacenter)
+		})
+	}
+	defer drsRead.stop()
+	var inv, others []vsphere.VM
+	if neighbours && src.Inventory == nil {
+		// One pass, split here: vCenter reads the whole scope once.
+		all, err := src.DRS.Inventory(ctx, whole)
+		if err != nil {
+			return Snapshot{}, err
+		}
+		inv, others = splitByHost(all, keep)
+	} else {
+		var err error
+		if inv, err = src.inventory().Inventory(ctx, sc); err != nil {
+			return Snapshot{}, err
+		}
+		if neighbours {
+			all, err := src.DRS.Inventory(ctx, whole)
+			if err != nil {
+				return Snapshot{}, fmt.Errorf("read the VMs DRS may move onto %v: %w", sc.Hosts, err)
+			}
+			_, others = splitByHost(all, keep)
+		}
+	}
+	snap.VMs = fromInventoryAll(inv)
+	if src.DRS == nil {
+		return snap, nil
+	}
+	wanted := map[string]bool{}
+	for _, v := range snap.VMs {
+		if v.Cluster != "" {
+			wanted[v.Cluster] = true
+		}
+	}
+	for _, v := range others {
+		if wanted[v.Cluster] {
+			snap.Elsewhere = append(snap.Elsewhere, fromInventory(v))
+		}
+	}
+	clusters, err := drsRead.wait()
+	if err != nil {
+		return Snapshot{}, err
+	}
+	snap.Movable = movable(clusters, snap.VMs, snap.Elsewhere)
+	return snap, nil
+}
+
+// splitByHost splits VMs into those on the kept hosts and the others.
+func splitByHost(vms []vsphere.VM, keep map[string]bool) (in, out []vsphere.VM) {
+	for _, v := range vms {
+		if keep[v.Host] {
+			in = append(in, v)
+		} else {
+			out = append(out, v)
+		}
+	}
+	return in, out
+}
+
+// pending is a read running in its own goroutine.
+type pending[T any] struct {
+	done   chan struct{}
+	cancel context.CancelFunc
+	v      T
+	err    error
+}
+
+func start[T any](ctx context.Context, read func(context.Context) (T, error)) *pending[T] {
+	ctx, cancel := context.WithCancel(ctx)
+	p := &pending[T]{done: make(chan struct{}), cancel: cancel}
+	go func() {
+		defer close(p.done)
+		p.v, p.err = read(ctx)
+	}()
+	return p
+}
+
+// wait returns the read's answer; a nil read (not started) answers nothing.
+func (p *pending[T]) wait() (T, error) {
+	if p == nil {
+		var zero T
+		return zero, nil
+	}
+	<-p.done
+	return p.v, p.err
+}
+
+// stop cancels the read, if still running, and waits for it to end.
+func (p *pending[T]) stop() {
+	if p != nil {
+		p.cancel()
+		<-p.done
+	}
+}
+
+func (src Sources) inventory() InventoryReader {
+	if src.Inventory == nil {
+		return src.DRS
+	}
+	return src.Inventory
+}
+
+// readKSC lists the hosts carrying the Protection Server or a Light Agent.
+func readKSC(ctx context.Context, c HostLister, r Rules) ([]KSCHost, error) {
+	var out []KSCHost
+	for _, keys := range [][]string{r.ProtectionServer, r.LightAgent} {
+		hs, err := kscHosts(ctx, c, keys)
+		if err != nil {
+			return nil, err
+		}
+		out = mergeHosts(out, hs)
+	}
+	return out, nil
+}
+
+// svmMoids are the MoRef values of the VMs Build recognises as SVMs,
+// without building the rest of the fleet.
+func (s Snapshot) svmMoids(r Rules) []string {
+	if s.Probes != nil {
+		r.Probes = s.Probes
+	}
+	idx := newHostIndex(s.Hosts)
+	var out []string
+	for _, vm := range s.VMs {
+		h, _ := idx.match(vm)
+		if svm, ok := recognise(vm, h, r); ok {
+			out = append(out, svm.Moid)
+		}
+	}
+	return out
 }
 
 // Build joins the snapshot into the fleet of the given ESXi hosts (all

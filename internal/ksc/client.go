@@ -520,8 +520,8 @@ func (c *Client) Call(ctx context.Context, method string, args map[string]any, r
 		if st != http.StatusOK {
 			return nil, &HTTPError{Method: method, Status: st, Body: snippet(data)}
 		}
-		var r Response
-		if err := json.Unmarshal(data, &r); err != nil {
+		r, err := decodeResponse(data)
+		if err != nil {
 			return nil, fmt.Errorf("ksc %s: decode response: %w", method, err)
 		}
 		return r, nil

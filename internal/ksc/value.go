@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strconv"
 	"time"
@@ -199,6 +201,34 @@ func (v *Value) UnmarshalJSON(data []byte) error {
 	}
 	*v = out
 	return nil
+}
+
+// decodeResponse decodes a call's answer (a JSON object, or null) in one
+// pass: json.Unmarshal into a Response would scan each value twice, once
+// to find its end and again in Value.UnmarshalJSON, and a page of host
+// rows is most of what a fleet read decodes.
+func decodeResponse(data []byte) (Response, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var raw map[string]any
+	if err := dec.Decode(&raw); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("invalid character after top-level value")
+	}
+	if raw == nil {
+		return nil, nil
+	}
+	r := make(Response, len(raw))
+	for k, e := range raw {
+		v, err := fromAny(e, 0)
+		if err != nil {
+			return nil, fmt.Errorf("decode value: %w", err)
+		}
+		r[k] = v
+	}
+	return r, nil
 }
 
 func fromAny(raw any, depth int) (Value, error) {

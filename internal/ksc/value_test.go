@@ -102,3 +102,26 @@ func FuzzValue(f *testing.F) {
 		}
 	})
 }
+
+// decodeResponse, the one-pass decoder of call answers, reads what
+// json.Unmarshal into a Response reads, and refuses what it refuses.
+func TestDecodeResponseAsUnmarshal(t *testing.T) {
+	for _, body := range []string{
+		`{"PxgRetVal": {"type":"params","value":{"KLCSP_ITERATOR_ARRAY":[{"type":"params","value":{"KLHST_WKS_DN":"vm-1",` +
+			`"KLHST_WKS_STATUS_ID":{"type":"long","value":3},"KLHST_WKS_LAST_VISIBLE":{"type":"datetime","value":"2026-11-30T08:00:00Z"}}}]}},` +
+			` "s": "x", "n": 12, "f": 1.5, "b": true, "nul": null, "arr": [1, null, {"type":"binary","value":"3q0="}],` +
+			` "looksTyped": {"type":"params","value":{"type":"long","value":1}}}`,
+		`{}`, `null`, ` {"a": 1} `,
+		`{"a": 1} x`, `[1]`, `{"a": {"type":"long","value":"x"}}`, `{"a": {"type":"datetime","value":"yesterday"}}`, `{"a": `,
+	} {
+		var want Response
+		wantErr := json.Unmarshal([]byte(body), &want)
+		got, err := decodeResponse([]byte(body))
+		if wantErr != nil {
+			assert.Error(t, err, body)
+			continue
+		}
+		require.NoError(t, err, body)
+		assert.Equal(t, want, got, body)
+	}
+}

@@ -31,28 +31,46 @@ import (
 type lookups struct {
 	mu sync.Mutex
 	m  map[string]any
+	// busy holds the lookups under way: a caller reading beside another
+	// (the fleet reads its VMs and the DRS settings side by side) waits
+	// for its answer rather than asking vCenter again.
+	busy map[string]chan struct{}
 }
 
 // remember returns what find found for key, calling find only the first
 // time it succeeds.
 func remember[T any](l *lookups, key string, find func() (T, error)) (T, error) {
-	l.mu.Lock()
-	v, ok := l.m[key]
-	l.mu.Unlock()
-	if ok {
-		return v.(T), nil
-	}
-	got, err := find()
-	if err != nil {
+	for {
+		l.mu.Lock()
+		if v, ok := l.m[key]; ok {
+			l.mu.Unlock()
+			return v.(T), nil
+		}
+		if wait, ok := l.busy[key]; ok {
+			l.mu.Unlock()
+			<-wait // then take its answer, or look up again after its error
+			continue
+		}
+		if l.busy == nil {
+			l.busy = map[string]chan struct{}{}
+		}
+		done := make(chan struct{})
+		l.busy[key] = done
+		l.mu.Unlock()
+
+		got, err := find()
+		l.mu.Lock()
+		delete(l.busy, key)
+		close(done)
+		if err == nil {
+			if l.m == nil {
+				l.m = map[string]any{}
+			}
+			l.m[key] = got
+		}
+		l.mu.Unlock()
 		return got, err
 	}
-	l.mu.Lock()
-	if l.m == nil {
-		l.m = map[string]any{}
-	}
-	l.m[key] = got
-	l.mu.Unlock()
-	return got, nil
 }
 
 // lookupKey names a lookup of kind under the objects in scope.

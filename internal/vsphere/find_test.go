@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -196,4 +199,39 @@ func TestNotFoundListsCandidates(t *testing.T) {
 	}
 	other := errors.New("not a not-found")
 	assert.Same(t, other, withCandidates(other, func() ([]string, error) { panic("not listed") }))
+}
+
+// Lookups of one key side by side ask vCenter once: the second waits for
+// the first's answer. After a failure the waiter looks up itself.
+func TestRememberSideBySide(t *testing.T) {
+	var l lookups
+	var calls atomic.Int32
+	release := make(chan struct{})
+	find := func() (string, error) {
+		calls.Add(1)
+		<-release
+		return "dc", nil
+	}
+	var wg sync.WaitGroup
+	got := make([]string, 4)
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i], _ = remember(&l, "datacenter\x00DC1", find)
+		}()
+	}
+	time.Sleep(20 * time.Millisecond) // let them all ask
+	close(release)
+	wg.Wait()
+	assert.Equal(t, int32(1), calls.Load())
+	assert.Equal(t, []string{"dc", "dc", "dc", "dc"}, got)
+
+	failed := 0
+	_, err := remember(&l, "host\x00h1", func() (string, error) { failed++; return "", errors.New("gone") })
+	require.Error(t, err)
+	v, err := remember(&l, "host\x00h1", func() (string, error) { return "h1", nil })
+	require.NoError(t, err)
+	assert.Equal(t, "h1", v)
+	assert.Equal(t, 1, failed)
 }

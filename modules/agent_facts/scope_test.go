@@ -56,3 +56,25 @@ func TestScopeHolds(t *testing.T) {
 	assert.EqualValues(t, 1, ansibletest.Get(all, "ansible_facts", "ksvla", "summary", "agents_unplaced"))
 	assert.EqualValues(t, 0, ansibletest.Get(all, "ansible_facts", "ksvla", "summary", "unprotected"))
 }
+
+// A scope narrowed to hosts reads the datacenter's inventory once: the
+// hosts' VMs and, for the removal gate, the VMs DRS may move onto them
+// come from the same pass, so it costs vCenter no more round trips than
+// the whole datacenter (every scope reads the DRS settings and the SVMs'
+// placements once). Read twice, it cost a view, its pages and its
+// teardown more.
+func TestNarrowedScopeRoundTrips(t *testing.T) {
+	l := labtest.Start(t, sim.Config{Hosts: 3, VMsPerHost: 2, DRSInterval: -1})
+	v := l.Vars(l.Dir())
+	ctx := context.Background()
+	trips := func(args map[string]any) float64 {
+		res := ansibletest.Run(t, ctx, "agent_facts", New(), args, ansibletest.Mode{})
+		require.False(t, res.Failed(), res.Msg())
+		n, ok := ansibletest.Get(res, "round_trips", "vcenter").(int64)
+		require.True(t, ok, "round_trips.vcenter: %v", ansibletest.Get(res, "round_trips"))
+		return float64(n)
+	}
+	whole := trips(labArgs(l))
+	narrowed := trips(labtest.Args(labArgs(l), map[string]any{"esxi_hostnames": []any{v.ESXiHosts[0]}}))
+	assert.Equal(t, whole, narrowed, "vCenter round trips: whole datacenter %v, one host %v", whole, narrowed)
+}

@@ -48,7 +48,7 @@ func (m *module) checkRemoval(ctx context.Context, s *vsphere.Session, o Options
 	if !o.KSCOptions.Given() && !o.Force {
 		return removal{}, errGateNeedsKSC
 	}
-	src := fleet.Sources{Inventory: s, DRS: s}
+	src := fleet.Sources{DRS: s} // the host's VMs and their DRS neighbours in one inventory pass
 	if o.KSCOptions.Given() {
 		c, err := m.KSC(o.KSCOptions)
 		if err != nil {
