@@ -316,11 +316,6 @@ func (s *scanner) text(t tag) string {
 		s.declined = true
 		return ""
 	}
-	if bytes.IndexByte(raw, '\r') >= 0 {
-		// XML's end-of-line handling, as govmomi's decoder does: a
-		// literal CR LF or CR is read as LF (an escaped CR stays).
-		raw = bytes.ReplaceAll(bytes.ReplaceAll(raw, []byte("\r\n"), []byte("\n")), []byte("\r"), []byte("\n"))
-	}
 	if bytes.IndexByte(raw, '&') < 0 {
 		return string(raw)
 	}
