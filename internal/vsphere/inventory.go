@@ -1,21 +1,14 @@
 package vsphere
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/vmware/govmomi/view"
-	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/methods"
-	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
-	"github.com/vmware/govmomi/vim25/xml"
 )
 
 // FirstBootPrefix is the extraConfig key prefix of the SVM first-boot
@@ -112,121 +105,31 @@ func (s *Session) Inventory(ctx context.Context, sc Scope) ([]VM, error) {
 	return buildInventory(contents, sc, known), nil
 }
 
-// retrieveAll runs RetrievePropertiesEx and follows its paging token. The
-// pages are read by scanPage, or by govmomi when it declines.
+// retrieveAll runs RetrievePropertiesEx and follows its paging token.
 func (s *Session) retrieveAll(ctx context.Context, spec types.PropertyFilterSpec) ([]types.ObjectContent, error) {
 	pc := s.c.ServiceContent.PropertyCollector
-	first := &methods.RetrievePropertiesExBody{Req: &types.RetrievePropertiesEx{
+	res, err := methods.RetrievePropertiesEx(ctx, s.c, &types.RetrievePropertiesEx{
 		This: pc, SpecSet: []types.PropertyFilterSpec{spec},
 		Options: types.RetrieveOptions{MaxObjects: inventoryPage},
-	}}
-	out, token, err := s.page(ctx, first, func() *types.RetrieveResult {
-		if first.Res == nil {
-			return nil
-		}
-		return first.Res.Returnval
 	})
-	for err == nil && token != "" {
-		next := &methods.ContinueRetrievePropertiesExBody{Req: &types.ContinueRetrievePropertiesEx{This: pc, Token: token}}
-		var objs []types.ObjectContent
-		objs, token, err = s.page(ctx, next, func() *types.RetrieveResult {
-			if next.Res == nil {
-				return nil
-			}
-			return &next.Res.Returnval
-		})
-		out = append(out, objs...)
-	}
-	return out, err
-}
-
-// page sends one paging call and reads its answer.
-func (s *Session) page(ctx context.Context, body soap.HasFault, result func() *types.RetrieveResult) ([]types.ObjectContent, string, error) {
-	raw, err := s.post(ctx, body)
-	if err != nil {
-		return nil, "", err
-	}
-	if objs, token, err := scanPage(raw); err == nil {
-		return objs, token, nil
-	}
-	// A fault, or values scanPage does not read: govmomi's decoder.
-	dec := xml.NewDecoder(bytes.NewReader(raw))
-	dec.TypeFunc = s.c.Types
-	if err := dec.Decode(&soap.Envelope{Body: body}); err != nil {
-		return nil, "", err
-	}
-	if f := body.Fault(); f != nil {
-		return nil, "", soap.WrapSoapFault(f)
-	}
-	if r := result(); r != nil {
-		return r.Objects, r.Token, nil
-	}
-	return nil, "", nil
-}
-
-// post sends a SOAP call as govmomi's RoundTrip does (envelope, headers,
-// session cookie, retries of temporary network errors, counted in
-// RoundTrips) and returns the answer's body undecoded.
-func (s *Session) post(ctx context.Context, body soap.HasFault) ([]byte, error) {
-	sc := s.c.Client
-	env := soap.Envelope{Body: body}
-	h := soap.Header{}
-	if id, ok := ctx.Value(types.ID{}).(string); ok {
-		h.ID = id
-	}
-	if sc.Cookie != nil {
-		h.Cookie = sc.Cookie()
-	}
-	if h.Cookie != nil || h.ID != "" {
-		env.Header = &h
-	}
-	b, err := xml.Marshal(env)
 	if err != nil {
 		return nil, err
 	}
-	for attempt := 1; ; attempt++ {
-		var raw []byte
-		err := s.send(ctx, sc, b, func(res *http.Response) error {
-			switch res.StatusCode {
-			case http.StatusOK, http.StatusInternalServerError: // a fault comes with 500
-			default:
-				return &httpStatusError{res.Status, res.StatusCode}
-			}
-			var err error
-			raw, err = io.ReadAll(res.Body)
-			return err
-		})
-		if err == nil {
-			return raw, nil
-		}
-		if retry, delay := vim25.RetryTemporaryNetworkError(err); !retry || attempt >= retryAttempts {
+	if res.Returnval == nil {
+		return nil, nil
+	}
+	out := res.Returnval.Objects
+	token := res.Returnval.Token
+	for token != "" {
+		next, err := methods.ContinueRetrievePropertiesEx(ctx, s.c, &types.ContinueRetrievePropertiesEx{This: pc, Token: token})
+		if err != nil {
 			return nil, err
-		} else if delay > 0 {
-			time.Sleep(delay)
 		}
+		out = append(out, next.Returnval.Objects...)
+		token = next.Returnval.Token
 	}
+	return out, nil
 }
-
-func (s *Session) send(ctx context.Context, sc *soap.Client, b []byte, f func(*http.Response) error) error {
-	s.trips.Add(1)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sc.URL().String(), io.MultiReader(strings.NewReader(xml.Header), bytes.NewReader(b)))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", `text/xml; charset="utf-8"`)
-	req.Header.Set("SOAPAction", sc.Namespace+"/"+sc.Version)
-	return sc.Do(ctx, req, f)
-}
-
-// httpStatusError is an answer with neither a result nor a fault; a bad
-// gateway is worth another try, as govmomi's RoundTrip has it.
-type httpStatusError struct {
-	status string
-	code   int
-}
-
-func (e *httpStatusError) Error() string   { return e.status }
-func (e *httpStatusError) Temporary() bool { return e.code == http.StatusBadGateway }
 
 // buildInventory joins VMs with their hosts, clusters and attribute names.
 func buildInventory(contents []types.ObjectContent, sc Scope, names map[types.ManagedObjectReference]string) []VM {

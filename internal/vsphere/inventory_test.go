@@ -6,7 +6,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
 )
 
@@ -25,23 +24,16 @@ func inventoryTrips(t testing.TB, s *Session, sc Scope) ([]VM, int64) {
 	return vms, s.RoundTrips() - before
 }
 
-// markedVM marks DC0_C0_RP0_VM1 as an SVM of version and gives it an IP.
-func markedVM(t testing.TB, s *Session, version string) *object.VirtualMachine {
-	t.Helper()
+func TestInventory(t *testing.T) {
+	l, s := inventoryLab(t, 2)
+	_ = l
 	ctx := context.Background()
 	dc, err := s.Datacenter(ctx, "")
 	require.NoError(t, err)
 	vm, err := s.VM(ctx, dc, "DC0_C0_RP0_VM1")
 	require.NoError(t, err)
-	require.NoError(t, s.SetMarks(ctx, vm, map[string]string{MarkRole: RoleSVM, MarkVersion: version}))
+	require.NoError(t, s.SetMarks(ctx, vm, map[string]string{MarkRole: RoleSVM, MarkVersion: "6.1.0.50"}))
 	setIP(t, vm, "10.0.0.7")
-	return vm
-}
-
-func TestInventory(t *testing.T) {
-	_, s := inventoryLab(t, 2)
-	ctx := context.Background()
-	vm := markedVM(t, s, "6.1.0.50")
 	task, err := vm.Reconfigure(ctx, extraConfigSpec(map[string]string{
 		"guestinfo.klfirstboot.cmd0": "klconfig apiversion", "SET.guest.hostName": "svm-old",
 	}))
