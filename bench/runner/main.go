@@ -66,7 +66,7 @@ type Profile struct {
 
 var profiles = map[string]Profile{
 	"quick": {Name: "quick", Command: "make bench", Markdown: "RESULTS.md", JSON: "results.json",
-		Scales: "16x64,64x64", ImageSize: "256MiB", UpgradeHosts: "16", WavesHosts: "32", PeerMaxSec: 120},
+		Scales: "16x64,64x64", ImageSize: "256MiB", UpgradeHosts: "16", WavesHosts: "64", PeerMaxSec: 120},
 	"full": {Name: "full", Command: "make bench-full", Markdown: "RESULTS-full.md", JSON: "results-full.json",
 		Scales: "16x64,64x64,64x256", ImageSize: "1GiB", UpgradeHosts: "16,64", WavesHosts: "32,64", PeerMaxSec: 600},
 }
