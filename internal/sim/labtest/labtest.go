@@ -5,9 +5,12 @@ package labtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	mrand "math/rand/v2"
+	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +21,32 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
 )
+
+// claimLoopbackNet picks the lab its own 127.N.0.0/16, so SVMs of labs in
+// parallel test processes can all serve klconfig on port 22 as real SVMs
+// do. A random N alone collided: two labs on one net, and a module logged
+// in to the other lab's SVM at the same address (authentication failed).
+// The claim is a listener on 127.N.255.254:22, an address no SVM takes,
+// held until the test ends; where port 22 cannot be bound at all (no
+// privilege, or a server on *:22) the SVMs fall back to ephemeral ports
+// and a random N is enough.
+func claimLoopbackNet(t testing.TB) int {
+	for range 50 {
+		n := 11 + mrand.IntN(240)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.%d.255.254:22", n))
+		if err != nil {
+			if errors.Is(err, syscall.EADDRINUSE) {
+				continue // another lab's
+			}
+			return n // port 22 is not ours to bind here
+		}
+		t.Cleanup(func() { _ = ln.Close() })
+		return n
+	}
+	// Port 22 taken on every net: something listens on *:22, and the SVMs
+	// fall back to ephemeral ports as well.
+	return 11 + mrand.IntN(240)
+}
 
 // Start starts a small, fast lab that is closed when the test ends.
 func Start(t testing.TB, cfg sim.Config) *sim.Lab {
@@ -32,9 +61,7 @@ func Start(t testing.TB, cfg sim.Config) *sim.Lab {
 		cfg.Dir = t.TempDir()
 	}
 	if cfg.LoopbackNet == 0 {
-		// Its own 127.N.0.0/16, so SVMs of labs in parallel test processes
-		// can all serve klconfig on port 22 as real SVMs do.
-		cfg.LoopbackNet = 11 + mrand.IntN(240)
+		cfg.LoopbackNet = claimLoopbackNet(t)
 	}
 	if cfg.ImageBytes == 0 {
 		cfg.ImageBytes = 64 << 10
